@@ -1,0 +1,16 @@
+//! Hatchery's domain model: the pool's contacts and their identities, the rules that decide when two
+//! profiles are one person, the tracking messages that arrive, and the fields an import maps onto.
+//!
+//! Nothing here performs IO: storage lives in `hatchery-store`, HTTP in `hatchery-web`.
+
+pub mod fields;
+pub mod identity;
+pub mod ids;
+pub mod import_mapping;
+pub mod message;
+pub mod normalize;
+pub mod resolution;
+
+pub use fields::StandardField;
+pub use identity::{IdentityKind, IdentityRule, IdentityRules, Identifier};
+pub use ids::{ContactId, OrgId};

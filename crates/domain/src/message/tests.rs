@@ -1,0 +1,120 @@
+use serde_json::json;
+
+use super::*;
+
+const NOW: i64 = 1_790_000_000_000;
+
+fn parse(v: Value, kind: Option<MessageKind>) -> Result<TrackedEvent, MessageError> {
+    let mut n = 0;
+    parse_message(&v, kind, Envelope { received_at: NOW, batch_sent_at: None }, "batch[0]", &mut || {
+        n += 1;
+        format!("gen-{n}")
+    })
+}
+
+#[test]
+fn identify_takes_identifiers_from_user_id_and_traits() {
+    let e = parse(
+        json!({"type":"identify","userId":"u1","anonymousId":"a1","messageId":"m1",
+               "traits":{"email":" Ann@Example.COM ","phone":"138 0013 8000","name":"王安","crm_id":"C-9"}}),
+        None,
+    )
+    .unwrap();
+    let kinds: Vec<_> = e.identifiers.iter().map(|i| (i.kind, i.value.as_str())).collect();
+    assert!(kinds.contains(&(IdentityKind::UserId, "u1")));
+    assert!(kinds.contains(&(IdentityKind::AnonymousId, "a1")));
+    assert!(kinds.contains(&(IdentityKind::Email, "ann@example.com")));
+    assert!(kinds.contains(&(IdentityKind::Mobile, "+8613800138000")));
+    assert!(kinds.contains(&(IdentityKind::CrmId, "C-9")));
+    assert_eq!(e.traits["mobile"], "+8613800138000");
+    assert_eq!(e.traits["name"], "王安");
+    assert_eq!(e.message_id, "m1");
+}
+
+#[test]
+fn track_without_event_name_names_the_field() {
+    let e = parse(json!({"type":"track","userId":"u1"}), None).unwrap_err();
+    assert_eq!(e.field, "batch[0].event");
+}
+
+#[test]
+fn a_message_needs_some_identity() {
+    let e = parse(json!({"type":"track","event":"x"}), None).unwrap_err();
+    assert_eq!(e.field, "batch[0].userId");
+}
+
+#[test]
+fn endpoint_type_must_match_message_type() {
+    let e = parse(json!({"type":"page","userId":"u"}), Some(MessageKind::Track)).unwrap_err();
+    assert_eq!(e.field, "batch[0].type");
+    assert!(parse(json!({"userId":"u","event":"E"}), Some(MessageKind::Track)).is_ok());
+}
+
+#[test]
+fn clock_skew_is_corrected_with_sent_at() {
+    // The sender's clock is 10 s fast; the event happened 2 s before it was sent.
+    let e = parse(
+        json!({"type":"track","userId":"u","event":"E",
+               "timestamp": "2026-09-21T12:00:08Z", "sentAt": "2026-09-21T12:00:10Z"}),
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.occurred_at, NOW - 2_000);
+}
+
+#[test]
+fn bad_timestamp_is_a_clear_error() {
+    let e = parse(json!({"type":"track","userId":"u","event":"E","timestamp":"yesterday"}), None).unwrap_err();
+    assert_eq!(e.field, "batch[0].timestamp");
+}
+
+#[test]
+fn missing_message_id_is_generated() {
+    let e = parse(json!({"type":"page","anonymousId":"a","name":"Pricing"}), None).unwrap();
+    assert_eq!(e.message_id, "gen-1");
+    assert_eq!(e.name.as_deref(), Some("Pricing"));
+    assert_eq!(e.properties["name"], "Pricing");
+}
+
+#[test]
+fn invalid_trait_email_is_dropped_and_reported_by_kind() {
+    let e = parse(json!({"type":"identify","userId":"u","traits":{"email":"not-an-email"}}), None).unwrap();
+    assert!(e.identifiers.iter().all(|i| i.kind != IdentityKind::Email));
+    assert!(!e.traits.contains_key("email"));
+    assert_eq!(e.rejected_traits, vec![IdentityKind::Email]);
+}
+
+#[test]
+fn external_ids_carry_wechat_openids_with_their_app() {
+    let e = parse(
+        json!({"type":"track","anonymousId":"a","event":"Followed",
+               "context":{"externalIds":[{"id":"oX","type":"wechat_openid","collection":"wxA"},
+                                         {"id":"U1","type":"wechat_unionid"}],
+                          "campaign":{"source":"wechat","medium":"qr","name":"expo"}}}),
+        None,
+    )
+    .unwrap();
+    assert!(e.identifiers.contains(&Identifier::wechat_openid("wxA", "oX")));
+    assert!(e.identifiers.contains(&Identifier::new(IdentityKind::WechatUnionid, "U1")));
+    assert_eq!(e.campaign.name.as_deref(), Some("expo"));
+    let bad = parse(
+        json!({"type":"track","anonymousId":"a","event":"E","context":{"externalIds":[{"id":"o","type":"wechat_openid"}]}}),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(bad.field, "batch[0].context.externalIds[0].collection");
+}
+
+#[test]
+fn alias_links_the_previous_anonymous_id() {
+    let e = parse(json!({"type":"alias","previousId":"anon-7","userId":"u9"}), None).unwrap();
+    assert!(e.identifiers.contains(&Identifier::new(IdentityKind::AnonymousId, "anon-7")));
+    assert!(parse(json!({"type":"alias","userId":"u9"}), None).is_err());
+}
+
+#[test]
+fn group_needs_a_group_id_and_keeps_its_traits() {
+    let e = parse(json!({"type":"group","userId":"u","groupId":"g1","traits":{"name":"华为"}}), None).unwrap();
+    assert_eq!(e.group.unwrap().traits["name"], "华为");
+    assert!(parse(json!({"type":"group","userId":"u"}), None).is_err());
+}

@@ -1,0 +1,164 @@
+//! Turns a batch of touches into one [`IngestWrite`]: identities are resolved in memory against an
+//! [`Overlay`] of what the database holds plus what earlier touches of the batch created, so a whole
+//! batch costs two lookups and one transaction however many people it names.
+
+use std::collections::{HashMap, HashSet};
+
+use hatchery_domain::resolution::{resolve, DropReason, MemoryHoldings};
+use hatchery_domain::{ContactId, Identifier, IdentityRules, OrgId};
+use hatchery_store::ingest::{AccountLink, IngestWrite, MergeOp, NewContact, NewIdentity, ProfileFields, ProfileUpdate};
+use hatchery_store::{Store, StoreError};
+use serde::Serialize;
+
+use crate::touch::Touch;
+
+/// What happened to one touch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TouchResult {
+    /// The contact the touch ended on; `None` when it carried no usable identifier.
+    pub contact: Option<ContactId>,
+    pub created: bool,
+    /// Contacts merged away because of this touch.
+    pub merged: u32,
+    pub dropped: Vec<(Identifier, DropReason)>,
+}
+
+/// In-memory view of identity holdings: what was loaded from the database plus what this batch
+/// (or, for a dry run, this whole import) has created and merged so far.
+#[derive(Debug, Default)]
+pub struct Overlay {
+    holdings: MemoryHoldings,
+    loaded: HashSet<Identifier>,
+    next_temp: i64,
+    /// Merged contact → survivor, for contacts merged while the overlay lived.
+    redirect: HashMap<ContactId, ContactId>,
+}
+
+impl Overlay {
+    fn new_temp(&mut self) -> ContactId {
+        self.next_temp -= 1;
+        ContactId(self.next_temp)
+    }
+
+    fn resolve_id(&self, mut c: ContactId) -> ContactId {
+        while let Some(n) = self.redirect.get(&c) {
+            c = *n;
+        }
+        c
+    }
+
+    /// Loads the holders of any identifiers not yet known to the overlay.
+    pub async fn load(&mut self, store: &Store, org: OrgId, touches: &[Touch]) -> Result<(), StoreError> {
+        let missing: Vec<Identifier> = touches
+            .iter()
+            .flat_map(|t| t.identifiers.iter())
+            .filter(|i| !self.loaded.contains(*i))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (id, contact) in store.load_holdings(org, &missing).await? {
+            if !self.loaded.contains(&id) {
+                self.holdings.attach(contact, id.clone());
+                self.loaded.insert(id);
+            }
+        }
+        self.loaded.extend(missing);
+        Ok(())
+    }
+}
+
+/// Resolves the touches (whose holders the overlay must already have loaded) and builds the write.
+/// Returns one result per touch; contact ids of new contacts are temporary (negative) until written.
+pub fn plan(rules: &IdentityRules, overlay: &mut Overlay, touches: Vec<Touch>) -> (IngestWrite, Vec<TouchResult>) {
+    let mut w = IngestWrite::default();
+    let mut results = Vec::with_capacity(touches.len());
+    let mut updates: Vec<(ContactId, ProfileFields)> = Vec::new();
+    let mut update_index: HashMap<ContactId, usize> = HashMap::new();
+
+    for t in touches {
+        let r = resolve(rules, &t.identifiers, &overlay.holdings);
+        if r.contact.is_none() && r.attach.is_empty() {
+            results.push(TouchResult { contact: None, created: false, merged: 0, dropped: r.dropped });
+            continue;
+        }
+        let created = r.contact.is_none();
+        let target = match r.contact {
+            Some(c) => c,
+            None => {
+                let id = overlay.new_temp();
+                w.contacts.push(NewContact { temp_id: id, profile: ProfileFields::default(), source: t.source.clone(), created_at: t.at });
+                id
+            }
+        };
+        for m in &r.merged {
+            w.merges.push(MergeOp { survivor: target, merged: *m, linked_by: r.linked_by.clone(), cause: t.cause.clone() });
+            overlay.redirect.insert(*m, target);
+        }
+        for id in &r.attach {
+            w.identities.push(NewIdentity { identifier: id.clone(), contact: target, origin: t.origin.clone() });
+        }
+        overlay.holdings.apply(&r, target);
+
+        if !t.profile.is_empty() {
+            match update_index.get(&target) {
+                Some(i) => updates[*i].1.absorb(t.profile),
+                None => {
+                    update_index.insert(target, updates.len());
+                    updates.push((target, t.profile));
+                }
+            }
+        }
+        for tag in &t.tags {
+            w.tags.push((target, *tag));
+        }
+        if let Some(a) = t.account {
+            w.accounts.push(AccountLink { contact: target, external_id: a.external_id, name: a.name, traits: a.traits });
+        }
+        if let Some(mut e) = t.event {
+            e.contact = target;
+            w.events.push(e);
+        }
+        results.push(TouchResult { contact: Some(target), created, merged: r.merged.len() as u32, dropped: r.dropped });
+    }
+
+    // Everything written after the merges must name the surviving contact.
+    let fin = |c: &mut ContactId| *c = overlay.resolve_id(*c);
+    for (c, _) in &mut w.tags {
+        fin(c);
+    }
+    w.tags.sort_unstable();
+    w.tags.dedup();
+    w.accounts.iter_mut().for_each(|a| fin(&mut a.contact));
+    w.events.iter_mut().for_each(|e| fin(&mut e.contact));
+    for r in &mut results {
+        if let Some(c) = &mut r.contact {
+            fin(c);
+        }
+    }
+    // Profile changes of a contact merged later in the batch go to its survivor, in order.
+    let mut merged_updates: Vec<(ContactId, ProfileFields)> = Vec::new();
+    let mut merged_index: HashMap<ContactId, usize> = HashMap::new();
+    for (c, p) in updates {
+        let c = overlay.resolve_id(c);
+        match merged_index.get(&c) {
+            Some(i) => merged_updates[*i].1.absorb(p),
+            None => {
+                merged_index.insert(c, merged_updates.len());
+                merged_updates.push((c, p));
+            }
+        }
+    }
+    // A new contact's first profile is written with the contact itself instead of as an update.
+    let new_index: HashMap<ContactId, usize> = w.contacts.iter().enumerate().map(|(i, n)| (n.temp_id, i)).collect();
+    for (c, p) in merged_updates {
+        match new_index.get(&c) {
+            Some(i) => w.contacts[*i].profile.absorb(p),
+            None => w.updates.push(ProfileUpdate { contact: c, profile: p }),
+        }
+    }
+    (w, results)
+}

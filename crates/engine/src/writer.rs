@@ -1,0 +1,193 @@
+//! The ingest writer: requests hand their touches to one task, which commits everything waiting
+//! in a single transaction (group commit) and answers each request only after that commit — so a
+//! `200` from the tracking API means the data is durable, and many small requests cost one fsync.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hatchery_domain::{IdentityRules, OrgId};
+use hatchery_store::{Store, StoreError};
+use tokio::sync::{mpsc, oneshot, RwLock};
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::pipeline::{plan, Overlay, TouchResult};
+use crate::touch::Touch;
+
+/// Most touches committed in one transaction.
+pub const MAX_GROUP_TOUCHES: usize = 10_000;
+const RULES_TTL: Duration = Duration::from_secs(5);
+const ATTEMPTS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A touch cannot be stored; nothing of the request was written.
+    #[error("{message}")]
+    Invalid { index: usize, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the ingest writer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    org: OrgId,
+    touches: Vec<Touch>,
+    reply: oneshot::Sender<Result<Vec<TouchResult>, IngestError>>,
+}
+
+/// Handle to the ingest writer; cheap to clone.
+#[derive(Clone)]
+pub struct Ingestor {
+    tx: mpsc::Sender<Job>,
+    store: Store,
+    rules: Arc<RwLock<HashMap<OrgId, (IdentityRules, Instant)>>>,
+}
+
+impl Ingestor {
+    /// Starts the writer task on the current runtime.
+    pub fn start(store: Store, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Ingestor {
+        let (tx, rx) = mpsc::channel::<Job>(1024);
+        let ing = Ingestor { tx, store, rules: Arc::default() };
+        let worker = ing.clone();
+        tokio::spawn(async move { worker.run(rx, clock, metrics).await });
+        ing
+    }
+
+    /// The organisation's identity rules, cached for a few seconds.
+    pub async fn rules(&self, org: OrgId) -> Result<IdentityRules, StoreError> {
+        if let Some((r, at)) = self.rules.read().await.get(&org) {
+            if at.elapsed() < RULES_TTL {
+                return Ok(r.clone());
+            }
+        }
+        let r = self.store.identity_rules(org).await?;
+        self.rules.write().await.insert(org, (r.clone(), Instant::now()));
+        Ok(r)
+    }
+
+    /// Forgets cached rules after they changed.
+    pub async fn rules_changed(&self, org: OrgId) {
+        self.rules.write().await.remove(&org);
+    }
+
+    /// Stores the touches and returns once they are durable. Either all are stored or none.
+    pub async fn submit(&self, org: OrgId, touches: Vec<Touch>) -> Result<Vec<TouchResult>, IngestError> {
+        let rules = self.rules(org).await?;
+        for (index, t) in touches.iter().enumerate() {
+            if !t.identifiers.iter().any(|i| !rules.is_blocked(&i.value)) {
+                return Err(IngestError::Invalid {
+                    index,
+                    message: "no usable identifier: userId and anonymousId are empty or placeholder values".into(),
+                });
+            }
+        }
+        if touches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job { org, touches, reply }).await.map_err(|_| IngestError::Stopped)?;
+        rx.await.map_err(|_| IngestError::Stopped)?
+    }
+
+    async fn run(self, mut rx: mpsc::Receiver<Job>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) {
+        while let Some(first) = rx.recv().await {
+            let mut n = first.touches.len();
+            let mut jobs = vec![first];
+            while n < MAX_GROUP_TOUCHES {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        n += j.touches.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut by_org: Vec<(OrgId, Vec<Job>)> = Vec::new();
+            for j in jobs {
+                match by_org.iter_mut().find(|(o, _)| *o == j.org) {
+                    Some((_, v)) => v.push(j),
+                    None => by_org.push((j.org, vec![j])),
+                }
+            }
+            for (org, jobs) in by_org {
+                self.commit_group(org, jobs, clock.as_ref(), &metrics).await;
+            }
+        }
+    }
+
+    async fn commit_group(&self, org: OrgId, jobs: Vec<Job>, clock: &dyn Clock, metrics: &Metrics) {
+        let sizes: Vec<usize> = jobs.iter().map(|j| j.touches.len()).collect();
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut touches = Vec::with_capacity(sizes.iter().sum());
+        for j in jobs {
+            replies.push(j.reply);
+            touches.extend(j.touches);
+        }
+        let started = Instant::now();
+        let outcome = commit_touches(&self.store, org, &self.rules(org).await, touches, clock.now_ms(), metrics).await;
+        metrics.observe_commit(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(results) => {
+                let mut it = results.into_iter();
+                for (reply, n) in replies.into_iter().zip(sizes) {
+                    let _ = reply.send(Ok(it.by_ref().take(n).collect()));
+                }
+            }
+            Err(e) => {
+                metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(org.id = org.0, error = %e, "ingest commit failed");
+                let msg = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(IngestError::Store(StoreError::Conflict(msg.clone()))));
+                }
+            }
+        }
+    }
+}
+
+/// Resolves and writes one batch of touches in a transaction, retrying when another process
+/// linked the same identifier first (PostgreSQL with several Hatchery nodes).
+pub async fn commit_touches(
+    store: &Store,
+    org: OrgId,
+    rules: &Result<IdentityRules, StoreError>,
+    touches: Vec<Touch>,
+    now: i64,
+    metrics: &Metrics,
+) -> Result<Vec<TouchResult>, StoreError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rules = match rules {
+        Ok(r) => r,
+        Err(e) => return Err(StoreError::Conflict(format!("identity rules unavailable: {e}"))),
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut overlay = Overlay::default();
+        overlay.load(store, org, &touches).await?;
+        let (write, mut results) = plan(rules, &mut overlay, touches.clone());
+        let (n_contacts, n_merges, n_events) = (write.contacts.len(), write.merges.len(), write.events.len());
+        match store.write_ingest(org, write, now).await {
+            Ok(out) => {
+                for r in &mut results {
+                    if let Some(c) = &mut r.contact {
+                        if let Some(real) = out.created.get(c) {
+                            *c = *real;
+                        }
+                    }
+                }
+                metrics.events_ingested.fetch_add(out.events_inserted, Relaxed);
+                metrics.events_duplicate.fetch_add(n_events as u64 - out.events_inserted, Relaxed);
+                metrics.contacts_created.fetch_add(n_contacts as u64, Relaxed);
+                metrics.merges.fetch_add(n_merges as u64, Relaxed);
+                return Ok(results);
+            }
+            Err(e) if e.is_unique_violation() && attempt < ATTEMPTS => {
+                tracing::warn!(org.id = org.0, attempt, "identifier linked concurrently; resolving the batch again");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

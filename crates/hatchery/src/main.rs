@@ -1,0 +1,59 @@
+//! `hatchery`: one binary for the whole product — server, migrations, administration, import,
+//! demo data and benchmarks.
+
+mod admin;
+mod config;
+mod serve;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hatchery", version, about = "Hatchery — a self-hosted B2B private-traffic pool and marketing-automation platform")]
+struct Cli {
+    #[command(flatten)]
+    global: config::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API, tracking endpoints and workers (embedded SQLite unless configured otherwise).
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administration without a browser: organisations, API keys, tracking sources.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let cfg = config::Config::load(&cli.global)?;
+    init_tracing(&cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(cfg, args).await,
+            Command::Migrate => {
+                let store = cfg.connect().await?;
+                println!("migrations applied ({})", store.backend_name());
+                Ok(())
+            }
+            Command::Admin { command } => admin::run(cfg, command).await,
+        }
+    })
+}
+
+fn init_tracing(cfg: &config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HATCHERY_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cfg.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,42 @@
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use hatchery_engine::SystemClock;
+use hatchery_web::{router, AppState};
+
+use crate::config::{ensure_default_org, Config};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080; env HATCHERY_LISTEN).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    let store = cfg.connect().await?;
+    let org = ensure_default_org(&store).await?;
+    let failed = store.fail_interrupted_imports(chrono::Utc::now().timestamp_millis()).await?;
+    if failed > 0 {
+        tracing::warn!(imports = failed, "marked imports interrupted by the last stop as failed");
+    }
+    std::fs::create_dir_all(cfg.upload_dir()).with_context(|| format!("cannot create {}", cfg.upload_dir().display()))?;
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), cfg.upload_dir());
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(backend = store.backend_name(), org.id = org.0, %addr, "hatchery started");
+    println!("Hatchery is running on {} ({}).", store.backend_name(), cfg.database_url.split('?').next().unwrap_or_default().split('@').next_back().unwrap_or_default());
+    println!("Console: http://{addr}/");
+    println!("Next: `hatchery admin source create --name Website --kind website` for a write key.");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,184 @@
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::error::{Result, StoreError};
+use crate::ids::IdAllocator;
+
+/// The database behind a [`Store`].
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Tuning that the configuration may set.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// SQLite only: fsync every commit (`FULL`, the default, so an acknowledged write survives power
+    /// loss) or only at checkpoints (`NORMAL`, survives a crash of Hatchery but not of the machine).
+    pub sqlite_fsync_every_commit: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { max_connections: 8, sqlite_fsync_every_commit: true }
+    }
+}
+
+/// The store: a connection pool plus the per-process pieces that make writes safe and fast.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+    /// SQLite allows one writer; taking this lock before a write transaction turns would-be
+    /// `SQLITE_BUSY` failures into orderly waiting. PostgreSQL does not use it.
+    write_lock: Arc<Mutex<()>>,
+    pub(crate) contact_ids: Arc<IdAllocator>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend_name()).finish()
+    }
+}
+
+/// An open write transaction on either backend.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t, _guard) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t, _guard) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+}
+
+/// Runs `$body` with `$c` bound to the pool of whichever backend the store uses. The body is
+/// compiled once per backend, so the same SQL text runs through each native driver.
+macro_rules! with_pool {
+    ($store:expr, $c:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::backend::Backend::Sqlite($c) => $body,
+            $crate::backend::Backend::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Like [`with_pool!`] for an open transaction: `$c` is `&mut` the backend's connection.
+macro_rules! with_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::backend::Tx::Sqlite(t, _) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::backend::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {with_pool, with_tx};
+
+impl Store {
+    /// Connects to `sqlite://…` or `postgres://…` and runs pending migrations.
+    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Store> {
+        let backend = if url.starts_with("sqlite:") {
+            let sync = if opts.sqlite_fsync_every_commit { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
+            let co = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(sync)
+                .busy_timeout(Duration::from_secs(30))
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(2))
+                .connect_with(co)
+                .await?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let co = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(co)
+                .await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::BadUrl("the URL must start with sqlite: or postgres:".into()));
+        };
+        let store = Store {
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+            contact_ids: Arc::new(IdAllocator::new("contacts")),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Backend::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Starts a write transaction (on SQLite, after taking the process's single-writer lock).
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.backend {
+            Backend::Sqlite(p) => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                Tx::Sqlite(p.begin().await?, guard)
+            }
+            Backend::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// True when the database answers a trivial query (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        with_pool!(self, c => sqlx::query("SELECT 1").execute(c).await.is_ok())
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, c => c.close().await);
+    }
+}

@@ -1,0 +1,329 @@
+//! Reading and managing contacts: the list with filters and search, one contact with its
+//! identities and merge history, profile edits and erasure.
+
+use hatchery_domain::ids::{AccountId, MergeId};
+use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::backend::{with_pool, with_tx};
+use crate::error::{Result, StoreError};
+use crate::ingest::search_key;
+use crate::{Millis, Store};
+
+/// A contact as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Contact {
+    #[schema(value_type = String, example = "ct_42")]
+    pub id: ContactId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub landline: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub department: Option<String>,
+    pub industry: Option<String>,
+    pub company_size: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    /// The first-touch source (channel, campaign source or tracking source name).
+    pub source: Option<String>,
+    #[schema(value_type = Option<String>, example = "acc_7")]
+    pub account_id: Option<AccountId>,
+    /// Custom fields.
+    #[schema(value_type = Object)]
+    pub traits: Map<String, Value>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+pub(crate) const CONTACT_COLUMNS: &str = "id, name, email, mobile, landline, company, title, department, industry, \
+     company_size, province, city, source, account_id, traits, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ContactRow {
+    id: i64,
+    name: Option<String>,
+    email: Option<String>,
+    mobile: Option<String>,
+    landline: Option<String>,
+    company: Option<String>,
+    title: Option<String>,
+    department: Option<String>,
+    industry: Option<String>,
+    company_size: Option<String>,
+    province: Option<String>,
+    city: Option<String>,
+    source: Option<String>,
+    account_id: Option<i64>,
+    traits: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ContactRow {
+    pub(crate) fn into_contact(self) -> Contact {
+        Contact {
+            id: ContactId(self.id),
+            name: self.name,
+            email: self.email,
+            mobile: self.mobile,
+            landline: self.landline,
+            company: self.company,
+            title: self.title,
+            department: self.department,
+            industry: self.industry,
+            company_size: self.company_size,
+            province: self.province,
+            city: self.city,
+            source: self.source,
+            account_id: self.account_id.map(AccountId),
+            traits: serde_json::from_str(&self.traits).unwrap_or_default(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IdentityRecord {
+    pub kind: IdentityKind,
+    pub value: String,
+    /// Where the link was learnt: `src_3` (a tracking source), `imp_7:row:18`, `api`.
+    pub origin: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MergeRecord {
+    #[schema(value_type = String, example = "mg_3")]
+    pub id: MergeId,
+    #[schema(value_type = String, example = "ct_42")]
+    pub survivor_id: ContactId,
+    #[schema(value_type = String, example = "ct_57")]
+    pub merged_id: ContactId,
+    /// The identifiers that showed both profiles were one person.
+    #[schema(value_type = Vec<Object>)]
+    pub linked_by: Vec<Identifier>,
+    /// What carried the link: `message:<messageId>`, `import:imp_7:row:18`, `api`.
+    pub cause: String,
+    pub created_at: Millis,
+}
+
+/// Filters of the contact list. All given filters must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Matches the beginning of a name, company, email or mobile.
+    pub q: Option<String>,
+    pub source: Option<String>,
+    pub tag_id: Option<i64>,
+    pub account_id: Option<AccountId>,
+    pub industry: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    /// Only contacts with an id below this (keyset pagination, newest first).
+    pub before: Option<ContactId>,
+    pub limit: u32,
+}
+
+fn upper_bound(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// How a search term reads as a mobile prefix: digits (spaces and dashes ignored) in E.164.
+fn mobile_prefix(q: &str) -> Option<String> {
+    let digits: String = q.chars().filter(|c| !matches!(c, ' ' | '-' | '+')).collect();
+    if digits.len() < 3 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(if digits.starts_with('1') { format!("+86{digits}") } else { format!("+{digits}") })
+}
+
+impl Store {
+    /// Lists live (not merged-away) contacts, newest first; returns one page and whether more follow.
+    pub async fn list_contacts(&self, org: OrgId, f: &ContactFilter) -> Result<(Vec<Contact>, bool)> {
+        let limit = f.limit.clamp(1, 200);
+        let mut args: Vec<Arg> = vec![Arg::Int(org.0)];
+        let mut sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL");
+        let mut push = |sql: &mut String, clause: &str, a: Vec<Arg>| {
+            let mut clause = clause.to_owned();
+            for (i, arg) in a.into_iter().enumerate() {
+                args.push(arg);
+                clause = clause.replace(&format!("${{{i}}}"), &format!("${}", args.len()));
+            }
+            sql.push_str(" AND ");
+            sql.push_str(&clause);
+        };
+        if let Some(s) = &f.source {
+            push(&mut sql, "source = ${0}", vec![Arg::Text(s.clone())]);
+        }
+        if let Some(t) = f.tag_id {
+            push(&mut sql, "id IN (SELECT contact_id FROM contact_tags WHERE org_id = $1 AND tag_id = ${0})", vec![Arg::Int(t)]);
+        }
+        if let Some(a) = f.account_id {
+            push(&mut sql, "account_id = ${0}", vec![Arg::Int(a.0)]);
+        }
+        for (col, v) in [("industry", &f.industry), ("province", &f.province), ("city", &f.city)] {
+            if let Some(v) = v {
+                push(&mut sql, &format!("{col} = ${{0}}"), vec![Arg::Text(v.clone())]);
+            }
+        }
+        if let Some(q) = f.q.as_deref().map(search_key).filter(|q| !q.is_empty()) {
+            let hi = upper_bound(&q);
+            let mut branches = vec![
+                "SELECT id FROM contacts WHERE org_id = $1 AND name_key >= ${0} AND name_key < ${1}",
+                "SELECT id FROM contacts WHERE org_id = $1 AND company_key >= ${0} AND company_key < ${1}",
+                "SELECT contact_id FROM identities WHERE org_id = $1 AND kind = 'email' AND value >= ${0} AND value < ${1}",
+            ];
+            let mut a = vec![Arg::Text(q.clone()), Arg::Text(hi)];
+            if let Some(m) = mobile_prefix(&q) {
+                branches.push("SELECT contact_id FROM identities WHERE org_id = $1 AND kind = 'mobile' AND value >= ${2} AND value < ${3}");
+                a.push(Arg::Text(m.clone()));
+                a.push(Arg::Text(upper_bound(&m)));
+            }
+            push(&mut sql, &format!("id IN ({})", branches.join(" UNION ")), a);
+        }
+        if let Some(b) = f.before {
+            push(&mut sql, "id < ${0}", vec![Arg::Int(b.0)]);
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let mut rows: Vec<ContactRow> = with_pool!(self, c => {
+            let mut q = sqlx::query_as::<_, ContactRow>(&sql);
+            for a in &args {
+                q = match a {
+                    Arg::Int(i) => q.bind(*i),
+                    Arg::Text(t) => q.bind(t.clone()),
+                };
+            }
+            q.fetch_all(c).await?
+        });
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((rows.into_iter().map(ContactRow::into_contact).collect(), more))
+    }
+
+    /// Where a contact id leads now: itself, or the contact it was merged into.
+    pub async fn resolve_contact_id(&self, org: OrgId, id: ContactId) -> Result<ContactId> {
+        let row: Option<Option<i64>> = with_pool!(self, c => sqlx::query_scalar(
+            "SELECT merged_into FROM contacts WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await?);
+        match row {
+            None => Err(StoreError::NotFound("contact")),
+            Some(None) => Ok(id),
+            Some(Some(s)) => Ok(ContactId(s)),
+        }
+    }
+
+    /// One contact, following merges (a merged-away id returns its survivor).
+    pub async fn get_contact(&self, org: OrgId, id: ContactId) -> Result<Contact> {
+        let id = self.resolve_contact_id(org, id).await?;
+        let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND id = $2");
+        let row: Option<ContactRow> = with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).bind(id.0).fetch_optional(c).await?);
+        row.map(ContactRow::into_contact).ok_or(StoreError::NotFound("contact"))
+    }
+
+    pub async fn contact_by_identity(&self, org: OrgId, id: &Identifier) -> Result<Option<ContactId>> {
+        let row: Option<i64> = with_pool!(self, c => sqlx::query_scalar(
+            "SELECT contact_id FROM identities WHERE org_id = $1 AND kind = $2 AND value = $3",
+        )
+        .bind(org.0)
+        .bind(id.kind.as_str())
+        .bind(&id.value)
+        .fetch_optional(c)
+        .await?);
+        Ok(row.map(ContactId))
+    }
+
+    pub async fn contact_identities(&self, org: OrgId, id: ContactId) -> Result<Vec<IdentityRecord>> {
+        let rows: Vec<(String, String, String, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT kind, value, origin, created_at FROM identities WHERE org_id = $1 AND contact_id = $2 ORDER BY created_at, kind, value",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_all(c)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, value, origin, created_at)| {
+                Some(IdentityRecord { kind: IdentityKind::parse(&k)?, value, origin, created_at })
+            })
+            .collect())
+    }
+
+    /// Every merge that folded a profile into this contact, directly or through an earlier survivor.
+    pub async fn contact_merges(&self, org: OrgId, id: ContactId) -> Result<Vec<MergeRecord>> {
+        let rows: Vec<(i64, i64, i64, String, String, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT id, survivor_id, merged_id, linked_by, cause, created_at FROM merges WHERE org_id = $1 AND \
+             (survivor_id = $2 OR survivor_id IN (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2)) \
+             ORDER BY id",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_all(c)
+        .await?);
+        rows.into_iter()
+            .map(|(mid, s, m, linked, cause, at)| {
+                Ok(MergeRecord {
+                    id: MergeId(mid),
+                    survivor_id: ContactId(s),
+                    merged_id: ContactId(m),
+                    linked_by: serde_json::from_str(&linked)?,
+                    cause,
+                    created_at: at,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn count_contacts(&self, org: OrgId) -> Result<i64> {
+        Ok(with_pool!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM contacts WHERE org_id = $1 AND merged_into IS NULL",
+        )
+        .bind(org.0)
+        .fetch_one(c)
+        .await?))
+    }
+
+    /// Erases a contact and everything recorded about it (right to erasure): events, identities,
+    /// tags, merge records and the profiles merged into it.
+    pub async fn delete_contact(&self, org: OrgId, id: ContactId) -> Result<()> {
+        let id = self.resolve_contact_id(org, id).await?;
+        let mut tx = self.begin().await?;
+        with_tx!(&mut tx, c => {
+            for sql in [
+                "DELETE FROM events WHERE org_id = $1 AND contact_id = $2",
+                "DELETE FROM identities WHERE org_id = $1 AND contact_id = $2",
+                "DELETE FROM contact_tags WHERE org_id = $1 AND contact_id = $2",
+                "DELETE FROM merges WHERE org_id = $1 AND (survivor_id = $2 OR merged_id = $2 OR survivor_id IN \
+                 (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2))",
+                "DELETE FROM contacts WHERE org_id = $1 AND (id = $2 OR merged_into = $2)",
+            ] {
+                sqlx::query(sql).bind(org.0).bind(id.0).execute(&mut *c).await?;
+            }
+        });
+        tx.commit().await
+    }
+}
+
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_search_as_a_mobile_prefix() {
+        assert_eq!(mobile_prefix("138 0013").as_deref(), Some("+861380013"));
+        assert_eq!(mobile_prefix("+852 9"), Some("+8529".into()));
+        assert_eq!(mobile_prefix("13"), None);
+        assert_eq!(mobile_prefix("张伟"), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! Storage for Hatchery on SQLite (the embedded default) and PostgreSQL (the scale backend).
+//!
+//! Both backends run the **same SQL text**: placeholders are written `$1`, `$2`… (which SQLite also
+//! understands), timestamps are integer milliseconds and JSON is text, so ordinary reads and writes are
+//! written once and run through each backend's native driver by [`with_conn!`]. Only DDL and a few hot
+//! paths (JSON patching) differ per dialect, and those are marked where they occur.
+//!
+//! Every query filters by `org_id`: one database holds many organisations with no leakage.
+
+pub mod accounts;
+pub mod contacts;
+pub mod events;
+pub mod fields;
+pub mod imports;
+pub mod ingest;
+pub mod keys;
+pub mod orgs;
+pub mod tags;
+
+mod backend;
+mod error;
+mod ids;
+
+pub use backend::{Backend, Store, StoreOptions};
+pub use error::StoreError;
+
+/// Milliseconds since the Unix epoch: the one time representation of the store.
+pub type Millis = i64;

@@ -1,0 +1,111 @@
+//! Tags: named labels with an optional category (industry, role, need, value, stage …).
+
+use hatchery_domain::{ContactId, OrgId};
+use serde::Serialize;
+
+use crate::backend::{with_pool, with_tx};
+use crate::error::{Result, StoreError};
+use crate::{Millis, Store};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Tag {
+    /// Numeric tag id.
+    pub id: i64,
+    pub name: String,
+    pub category: Option<String>,
+    /// Contacts carrying the tag (only filled by listings).
+    pub contacts: Option<i64>,
+    pub created_at: Millis,
+}
+
+impl Store {
+    /// The tag with this name, created if missing.
+    pub async fn ensure_tag(&self, org: OrgId, name: &str, category: Option<&str>, now: Millis) -> Result<Tag> {
+        with_pool!(self, c => sqlx::query(
+            "INSERT INTO tags (org_id, name, category, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, name) DO NOTHING",
+        )
+        .bind(org.0)
+        .bind(name)
+        .bind(category)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected());
+        self.tag_by_name(org, name).await?.ok_or(StoreError::NotFound("tag"))
+    }
+
+    pub async fn tag_by_name(&self, org: OrgId, name: &str) -> Result<Option<Tag>> {
+        let row: Option<(i64, String, Option<String>, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT id, name, category, created_at FROM tags WHERE org_id = $1 AND name = $2",
+        )
+        .bind(org.0)
+        .bind(name)
+        .fetch_optional(c)
+        .await?);
+        Ok(row.map(|(id, name, category, created_at)| Tag { id, name, category, contacts: None, created_at }))
+    }
+
+    pub async fn list_tags(&self, org: OrgId) -> Result<Vec<Tag>> {
+        let rows: Vec<(i64, String, Option<String>, i64, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT t.id, t.name, t.category, t.created_at, \
+             (SELECT COUNT(*) FROM contact_tags ct WHERE ct.org_id = t.org_id AND ct.tag_id = t.id) \
+             FROM tags t WHERE t.org_id = $1 ORDER BY t.name",
+        )
+        .bind(org.0)
+        .fetch_all(c)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, category, created_at, n)| Tag { id, name, category, contacts: Some(n), created_at })
+            .collect())
+    }
+
+    pub async fn delete_tag(&self, org: OrgId, id: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = with_tx!(&mut tx, c => {
+            sqlx::query("DELETE FROM contact_tags WHERE org_id = $1 AND tag_id = $2").bind(org.0).bind(id).execute(&mut *c).await?;
+            sqlx::query("DELETE FROM tags WHERE org_id = $1 AND id = $2").bind(org.0).bind(id).execute(&mut *c).await?.rows_affected()
+        });
+        if n == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound("tag"));
+        }
+        tx.commit().await
+    }
+
+    /// Adds or removes a tag on many contacts at once; returns how many links changed.
+    pub async fn set_tag(&self, org: OrgId, tag: i64, contacts: &[ContactId], on: bool, now: Millis) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let mut changed = 0;
+        for c_id in contacts {
+            changed += with_tx!(&mut tx, c => {
+                if on {
+                    sqlx::query(
+                        "INSERT INTO contact_tags (org_id, contact_id, tag_id, created_at) SELECT $1, $2, $3, $4 \
+                         WHERE EXISTS (SELECT 1 FROM contacts WHERE org_id = $1 AND id = $2 AND merged_into IS NULL) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(org.0).bind(c_id.0).bind(tag).bind(now)
+                    .execute(&mut *c).await?.rows_affected()
+                } else {
+                    sqlx::query("DELETE FROM contact_tags WHERE org_id = $1 AND contact_id = $2 AND tag_id = $3")
+                        .bind(org.0).bind(c_id.0).bind(tag)
+                        .execute(&mut *c).await?.rows_affected()
+                }
+            });
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    pub async fn contact_tags(&self, org: OrgId, contact: ContactId) -> Result<Vec<String>> {
+        Ok(with_pool!(self, c => sqlx::query_scalar(
+            "SELECT t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
+             WHERE ct.org_id = $1 AND ct.contact_id = $2 ORDER BY t.name",
+        )
+        .bind(org.0)
+        .bind(contact.0)
+        .fetch_all(c)
+        .await?))
+    }
+}

@@ -1,0 +1,49 @@
+//! Hatchery's HTTP surface: the Segment-compatible tracking API (`/v1/*`), the REST API
+//! (`/api/v1/*`, described by `/api/openapi.json`), ops endpoints and the start page.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod ops;
+pub mod openapi;
+pub mod tracking;
+
+use std::sync::Arc;
+
+use axum::Router;
+use hatchery_engine::{Clock, Ingestor, Metrics};
+use hatchery_store::Store;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub ingestor: Ingestor,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub write_keys: tracking::WriteKeyCache,
+    /// Where uploaded import files are kept while they run.
+    pub upload_dir: std::path::PathBuf,
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, upload_dir: std::path::PathBuf) -> AppState {
+        let metrics = Arc::new(Metrics::default());
+        let ingestor = Ingestor::start(store.clone(), clock.clone(), metrics.clone());
+        AppState { store, ingestor, metrics, clock, write_keys: Default::default(), upload_dir }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(tracking::routes())
+        .merge(api::routes())
+        .merge(ops::routes())
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(state)
+}

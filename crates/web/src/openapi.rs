@@ -1,0 +1,42 @@
+//! The OpenAPI document, generated from the handlers. Its full text is snapshot-tested
+//! (`tests/openapi.rs`), so every API change shows in review.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Hatchery API", description = "REST API of Hatchery, the B2B private-traffic pool. \
+        Authenticate with `Authorization: Bearer <API key>`. Errors use one envelope: \
+        `{ \"error\": { \"code\", \"message\", \"details\" } }`. Lists are newest first; pass `next_cursor` \
+        back as `cursor`. Tracking (`/v1/*`) follows the Segment HTTP spec and is documented in docs/ingestion.md."),
+    paths(
+        api::contacts::list_contacts, api::contacts::get_contact, api::contacts::update_contact,
+        api::contacts::delete_contact, api::contacts::list_contact_events, api::contacts::tag_contacts,
+        api::accounts::list_accounts, api::accounts::get_account,
+        api::tags::list_tags, api::tags::create_tag, api::tags::delete_tag,
+        api::tags::list_fields, api::tags::create_field, api::tags::delete_field,
+        api::admin::list_api_keys, api::admin::create_api_key, api::admin::revoke_api_key,
+        api::admin::list_sources, api::admin::create_source, api::admin::disable_source,
+        api::admin::get_identity_rules, api::admin::put_identity_rules,
+    ),
+    modifiers(&BearerAuth),
+    security(("api_key" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
