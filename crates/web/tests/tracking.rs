@@ -1,0 +1,233 @@
+//! The tracking API end to end: HTTP → identity resolution → storage, on SQLite or PostgreSQL.
+
+mod common;
+
+use std::io::Write;
+
+use common::spawn_app;
+use serde_json::json;
+
+#[tokio::test]
+async fn identify_then_track_lands_on_one_contact_with_its_timeline() {
+    let app = spawn_app().await;
+    app.batch(vec![
+        json!({"type":"page","anonymousId":"a-1","name":"Pricing","messageId":"m1","context":{"campaign":{"source":"baidu","medium":"cpc","name":"expo"}}}),
+        json!({"type":"identify","anonymousId":"a-1","userId":"u-1","messageId":"m2",
+               "traits":{"email":"Wang.An@Example.cn","phone":"+86 138-0013-8000","name":"王安","company":"深圳云启科技有限公司","province":"广东省"}}),
+        json!({"type":"track","userId":"u-1","event":"Requested Trial","messageId":"m3","properties":{"plan":"pro"}}),
+    ])
+    .await;
+    let c = app.contact_by("email:wang.an@example.cn").await.expect("contact by email");
+    assert_eq!(c["name"], "王安");
+    assert_eq!(c["mobile"], "+8613800138000");
+    assert_eq!(c["province"], "广东");
+    assert_eq!(c["source"], "baidu", "first touch is the campaign source");
+    let same = app.contact_by("mobile:13800138000").await.unwrap();
+    assert_eq!(same["id"], c["id"]);
+    assert_eq!(app.contact_by("anonymous_id:a-1").await.unwrap()["id"], c["id"]);
+
+    let (s, tl) = app.get(&format!("/api/v1/contacts/{}/events", c["id"].as_str().unwrap())).await;
+    assert_eq!(s, 200);
+    let kinds: Vec<_> = tl["data"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds.len(), 3);
+    assert!(kinds.contains(&"track".to_owned()) && kinds.contains(&"page".to_owned()));
+    let page = tl["data"].as_array().unwrap().iter().find(|e| e["kind"] == "page").unwrap();
+    assert_eq!(page["utm_campaign"], "expo");
+    assert_eq!(app.count("contacts").await, 1);
+}
+
+#[tokio::test]
+async fn merges_browser_and_wechat_profiles_when_form_links_them() {
+    let app = spawn_app().await;
+    // A WeChat follower whose email is known, and an anonymous browser, arrive separately.
+    app.batch(vec![json!({"type":"identify","anonymousId":"wx-visitor","messageId":"w1",
+        "traits":{"email":"li@acme.cn"},
+        "context":{"externalIds":[{"id":"oA1","type":"wechat_openid","collection":"wxA"},{"id":"U1","type":"wechat_unionid"}]}})])
+    .await;
+    app.batch(vec![
+        json!({"type":"page","anonymousId":"browser-9","name":"Case studies","messageId":"b1"}),
+        json!({"type":"page","anonymousId":"browser-9","name":"Pricing","messageId":"b2"}),
+    ])
+    .await;
+    let browser = app.contact_by("anonymous_id:browser-9").await.unwrap();
+    let wechat = app.contact_by("wechat_unionid:U1").await.unwrap();
+    assert_ne!(browser["id"], wechat["id"]);
+
+    // The browser fills a form with the same email: one person.
+    app.batch(vec![json!({"type":"identify","anonymousId":"browser-9","messageId":"f1","traits":{"email":"LI@acme.cn","name":"李雷"}})]).await;
+    let merged = app.contact_by("anonymous_id:browser-9").await.unwrap();
+    assert_eq!(merged["id"], wechat["id"], "the known WeChat contact survives");
+
+    let (_, detail) = app.get(&format!("/api/v1/contacts/{}", wechat["id"].as_str().unwrap())).await;
+    let merges = detail["merges"].as_array().unwrap();
+    assert_eq!(merges.len(), 1);
+    assert_eq!(merges[0]["merged_id"], browser["id"]);
+    assert_eq!(merges[0]["cause"], "message:f1");
+    assert!(detail["identities"].as_array().unwrap().len() >= 4);
+
+    // The merged-away id still resolves, and its page views followed the survivor.
+    let (s, old) = app.get(&format!("/api/v1/contacts/{}", browser["id"].as_str().unwrap())).await;
+    assert_eq!(s, 200);
+    assert_eq!(old["id"], wechat["id"]);
+    let (_, tl) = app.get(&format!("/api/v1/contacts/{}/events?kind=page", wechat["id"].as_str().unwrap())).await;
+    assert_eq!(tl["data"].as_array().unwrap().len(), 2);
+    assert_eq!(app.count("events").await, 4);
+}
+
+#[tokio::test]
+async fn openids_of_two_official_accounts_become_one_contact_through_the_union_id() {
+    let app = spawn_app().await;
+    let follow = |app_id: &str, open: &str, m: &str| {
+        json!({"type":"track","anonymousId":format!("{app_id}-{open}"),"event":"WeChat Followed","messageId":m,
+               "context":{"externalIds":[{"id":open,"type":"wechat_openid","collection":app_id},{"id":"UNION-7","type":"wechat_unionid"}]}})
+    };
+    app.batch(vec![follow("wxA", "oA", "1")]).await;
+    app.batch(vec![follow("wxB", "oB", "2")]).await;
+    let a = app.contact_by("wechat_openid:wxA:oA").await.unwrap();
+    let b = app.contact_by("wechat_openid:wxB:oB").await.unwrap();
+    assert_eq!(a["id"], b["id"]);
+}
+
+#[tokio::test]
+async fn a_repeated_message_id_is_stored_once() {
+    let app = spawn_app().await;
+    let m = json!({"type":"track","anonymousId":"a","event":"Downloaded Whitepaper","messageId":"dup-1"});
+    app.batch(vec![m.clone(), m.clone()]).await;
+    assert_eq!(app.track("/v1/track", m).await.status(), 200);
+    assert_eq!(app.count("events").await, 1);
+}
+
+#[tokio::test]
+async fn a_bad_message_rejects_the_whole_batch_and_names_the_field() {
+    let app = spawn_app().await;
+    let r = app
+        .track("/v1/batch", json!({"batch":[{"type":"track","anonymousId":"a","event":"ok","messageId":"x1"},{"type":"track","anonymousId":"a"}]}))
+        .await;
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["details"]["field"], "batch[1].event");
+    assert_eq!(body["code"], "invalid_field", "Segment clients read a top-level code");
+    assert_eq!(app.count("events").await, 0, "nothing partial is written");
+    assert_eq!(app.count("contacts").await, 0);
+}
+
+#[tokio::test]
+async fn placeholder_ids_only_are_refused() {
+    let app = spawn_app().await;
+    let r = app.track("/v1/track", json!({"anonymousId":"null","userId":"undefined","event":"E"})).await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(app.count("contacts").await, 0);
+}
+
+#[tokio::test]
+async fn malformed_json_unknown_keys_and_oversize_bodies_get_clear_errors() {
+    let app = spawn_app().await;
+    let url = format!("{}/v1/batch", app.addr);
+    let r = app.client.post(&url).basic_auth(&app.write_key, Some("")).body("{not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "invalid_json");
+
+    let r = app.client.post(&url).basic_auth("hwk_1_wrong", Some("")).json(&json!({"batch":[]})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app.client.post(&url).json(&json!({"batch":[]})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let big = "x".repeat(600 * 1024);
+    let r = app.client.post(&url).basic_auth(&app.write_key, Some("")).json(&json!({"batch":[{"type":"track","anonymousId":"a","event":big}]})).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+
+    let r = app.track("/v1/track", json!({"anonymousId":"a","event":"E","properties":{"blob":"y".repeat(40 * 1024)}})).await;
+    assert_eq!(r.status(), 413, "one message is at most 32 KiB");
+    let r = app.track("/v1/track", json!({"type":"page","anonymousId":"a"})).await;
+    assert_eq!(r.status(), 422, "a page sent to /v1/track is refused");
+    assert_eq!(app.count("events").await, 0);
+}
+
+#[tokio::test]
+async fn gzip_bodies_and_write_key_in_the_body_are_accepted() {
+    let app = spawn_app().await;
+    let body = json!({"writeKey": app.write_key, "batch":[{"type":"track","anonymousId":"gz","event":"Zipped","messageId":"z1"}]});
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(body.to_string().as_bytes()).unwrap();
+    let r = app
+        .client
+        .post(format!("{}/v1/batch", app.addr))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(enc.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(app.count("events").await, 1);
+}
+
+#[tokio::test]
+async fn organisations_never_see_each_others_contacts() {
+    let app = spawn_app().await;
+    let other = app.store.create_org("Other", common::START).await.unwrap().id;
+    let (_, other_wk) = app.store.create_source(other, "Web", "website", common::START).await.unwrap();
+    let (_, other_key) = app.store.create_api_key(other, "k", &[hatchery_store::keys::Scope::Admin], common::START).await.unwrap();
+    // The same person (same email) in both organisations stays two separate contacts.
+    app.batch(vec![json!({"type":"identify","userId":"u","traits":{"email":"same@x.cn"}})]).await;
+    let r = app
+        .client
+        .post(format!("{}/v1/identify", app.addr))
+        .basic_auth(&other_wk, Some(""))
+        .json(&json!({"userId":"u","traits":{"email":"same@x.cn"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mine = app.contact_by("email:same@x.cn").await.unwrap();
+    let theirs = app
+        .client
+        .get(format!("{}/api/v1/contacts?identity=email:same@x.cn", app.addr))
+        .bearer_auth(&other_key)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let theirs = &theirs["data"][0];
+    assert_ne!(mine["id"], theirs["id"]);
+    // Org 2's key cannot open org 1's contact by id.
+    let r = app
+        .client
+        .get(format!("{}/api/v1/contacts/{}", app.addr, mine["id"].as_str().unwrap()))
+        .bearer_auth(&other_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn group_links_the_contact_to_its_account() {
+    let app = spawn_app().await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"u9","traits":{"email":"ceo@robot.cn","name":"Chen"}}),
+        json!({"type":"group","userId":"u9","groupId":"g-robot","traits":{"name":"Acme Robotics","industry":"制造业","employees":500}}),
+    ])
+    .await;
+    let c = app.contact_by("user_id:u9").await.unwrap();
+    let acc = c["account_id"].as_str().expect("account linked").to_owned();
+    let (s, a) = app.get(&format!("/api/v1/accounts/{acc}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(a["name"], "Acme Robotics");
+    assert_eq!(a["company_size"], "500");
+    assert_eq!(a["contacts"], 1);
+    assert_eq!(a["contacts_page"]["data"][0]["id"], c["id"]);
+}
+
+#[tokio::test]
+async fn metrics_count_ingested_events_and_merges() {
+    let app = spawn_app().await;
+    app.batch(vec![json!({"type":"track","anonymousId":"a","event":"E"}), json!({"type":"track","anonymousId":"b","event":"E"})]).await;
+    app.batch(vec![json!({"type":"alias","previousId":"a","userId":"u"}), json!({"type":"identify","anonymousId":"b","userId":"u"})]).await;
+    let text = app.client.get(format!("{}/metrics", app.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("hatchery_events_ingested_total 4"), "{text}");
+    assert!(text.contains("hatchery_merges_total 1"), "{text}");
+    assert_eq!(app.client.get(format!("{}/readyz", app.addr)).send().await.unwrap().status(), 200);
+}
