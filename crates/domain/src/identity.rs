@@ -4,7 +4,19 @@ use serde::{Deserialize, Serialize};
 
 /// The type of an identifier. WeChat openIDs are per official account / mini program, so their value
 /// carries the app id: `wx1234:oAbc…`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityKind {
     UserId,
@@ -65,7 +77,10 @@ pub struct Identifier {
 
 impl Identifier {
     pub fn new(kind: IdentityKind, value: impl Into<String>) -> Self {
-        Identifier { kind, value: value.into() }
+        Identifier {
+            kind,
+            value: value.into(),
+        }
     }
 
     /// A WeChat openID, namespaced by the app (official account or mini program) that issued it.
@@ -76,7 +91,10 @@ impl Identifier {
     /// The scope inside which `max_per_contact` counts: openIDs count per app, everything else per kind.
     pub fn limit_scope(&self) -> (IdentityKind, &str) {
         match self.kind {
-            IdentityKind::WechatOpenid => (self.kind, self.value.split_once(':').map_or("", |(app, _)| app)),
+            IdentityKind::WechatOpenid => (
+                self.kind,
+                self.value.split_once(':').map_or("", |(app, _)| app),
+            ),
             _ => (self.kind, ""),
         }
     }
@@ -106,11 +124,23 @@ pub struct IdentityRule {
 /// Values that clients send when they have nothing: never treated as an identity.
 pub fn is_blocked_value(value: &str) -> bool {
     let v = value.trim();
-    if v.is_empty() || v.chars().all(|c| c == '0' || c == '-' || c == '+' || c == ' ') {
+    if v.is_empty()
+        || v.chars()
+            .all(|c| c == '0' || c == '-' || c == '+' || c == ' ')
+    {
         return true;
     }
-    const BLOCKED: [&str; 9] =
-        ["null", "undefined", "none", "nil", "anonymous", "unknown", "n/a", "na", "[object object]"];
+    const BLOCKED: [&str; 9] = [
+        "null",
+        "undefined",
+        "none",
+        "nil",
+        "anonymous",
+        "unknown",
+        "n/a",
+        "na",
+        "[object object]",
+    ];
     BLOCKED.iter().any(|b| v.eq_ignore_ascii_case(b))
 }
 
@@ -166,13 +196,19 @@ impl IdentityRules {
     pub fn validate(&self) -> Result<(), RulesError> {
         for (index, r) in self.rules.iter().enumerate() {
             if self.rules[..index].iter().any(|o| o.kind == r.kind) {
-                return Err(RulesError::Duplicate { index, kind: r.kind.as_str() });
+                return Err(RulesError::Duplicate {
+                    index,
+                    kind: r.kind.as_str(),
+                });
             }
             if r.max_per_contact == Some(0) {
                 return Err(RulesError::ZeroLimit { index });
             }
         }
-        if let Some(k) = IdentityKind::ALL.iter().find(|k| !self.rules.iter().any(|r| r.kind == **k)) {
+        if let Some(k) = IdentityKind::ALL
+            .iter()
+            .find(|k| !self.rules.iter().any(|r| r.kind == **k))
+        {
             return Err(RulesError::Missing(k.as_str()));
         }
         if self.blocked_values.len() > 1000 {
@@ -189,7 +225,11 @@ impl IdentityRules {
     }
 
     pub fn is_blocked(&self, value: &str) -> bool {
-        is_blocked_value(value) || self.blocked_values.iter().any(|b| b.eq_ignore_ascii_case(value.trim()))
+        is_blocked_value(value)
+            || self
+                .blocked_values
+                .iter()
+                .any(|b| b.eq_ignore_ascii_case(value.trim()))
     }
 }
 
@@ -199,7 +239,18 @@ mod tests {
 
     #[test]
     fn placeholder_values_are_never_identities() {
-        for v in ["", " ", "null", "NULL", "undefined", "0", "000000", "anonymous", "-", "+00 000"] {
+        for v in [
+            "",
+            " ",
+            "null",
+            "NULL",
+            "undefined",
+            "0",
+            "000000",
+            "anonymous",
+            "-",
+            "+00 000",
+        ] {
             assert!(is_blocked_value(v), "{v:?} should be blocked");
         }
         for v in ["ann@example.com", "+8613800138000", "0a1"] {
@@ -212,7 +263,13 @@ mod tests {
         IdentityRules::default().validate().unwrap();
         let mut rules = IdentityRules::default();
         rules.rules.push(rules.rules[0].clone());
-        assert_eq!(rules.validate(), Err(RulesError::Duplicate { index: 9, kind: "user_id" }));
+        assert_eq!(
+            rules.validate(),
+            Err(RulesError::Duplicate {
+                index: 9,
+                kind: "user_id"
+            })
+        );
     }
 
     #[test]
@@ -220,6 +277,9 @@ mod tests {
         let a = Identifier::wechat_openid("wxA", "o1");
         let b = Identifier::wechat_openid("wxB", "o1");
         assert_ne!(a.limit_scope(), b.limit_scope());
-        assert_eq!(Identifier::new(IdentityKind::Email, "x@y.cn").limit_scope(), (IdentityKind::Email, ""));
+        assert_eq!(
+            Identifier::new(IdentityKind::Email, "x@y.cn").limit_scope(),
+            (IdentityKind::Email, "")
+        );
     }
 }

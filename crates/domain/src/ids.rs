@@ -37,7 +37,11 @@ macro_rules! typed_id {
                     .and_then(|n| n.parse::<i64>().ok())
                     .filter(|n| *n > 0)
                     .map($name)
-                    .ok_or_else(|| BadId { kind: $kind, prefix: $prefix, value: s.to_owned() })
+                    .ok_or_else(|| BadId {
+                        kind: $kind,
+                        prefix: $prefix,
+                        value: s.to_owned(),
+                    })
             }
         }
 

@@ -12,5 +12,5 @@ pub mod normalize;
 pub mod resolution;
 
 pub use fields::StandardField;
-pub use identity::{IdentityKind, IdentityRule, IdentityRules, Identifier};
+pub use identity::{Identifier, IdentityKind, IdentityRule, IdentityRules};
 pub use ids::{ContactId, OrgId};

@@ -61,7 +61,10 @@ pub struct MessageError {
 }
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> MessageError {
-    MessageError { field: field.into(), message: message.into() }
+    MessageError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// UTM campaign context (`context.campaign`).
@@ -109,7 +112,12 @@ fn parse_time(v: Option<&Value>, field: &str) -> Result<Option<i64>, MessageErro
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
             .map(|t| Some(t.with_timezone(&Utc).timestamp_millis()))
-            .map_err(|_| err(field, "must be an ISO-8601 timestamp such as 2026-11-22T08:30:00.000Z")),
+            .map_err(|_| {
+                err(
+                    field,
+                    "must be an ISO-8601 timestamp such as 2026-11-22T08:30:00.000Z",
+                )
+            }),
         Some(_) => Err(err(field, "must be an ISO-8601 timestamp string")),
     }
 }
@@ -118,7 +126,9 @@ fn parse_time(v: Option<&Value>, field: &str) -> Result<Option<i64>, MessageErro
 fn id_string(v: Option<&Value>, field: &str) -> Result<Option<String>, MessageError> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.len() > 256 => Err(err(field, "must be at most 256 characters")),
+        Some(Value::String(s)) if s.len() > 256 => {
+            Err(err(field, "must be at most 256 characters"))
+        }
         Some(Value::String(s)) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(_) => Err(err(field, "must be a string")),
@@ -158,24 +168,41 @@ pub fn parse_message(
     field: &str,
     new_message_id: &mut dyn FnMut() -> String,
 ) -> Result<TrackedEvent, MessageError> {
-    let m = raw.as_object().ok_or_else(|| err(field, "must be a JSON object"))?;
+    let m = raw
+        .as_object()
+        .ok_or_else(|| err(field, "must be a JSON object"))?;
     let f = |name: &str| format!("{field}.{name}");
 
     let kind = match m.get("type") {
-        Some(Value::String(t)) => {
-            MessageKind::parse(t).ok_or_else(|| err(f("type"), "must be one of identify, track, page, screen, group, alias"))?
+        Some(Value::String(t)) => MessageKind::parse(t).ok_or_else(|| {
+            err(
+                f("type"),
+                "must be one of identify, track, page, screen, group, alias",
+            )
+        })?,
+        None | Some(Value::Null) => {
+            default_kind.ok_or_else(|| err(f("type"), "is required in a batch"))?
         }
-        None | Some(Value::Null) => default_kind.ok_or_else(|| err(f("type"), "is required in a batch"))?,
         Some(_) => return Err(err(f("type"), "must be a string")),
     };
     if let Some(d) = default_kind {
         if d != kind {
-            return Err(err(f("type"), format!("is `{}` but this endpoint takes `{}`", kind.as_str(), d.as_str())));
+            return Err(err(
+                f("type"),
+                format!(
+                    "is `{}` but this endpoint takes `{}`",
+                    kind.as_str(),
+                    d.as_str()
+                ),
+            ));
         }
     }
 
     let user_id = id_string(m.get("userId").or_else(|| m.get("user_id")), &f("userId"))?;
-    let anonymous_id = id_string(m.get("anonymousId").or_else(|| m.get("anonymous_id")), &f("anonymousId"))?;
+    let anonymous_id = id_string(
+        m.get("anonymousId").or_else(|| m.get("anonymous_id")),
+        &f("anonymousId"),
+    )?;
     let message_id = match id_string(m.get("messageId"), &f("messageId"))? {
         Some(id) => id,
         None => new_message_id(),
@@ -188,8 +215,12 @@ pub fn parse_message(
     match kind {
         MessageKind::Identify => traits.extend(object(m.get("traits"), &f("traits"))?),
         MessageKind::Group => {
-            let group_id = id_string(m.get("groupId"), &f("groupId"))?.ok_or_else(|| err(f("groupId"), "is required for group"))?;
-            group = Some(GroupRef { group_id, traits: object(m.get("traits"), &f("traits"))? });
+            let group_id = id_string(m.get("groupId"), &f("groupId"))?
+                .ok_or_else(|| err(f("groupId"), "is required for group"))?;
+            group = Some(GroupRef {
+                group_id,
+                traits: object(m.get("traits"), &f("traits"))?,
+            });
         }
         _ => {}
     }
@@ -199,7 +230,12 @@ pub fn parse_message(
         MessageKind::Track => {
             let e = match m.get("event") {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
-                _ => return Err(err(f("event"), "is required for track and must be a non-empty string")),
+                _ => {
+                    return Err(err(
+                        f("event"),
+                        "is required for track and must be a non-empty string",
+                    ))
+                }
             };
             if e.chars().count() > 200 {
                 return Err(err(f("event"), "must be at most 200 characters"));
@@ -209,7 +245,9 @@ pub fn parse_message(
         MessageKind::Page | MessageKind::Screen => {
             let n = id_string(m.get("name"), &f("name"))?;
             if let Some(n) = &n {
-                properties.entry("name").or_insert_with(|| Value::String(n.clone()));
+                properties
+                    .entry("name")
+                    .or_insert_with(|| Value::String(n.clone()));
             }
             n
         }
@@ -224,7 +262,8 @@ pub fn parse_message(
         identifiers.push(Identifier::new(IdentityKind::AnonymousId, a.clone()));
     }
     if kind == MessageKind::Alias {
-        let prev = id_string(m.get("previousId"), &f("previousId"))?.ok_or_else(|| err(f("previousId"), "is required for alias"))?;
+        let prev = id_string(m.get("previousId"), &f("previousId"))?
+            .ok_or_else(|| err(f("previousId"), "is required for alias"))?;
         if user_id.is_none() {
             return Err(err(f("userId"), "is required for alias"));
         }
@@ -232,15 +271,26 @@ pub fn parse_message(
         identifiers.push(Identifier::new(IdentityKind::AnonymousId, prev));
     }
     if user_id.is_none() && anonymous_id.is_none() {
-        return Err(err(f("userId"), "a message needs a userId or an anonymousId"));
+        return Err(err(
+            f("userId"),
+            "a message needs a userId or an anonymousId",
+        ));
     }
 
     let mut rejected_traits = Vec::new();
-    collect_trait_identifiers(&mut traits, &context, &mut identifiers, &mut rejected_traits, &f("context.externalIds"))?;
+    collect_trait_identifiers(
+        &mut traits,
+        &context,
+        &mut identifiers,
+        &mut rejected_traits,
+        &f("context.externalIds"),
+    )?;
 
     let received_at = envelope.received_at;
-    let timestamp = parse_time(m.get("timestamp"), &f("timestamp"))?
-        .or(parse_time(m.get("originalTimestamp"), &f("originalTimestamp"))?);
+    let timestamp = parse_time(m.get("timestamp"), &f("timestamp"))?.or(parse_time(
+        m.get("originalTimestamp"),
+        &f("originalTimestamp"),
+    )?);
     let sent_at = parse_time(m.get("sentAt"), &f("sentAt"))?.or(envelope.batch_sent_at);
     let occurred_at = match (timestamp, sent_at) {
         // Segment's skew correction: the sender's clock is off by (sentAt - receivedAt).
@@ -305,7 +355,10 @@ fn collect_trait_identifiers(
                 Ok(mob) => {
                     traits.remove(key);
                     traits.insert("mobile".into(), Value::String(mob.as_str().to_owned()));
-                    out.push(Identifier::new(IdentityKind::Mobile, mob.as_str().to_owned()));
+                    out.push(Identifier::new(
+                        IdentityKind::Mobile,
+                        mob.as_str().to_owned(),
+                    ));
                 }
                 Err(_) if key == "phone" => {} // a landline or extension stays a plain trait
                 Err(_) => {
@@ -325,22 +378,36 @@ fn collect_trait_identifiers(
             out.push(Identifier::new(kind, v));
         }
     }
-    if let (Some(app), Some(open)) = (text(traits, "wechat_app_id"), text(traits, "wechat_openid")) {
+    if let (Some(app), Some(open)) = (text(traits, "wechat_app_id"), text(traits, "wechat_openid"))
+    {
         out.push(Identifier::wechat_openid(&app, &open));
     }
     if let Some(ext) = context.get("externalIds") {
-        let list = ext.as_array().ok_or_else(|| err(ext_field, "must be an array"))?;
+        let list = ext
+            .as_array()
+            .ok_or_else(|| err(ext_field, "must be an array"))?;
         for (i, e) in list.iter().enumerate() {
             let f = format!("{ext_field}[{i}]");
-            let obj = e.as_object().ok_or_else(|| err(&f, "must be an object with id and type"))?;
+            let obj = e
+                .as_object()
+                .ok_or_else(|| err(&f, "must be an object with id and type"))?;
             let ty = text(obj, "type").ok_or_else(|| err(format!("{f}.type"), "is required"))?;
-            let kind = IdentityKind::parse(&ty)
-                .ok_or_else(|| err(format!("{f}.type"), "must be an identity kind such as crm_id, wechat_unionid, wechat_openid"))?;
+            let kind = IdentityKind::parse(&ty).ok_or_else(|| {
+                err(
+                    format!("{f}.type"),
+                    "must be an identity kind such as crm_id, wechat_unionid, wechat_openid",
+                )
+            })?;
             let id = text(obj, "id").ok_or_else(|| err(format!("{f}.id"), "is required"))?;
             let identifier = match kind {
                 IdentityKind::WechatOpenid => {
                     let app = text(obj, "collection").or_else(|| text(obj, "appId"));
-                    let app = app.ok_or_else(|| err(format!("{f}.collection"), "must name the WeChat app id of an openID"))?;
+                    let app = app.ok_or_else(|| {
+                        err(
+                            format!("{f}.collection"),
+                            "must name the WeChat app id of an openID",
+                        )
+                    })?;
                     Identifier::wechat_openid(&app, &id)
                 }
                 IdentityKind::Email => match Email::parse(&id) {

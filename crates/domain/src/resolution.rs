@@ -109,7 +109,11 @@ fn is_known(ids: &[Identifier]) -> bool {
 }
 
 /// Resolves one event's identifiers against the current holdings. See the module docs for the rules.
-pub fn resolve(rules: &IdentityRules, incoming: &[Identifier], holdings: &impl Holdings) -> Resolution {
+pub fn resolve(
+    rules: &IdentityRules,
+    incoming: &[Identifier],
+    holdings: &impl Holdings,
+) -> Resolution {
     let mut dropped = Vec::new();
     let mut ids: Vec<Identifier> = Vec::with_capacity(incoming.len());
     for id in incoming {
@@ -121,7 +125,11 @@ pub fn resolve(rules: &IdentityRules, incoming: &[Identifier], holdings: &impl H
     }
     // Highest priority first; ties broken by kind and value so the order never depends on the input.
     ids.sort_by(|a, b| {
-        rules.rule(b.kind).priority.cmp(&rules.rule(a.kind).priority).then_with(|| a.cmp(b))
+        rules
+            .rule(b.kind)
+            .priority
+            .cmp(&rules.rule(a.kind).priority)
+            .then_with(|| a.cmp(b))
     });
 
     loop {
@@ -135,7 +143,10 @@ pub fn resolve(rules: &IdentityRules, incoming: &[Identifier], holdings: &impl H
         }
 
         if holders.len() >= 2 {
-            let known = holders.iter().filter(|c| is_known(holdings.identifiers_of(**c))).count();
+            let known = holders
+                .iter()
+                .filter(|c| is_known(holdings.identifiers_of(**c)))
+                .count();
             if known >= 2 {
                 let blocker = ids.iter().rposition(|id| {
                     holdings.holder(id).is_some() && !rules.rule(id.kind).merges_known
@@ -153,15 +164,23 @@ pub fn resolve(rules: &IdentityRules, incoming: &[Identifier], holdings: &impl H
         for c in &holders {
             held.extend(holdings.identifiers_of(*c));
         }
-        for id in held.iter().copied().chain(ids.iter().filter(|i| holdings.holder(i).is_none())) {
+        for id in held
+            .iter()
+            .copied()
+            .chain(ids.iter().filter(|i| holdings.holder(i).is_none()))
+        {
             let (kind, scope) = id.limit_scope();
             *counts.entry((kind, scope.to_owned())).or_default() += 1;
         }
-        let over = counts.iter().any(|((kind, _), n)| rules.rule(*kind).max_per_contact.is_some_and(|m| *n > m));
+        let over = counts
+            .iter()
+            .any(|((kind, _), n)| rules.rule(*kind).max_per_contact.is_some_and(|m| *n > m));
         if over {
             if holders.len() >= 2 {
                 // Linking these contacts breaks a limit: drop the weakest identifier and look again.
-                let last = ids.pop().expect("holders come from ids, so ids is not empty");
+                let last = ids
+                    .pop()
+                    .expect("holders come from ids, so ids is not empty");
                 dropped.push((last, DropReason::LimitExceeded));
                 continue;
             }
@@ -169,7 +188,10 @@ pub fn resolve(rules: &IdentityRules, incoming: &[Identifier], holdings: &impl H
             let pos = ids.iter().rposition(|id| {
                 holdings.holder(id).is_none() && {
                     let (kind, scope) = id.limit_scope();
-                    rules.rule(kind).max_per_contact.is_some_and(|m| counts[&(kind, scope.to_owned())] > m)
+                    rules
+                        .rule(kind)
+                        .max_per_contact
+                        .is_some_and(|m| counts[&(kind, scope.to_owned())] > m)
                 }
             });
             if let Some(pos) = pos {
@@ -179,15 +201,34 @@ pub fn resolve(rules: &IdentityRules, incoming: &[Identifier], holdings: &impl H
             // The holder already breaks its limit (rules were tightened): link nothing new of that kind.
         }
 
-        let survivor = holders.iter().copied().min_by_key(|c| (!is_known(holdings.identifiers_of(*c)), age_rank(*c)));
-        let merged: Vec<ContactId> = holders.iter().copied().filter(|c| Some(*c) != survivor).collect();
+        let survivor = holders
+            .iter()
+            .copied()
+            .min_by_key(|c| (!is_known(holdings.identifiers_of(*c)), age_rank(*c)));
+        let merged: Vec<ContactId> = holders
+            .iter()
+            .copied()
+            .filter(|c| Some(*c) != survivor)
+            .collect();
         let linked_by = if merged.is_empty() {
             Vec::new()
         } else {
-            ids.iter().filter(|i| holdings.holder(i).is_some()).cloned().collect()
+            ids.iter()
+                .filter(|i| holdings.holder(i).is_some())
+                .cloned()
+                .collect()
         };
-        let attach = ids.into_iter().filter(|i| holdings.holder(i).is_none()).collect();
-        return Resolution { contact: survivor, merged, attach, linked_by, dropped };
+        let attach = ids
+            .into_iter()
+            .filter(|i| holdings.holder(i).is_none())
+            .collect();
+        return Resolution {
+            contact: survivor,
+            merged,
+            attach,
+            linked_by,
+            dropped,
+        };
     }
 }
 

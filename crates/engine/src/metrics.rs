@@ -29,7 +29,8 @@ impl Metrics {
                 self.commit_buckets[i].fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.commit_seconds_sum_us.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.commit_seconds_sum_us
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -37,24 +38,79 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         };
-        counter(&mut out, "hatchery_events_ingested_total", "Events stored.", &self.events_ingested);
-        counter(&mut out, "hatchery_events_duplicate_total", "Events skipped because their messageId was already stored.", &self.events_duplicate);
-        counter(&mut out, "hatchery_contacts_created_total", "Contacts created.", &self.contacts_created);
-        counter(&mut out, "hatchery_merges_total", "Contacts merged into another by identity resolution.", &self.merges);
-        counter(&mut out, "hatchery_commit_failures_total", "Batch commits that failed.", &self.commit_failures);
-        counter(&mut out, "hatchery_import_rows_total", "Import rows processed.", &self.import_rows);
-        counter(&mut out, "hatchery_import_rows_rejected_total", "Import rows rejected.", &self.import_rows_rejected);
-        counter(&mut out, "hatchery_identifiers_rejected_total", "Identifiers in traits that failed validation.", &self.identifiers_rejected);
+        counter(
+            &mut out,
+            "hatchery_events_ingested_total",
+            "Events stored.",
+            &self.events_ingested,
+        );
+        counter(
+            &mut out,
+            "hatchery_events_duplicate_total",
+            "Events skipped because their messageId was already stored.",
+            &self.events_duplicate,
+        );
+        counter(
+            &mut out,
+            "hatchery_contacts_created_total",
+            "Contacts created.",
+            &self.contacts_created,
+        );
+        counter(
+            &mut out,
+            "hatchery_merges_total",
+            "Contacts merged into another by identity resolution.",
+            &self.merges,
+        );
+        counter(
+            &mut out,
+            "hatchery_commit_failures_total",
+            "Batch commits that failed.",
+            &self.commit_failures,
+        );
+        counter(
+            &mut out,
+            "hatchery_import_rows_total",
+            "Import rows processed.",
+            &self.import_rows,
+        );
+        counter(
+            &mut out,
+            "hatchery_import_rows_rejected_total",
+            "Import rows rejected.",
+            &self.import_rows_rejected,
+        );
+        counter(
+            &mut out,
+            "hatchery_identifiers_rejected_total",
+            "Identifiers in traits that failed validation.",
+            &self.identifiers_rejected,
+        );
         let name = "hatchery_batch_commit_seconds";
-        let _ = writeln!(out, "# HELP {name} Latency of one group commit.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Latency of one group commit.\n# TYPE {name} histogram"
+        );
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", self.commit_buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{b}\"}} {}",
+                self.commit_buckets[i].load(Ordering::Relaxed)
+            );
         }
         let count = self.commits.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", self.commit_seconds_sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.commit_seconds_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "{name}_count {count}");
         out
     }

@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use hatchery_domain::resolution::{resolve, DropReason, MemoryHoldings};
 use hatchery_domain::{ContactId, Identifier, IdentityRules, OrgId};
-use hatchery_store::ingest::{AccountLink, IngestWrite, MergeOp, NewContact, NewIdentity, ProfileFields, ProfileUpdate};
+use hatchery_store::ingest::{
+    AccountLink, IngestWrite, MergeOp, NewContact, NewIdentity, ProfileFields, ProfileUpdate,
+};
 use hatchery_store::{Store, StoreError};
 use serde::Serialize;
 
@@ -48,7 +50,12 @@ impl Overlay {
     }
 
     /// Loads the holders of any identifiers not yet known to the overlay.
-    pub async fn load(&mut self, store: &Store, org: OrgId, touches: &[Touch]) -> Result<(), StoreError> {
+    pub async fn load(
+        &mut self,
+        store: &Store,
+        org: OrgId,
+        touches: &[Touch],
+    ) -> Result<(), StoreError> {
         let missing: Vec<Identifier> = touches
             .iter()
             .flat_map(|t| t.identifiers.iter())
@@ -73,7 +80,11 @@ impl Overlay {
 
 /// Resolves the touches (whose holders the overlay must already have loaded) and builds the write.
 /// Returns one result per touch; contact ids of new contacts are temporary (negative) until written.
-pub fn plan(rules: &IdentityRules, overlay: &mut Overlay, touches: Vec<Touch>) -> (IngestWrite, Vec<TouchResult>) {
+pub fn plan(
+    rules: &IdentityRules,
+    overlay: &mut Overlay,
+    touches: Vec<Touch>,
+) -> (IngestWrite, Vec<TouchResult>) {
     let mut w = IngestWrite::default();
     let mut results = Vec::with_capacity(touches.len());
     let mut updates: Vec<(ContactId, ProfileFields)> = Vec::new();
@@ -82,7 +93,12 @@ pub fn plan(rules: &IdentityRules, overlay: &mut Overlay, touches: Vec<Touch>) -
     for t in touches {
         let r = resolve(rules, &t.identifiers, &overlay.holdings);
         if r.contact.is_none() && r.attach.is_empty() {
-            results.push(TouchResult { contact: None, created: false, merged: 0, dropped: r.dropped });
+            results.push(TouchResult {
+                contact: None,
+                created: false,
+                merged: 0,
+                dropped: r.dropped,
+            });
             continue;
         }
         let created = r.contact.is_none();
@@ -90,16 +106,30 @@ pub fn plan(rules: &IdentityRules, overlay: &mut Overlay, touches: Vec<Touch>) -
             Some(c) => c,
             None => {
                 let id = overlay.new_temp();
-                w.contacts.push(NewContact { temp_id: id, profile: ProfileFields::default(), source: t.source.clone(), created_at: t.at });
+                w.contacts.push(NewContact {
+                    temp_id: id,
+                    profile: ProfileFields::default(),
+                    source: t.source.clone(),
+                    created_at: t.at,
+                });
                 id
             }
         };
         for m in &r.merged {
-            w.merges.push(MergeOp { survivor: target, merged: *m, linked_by: r.linked_by.clone(), cause: t.cause.clone() });
+            w.merges.push(MergeOp {
+                survivor: target,
+                merged: *m,
+                linked_by: r.linked_by.clone(),
+                cause: t.cause.clone(),
+            });
             overlay.redirect.insert(*m, target);
         }
         for id in &r.attach {
-            w.identities.push(NewIdentity { identifier: id.clone(), contact: target, origin: t.origin.clone() });
+            w.identities.push(NewIdentity {
+                identifier: id.clone(),
+                contact: target,
+                origin: t.origin.clone(),
+            });
         }
         overlay.holdings.apply(&r, target);
 
@@ -116,13 +146,23 @@ pub fn plan(rules: &IdentityRules, overlay: &mut Overlay, touches: Vec<Touch>) -
             w.tags.push((target, *tag));
         }
         if let Some(a) = t.account {
-            w.accounts.push(AccountLink { contact: target, external_id: a.external_id, name: a.name, traits: a.traits });
+            w.accounts.push(AccountLink {
+                contact: target,
+                external_id: a.external_id,
+                name: a.name,
+                traits: a.traits,
+            });
         }
         if let Some(mut e) = t.event {
             e.contact = target;
             w.events.push(e);
         }
-        results.push(TouchResult { contact: Some(target), created, merged: r.merged.len() as u32, dropped: r.dropped });
+        results.push(TouchResult {
+            contact: Some(target),
+            created,
+            merged: r.merged.len() as u32,
+            dropped: r.dropped,
+        });
     }
 
     // Everything written after the merges must name the surviving contact.
@@ -153,11 +193,19 @@ pub fn plan(rules: &IdentityRules, overlay: &mut Overlay, touches: Vec<Touch>) -
         }
     }
     // A new contact's first profile is written with the contact itself instead of as an update.
-    let new_index: HashMap<ContactId, usize> = w.contacts.iter().enumerate().map(|(i, n)| (n.temp_id, i)).collect();
+    let new_index: HashMap<ContactId, usize> = w
+        .contacts
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.temp_id, i))
+        .collect();
     for (c, p) in merged_updates {
         match new_index.get(&c) {
             Some(i) => w.contacts[*i].profile.absorb(p),
-            None => w.updates.push(ProfileUpdate { contact: c, profile: p }),
+            None => w.updates.push(ProfileUpdate {
+                contact: c,
+                profile: p,
+            }),
         }
     }
     (w, results)

@@ -48,7 +48,10 @@ pub fn profile_from_traits(traits: &Map<String, Value>) -> ProfileFields {
     if name.is_none() {
         // Segment sends firstName/lastName; Chinese names have no split, so join without a space
         // when either part is CJK.
-        let (f, l) = (text(traits, &["firstName", "first_name"]), text(traits, &["lastName", "last_name"]));
+        let (f, l) = (
+            text(traits, &["firstName", "first_name"]),
+            text(traits, &["lastName", "last_name"]),
+        );
         name = match (f, l) {
             (Some(f), Some(l)) if l.chars().any(|c| c as u32 > 0x2E80) => Some(format!("{l}{f}")),
             (Some(f), Some(l)) => Some(format!("{f} {l}")),
@@ -58,13 +61,34 @@ pub fn profile_from_traits(traits: &Map<String, Value>) -> ProfileFields {
     let address = traits.get("address").and_then(Value::as_object);
     let from_addr = |k: &str| address.and_then(|a| text(a, &[k]));
     const STANDARD: [&str; 22] = [
-        "name", "full_name", "firstName", "first_name", "lastName", "last_name", "email", "mobile", "phone",
-        "landline", "company", "title", "department", "industry", "company_size", "employees", "province",
-        "state", "city", "address", "userId", "id",
+        "name",
+        "full_name",
+        "firstName",
+        "first_name",
+        "lastName",
+        "last_name",
+        "email",
+        "mobile",
+        "phone",
+        "landline",
+        "company",
+        "title",
+        "department",
+        "industry",
+        "company_size",
+        "employees",
+        "province",
+        "state",
+        "city",
+        "address",
+        "userId",
+        "id",
     ];
     let custom = traits
         .iter()
-        .filter(|(k, v)| !STANDARD.contains(&k.as_str()) && !(k.as_str() == "company" && v.is_object()))
+        .filter(|(k, v)| {
+            !STANDARD.contains(&k.as_str()) && !(k.as_str() == "company" && v.is_object())
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let company = match traits.get("company") {
@@ -81,8 +105,12 @@ pub fn profile_from_traits(traits: &Map<String, Value>) -> ProfileFields {
         department: text(traits, &["department"]),
         industry: text(traits, &["industry"]),
         company_size: text(traits, &["company_size", "employees"]),
-        province: text(traits, &["province", "state"]).or_else(|| from_addr("state")).map(|p| normalize_province(&p)),
-        city: text(traits, &["city"]).or_else(|| from_addr("city")).map(|c| normalize_city(&c)),
+        province: text(traits, &["province", "state"])
+            .or_else(|| from_addr("state"))
+            .map(|p| normalize_province(&p)),
+        city: text(traits, &["city"])
+            .or_else(|| from_addr("city"))
+            .map(|c| normalize_city(&c)),
         custom,
     }
 }
@@ -91,7 +119,12 @@ impl Touch {
     /// The touch a tracking message makes, arriving through `source`.
     pub fn from_message(e: TrackedEvent, source: &Source) -> Touch {
         let profile = profile_from_traits(&e.traits);
-        let first_source = e.campaign.source.clone().or_else(|| e.channel.clone()).or_else(|| Some(source.name.clone()));
+        let first_source = e
+            .campaign
+            .source
+            .clone()
+            .or_else(|| e.channel.clone())
+            .or_else(|| Some(source.name.clone()));
         let account = e.group.as_ref().map(|g| AccountRef {
             external_id: Some(g.group_id.clone()),
             name: None,

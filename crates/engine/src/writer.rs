@@ -49,7 +49,11 @@ impl Ingestor {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Store, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Ingestor {
         let (tx, rx) = mpsc::channel::<Job>(1024);
-        let ing = Ingestor { tx, store, rules: Arc::default() };
+        let ing = Ingestor {
+            tx,
+            store,
+            rules: Arc::default(),
+        };
         let worker = ing.clone();
         tokio::spawn(async move { worker.run(rx, clock, metrics).await });
         ing
@@ -63,7 +67,10 @@ impl Ingestor {
             }
         }
         let r = self.store.identity_rules(org).await?;
-        self.rules.write().await.insert(org, (r.clone(), Instant::now()));
+        self.rules
+            .write()
+            .await
+            .insert(org, (r.clone(), Instant::now()));
         Ok(r)
     }
 
@@ -73,7 +80,11 @@ impl Ingestor {
     }
 
     /// Stores the touches and returns once they are durable. Either all are stored or none.
-    pub async fn submit(&self, org: OrgId, touches: Vec<Touch>) -> Result<Vec<TouchResult>, IngestError> {
+    pub async fn submit(
+        &self,
+        org: OrgId,
+        touches: Vec<Touch>,
+    ) -> Result<Vec<TouchResult>, IngestError> {
         let rules = self.rules(org).await?;
         for (index, t) in touches.iter().enumerate() {
             if !t.identifiers.iter().any(|i| !rules.is_blocked(&i.value)) {
@@ -87,7 +98,14 @@ impl Ingestor {
             return Ok(Vec::new());
         }
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { org, touches, reply }).await.map_err(|_| IngestError::Stopped)?;
+        self.tx
+            .send(Job {
+                org,
+                touches,
+                reply,
+            })
+            .await
+            .map_err(|_| IngestError::Stopped)?;
         rx.await.map_err(|_| IngestError::Stopped)?
     }
 
@@ -126,7 +144,15 @@ impl Ingestor {
             touches.extend(j.touches);
         }
         let started = Instant::now();
-        let outcome = commit_touches(&self.store, org, &self.rules(org).await, touches, clock.now_ms(), metrics).await;
+        let outcome = commit_touches(
+            &self.store,
+            org,
+            &self.rules(org).await,
+            touches,
+            clock.now_ms(),
+            metrics,
+        )
+        .await;
         metrics.observe_commit(started.elapsed().as_secs_f64());
         match outcome {
             Ok(results) => {
@@ -136,7 +162,9 @@ impl Ingestor {
                 }
             }
             Err(e) => {
-                metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics
+                    .commit_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!(org.id = org.0, error = %e, "ingest commit failed");
                 let msg = e.to_string();
                 for reply in replies {
@@ -160,7 +188,11 @@ pub async fn commit_touches(
     use std::sync::atomic::Ordering::Relaxed;
     let rules = match rules {
         Ok(r) => r,
-        Err(e) => return Err(StoreError::Conflict(format!("identity rules unavailable: {e}"))),
+        Err(e) => {
+            return Err(StoreError::Conflict(format!(
+                "identity rules unavailable: {e}"
+            )))
+        }
     };
     let mut attempt = 0;
     loop {
@@ -168,7 +200,8 @@ pub async fn commit_touches(
         let mut overlay = Overlay::default();
         overlay.load(store, org, &touches).await?;
         let (write, mut results) = plan(rules, &mut overlay, touches.clone());
-        let (n_contacts, n_merges, n_events) = (write.contacts.len(), write.merges.len(), write.events.len());
+        let (n_contacts, n_merges, n_events) =
+            (write.contacts.len(), write.merges.len(), write.events.len());
         match store.write_ingest(org, write, now).await {
             Ok(out) => {
                 for r in &mut results {
@@ -178,14 +211,24 @@ pub async fn commit_touches(
                         }
                     }
                 }
-                metrics.events_ingested.fetch_add(out.events_inserted, Relaxed);
-                metrics.events_duplicate.fetch_add(n_events as u64 - out.events_inserted, Relaxed);
-                metrics.contacts_created.fetch_add(n_contacts as u64, Relaxed);
+                metrics
+                    .events_ingested
+                    .fetch_add(out.events_inserted, Relaxed);
+                metrics
+                    .events_duplicate
+                    .fetch_add(n_events as u64 - out.events_inserted, Relaxed);
+                metrics
+                    .contacts_created
+                    .fetch_add(n_contacts as u64, Relaxed);
                 metrics.merges.fetch_add(n_merges as u64, Relaxed);
                 return Ok(results);
             }
             Err(e) if e.is_unique_violation() && attempt < ATTEMPTS => {
-                tracing::warn!(org.id = org.0, attempt, "identifier linked concurrently; resolving the batch again");
+                tracing::warn!(
+                    org.id = org.0,
+                    attempt,
+                    "identifier linked concurrently; resolving the batch again"
+                );
             }
             Err(e) => return Err(e),
         }

@@ -73,16 +73,22 @@ pub async fn run(cfg: Config, cmd: AdminCommand) -> Result<()> {
     let store = cfg.connect().await?;
     let now = chrono::Utc::now().timestamp_millis();
     match cmd {
-        AdminCommand::Org { command: OrgCommand::Create { name } } => {
+        AdminCommand::Org {
+            command: OrgCommand::Create { name },
+        } => {
             let o = store.create_org(name.trim(), now).await?;
             println!("{}\t{}", o.id, o.name);
         }
-        AdminCommand::Org { command: OrgCommand::List } => {
+        AdminCommand::Org {
+            command: OrgCommand::List,
+        } => {
             for o in store.list_orgs().await? {
                 println!("{}\t{}", o.id, o.name);
             }
         }
-        AdminCommand::ApiKey { command: KeyCommand::Create { name, scopes, org } } => {
+        AdminCommand::ApiKey {
+            command: KeyCommand::Create { name, scopes, org },
+        } => {
             let org = org_or_default(&store, org.as_deref()).await?;
             let mut parsed = Vec::new();
             for s in &scopes {
@@ -92,30 +98,56 @@ pub async fn run(cfg: Config, cmd: AdminCommand) -> Result<()> {
                 }
             }
             let (key, secret) = store.create_api_key(org, name.trim(), &parsed, now).await?;
-            eprintln!("API key {} created for {org}. Keep it safe; it is not shown again.", key.id);
+            eprintln!(
+                "API key {} created for {org}. Keep it safe; it is not shown again.",
+                key.id
+            );
             println!("{secret}");
         }
-        AdminCommand::ApiKey { command: KeyCommand::List { org } } => {
+        AdminCommand::ApiKey {
+            command: KeyCommand::List { org },
+        } => {
             let org = org_or_default(&store, org.as_deref()).await?;
             for k in store.list_api_keys(org).await? {
                 let scopes: Vec<_> = k.scopes.iter().map(|s| s.as_str()).collect();
-                let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
-                println!("{}\t{}\t{}…\t{}\t{state}", k.id, k.name, k.prefix, scopes.join(","));
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}…\t{}\t{state}",
+                    k.id,
+                    k.name,
+                    k.prefix,
+                    scopes.join(",")
+                );
             }
         }
-        AdminCommand::Source { command: SourceCommand::Create { name, kind, org } } => {
+        AdminCommand::Source {
+            command: SourceCommand::Create { name, kind, org },
+        } => {
             let org = org_or_default(&store, org.as_deref()).await?;
             if !hatchery_web::api::admin::SOURCE_KINDS.contains(&kind.as_str()) {
-                bail!("--kind must be one of {}", hatchery_web::api::admin::SOURCE_KINDS.join(", "));
+                bail!(
+                    "--kind must be one of {}",
+                    hatchery_web::api::admin::SOURCE_KINDS.join(", ")
+                );
             }
             let (src, secret) = store.create_source(org, name.trim(), &kind, now).await?;
             eprintln!("Source {} created for {org}. Send its write key as the HTTP Basic user to /v1/batch.", src.id);
             println!("{secret}");
         }
-        AdminCommand::Source { command: SourceCommand::List { org } } => {
+        AdminCommand::Source {
+            command: SourceCommand::List { org },
+        } => {
             let org = org_or_default(&store, org.as_deref()).await?;
             for s in store.list_sources(org).await? {
-                let state = if s.disabled_at.is_some() { "disabled" } else { "active" };
+                let state = if s.disabled_at.is_some() {
+                    "disabled"
+                } else {
+                    "active"
+                };
                 println!("{}\t{}\t{}\t{}…\t{state}", s.id, s.name, s.kind, s.prefix);
             }
         }

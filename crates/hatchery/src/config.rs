@@ -47,7 +47,8 @@ fn env(name: &str) -> Result<Option<String>> {
         return Ok(Some(v));
     }
     if let Ok(path) = std::env::var(format!("{name}_FILE")) {
-        let v = std::fs::read_to_string(&path).with_context(|| format!("{name}_FILE: cannot read {path}"))?;
+        let v = std::fs::read_to_string(&path)
+            .with_context(|| format!("{name}_FILE: cannot read {path}"))?;
         return Ok(Some(v.trim().to_owned()));
     }
     Ok(None)
@@ -64,27 +65,58 @@ fn parse_bool(name: &str, v: &str) -> Result<bool> {
 impl Config {
     pub fn load(args: &GlobalArgs) -> Result<Config> {
         let env_dir = env("HATCHERY_DATA_DIR")?.map(PathBuf::from);
-        let pre_dir = args.data_dir.clone().or(env_dir.clone()).unwrap_or_else(|| PathBuf::from("hatchery-data"));
-        let file_path = args.config.clone().or_else(|| Some(pre_dir.join("hatchery.toml")).filter(|p| p.exists()));
+        let pre_dir = args
+            .data_dir
+            .clone()
+            .or(env_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("hatchery-data"));
+        let file_path = args
+            .config
+            .clone()
+            .or_else(|| Some(pre_dir.join("hatchery.toml")).filter(|p| p.exists()));
         let file: FileConfig = match &file_path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read configuration file {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("configuration file {} is invalid", p.display()))?
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read configuration file {}", p.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("configuration file {} is invalid", p.display()))?
             }
             None => FileConfig::default(),
         };
-        let data_dir = args.data_dir.clone().or(env_dir).or(file.data_dir).unwrap_or_else(|| PathBuf::from("hatchery-data"));
-        let database_url = match args.database_url.clone().or(env("HATCHERY_DATABASE_URL")?).or(file.database_url) {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(env_dir)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("hatchery-data"));
+        let database_url = match args
+            .database_url
+            .clone()
+            .or(env("HATCHERY_DATABASE_URL")?)
+            .or(file.database_url)
+        {
             Some(u) => u,
             None => format!("sqlite://{}", data_dir.join("hatchery.db").display()),
         };
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
             bail!("database URL must start with sqlite:// or postgres:// (HATCHERY_DATABASE_URL)");
         }
-        let listen = env("HATCHERY_LISTEN")?.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen.parse().with_context(|| format!("listen address `{listen}` is not host:port"))?;
+        let listen = env("HATCHERY_LISTEN")?
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("listen address `{listen}` is not host:port"))?;
         let mut store = StoreOptions::default();
-        if let Some(n) = env("HATCHERY_MAX_CONNECTIONS")?.map(|v| v.parse::<u32>()).transpose().context("HATCHERY_MAX_CONNECTIONS: not a number")?.or(file.max_connections) {
+        if let Some(n) = env("HATCHERY_MAX_CONNECTIONS")?
+            .map(|v| v.parse::<u32>())
+            .transpose()
+            .context("HATCHERY_MAX_CONNECTIONS: not a number")?
+            .or(file.max_connections)
+        {
             if !(2..=200).contains(&n) {
                 bail!("max_connections must be between 2 and 200");
             }
@@ -99,16 +131,25 @@ impl Config {
             Some(v) => parse_bool("HATCHERY_LOG_JSON", &v)?,
             None => file.log_json.unwrap_or(false),
         };
-        Ok(Config { data_dir, database_url, listen, store, log_json })
+        Ok(Config {
+            data_dir,
+            database_url,
+            listen,
+            store,
+            log_json,
+        })
     }
 
     /// Opens the database (creating the data directory for SQLite) and migrates it.
     pub async fn connect(&self) -> Result<Store> {
         if self.database_url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&self.data_dir)
-                .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
+            std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                format!("cannot create data directory {}", self.data_dir.display())
+            })?;
         }
-        Store::connect(&self.database_url, &self.store).await.context("cannot open the database")
+        Store::connect(&self.database_url, &self.store)
+            .await
+            .context("cannot open the database")
     }
 
     pub fn upload_dir(&self) -> PathBuf {
@@ -120,7 +161,10 @@ impl Config {
 pub async fn org_or_default(store: &Store, org: Option<&str>) -> Result<hatchery_domain::OrgId> {
     if let Some(o) = org {
         let id: hatchery_domain::OrgId = o.parse().map_err(|e| anyhow::anyhow!("--org: {e}"))?;
-        store.get_org(id).await.with_context(|| format!("organisation {id} does not exist"))?;
+        store
+            .get_org(id)
+            .await
+            .with_context(|| format!("organisation {id} does not exist"))?;
         return Ok(id);
     }
     ensure_default_org(store).await
@@ -131,7 +175,12 @@ pub async fn ensure_default_org(store: &Store) -> Result<hatchery_domain::OrgId>
     let orgs = store.list_orgs().await?;
     match orgs.first() {
         Some(o) => Ok(o.id),
-        None => Ok(store.create_org("Default organisation", chrono::Utc::now().timestamp_millis()).await?.id),
+        None => Ok(store
+            .create_org(
+                "Default organisation",
+                chrono::Utc::now().timestamp_millis(),
+            )
+            .await?
+            .id),
     }
 }
-

@@ -2,14 +2,21 @@
 //! demo data and benchmarks.
 
 mod admin;
+mod bench;
 mod config;
+mod demo;
+mod import;
 mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "hatchery", version, about = "Hatchery — a self-hosted B2B private-traffic pool and marketing-automation platform")]
+#[command(
+    name = "hatchery",
+    version,
+    about = "Hatchery — a self-hosted B2B private-traffic pool and marketing-automation platform"
+)]
 struct Cli {
     #[command(flatten)]
     global: config::GlobalArgs,
@@ -28,13 +35,21 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Import a CRM/Excel export (CSV or XLSX, UTF-8 or GBK) into the pool.
+    Import(import::ImportArgs),
+    /// Fill the instance with a realistic synthetic B2B dataset.
+    Demo(demo::DemoArgs),
+    /// Benchmarks that print figures (ingest, import, contact list).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let cfg = config::Config::load(&cli.global)?;
     init_tracing(&cfg);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(cfg, args).await,
@@ -44,13 +59,19 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Command::Admin { command } => admin::run(cfg, command).await,
+            Command::Import(args) => import::run(cfg, args).await,
+            Command::Demo(args) => demo::run(cfg, args).await,
+            Command::Bench(args) => bench::run(cfg, args).await,
         }
     })
 }
 
 fn init_tracing(cfg: &config::Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HATCHERY_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HATCHERY_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if cfg.log_json {
         builder.json().init();
     } else {

@@ -19,19 +19,39 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
     }
     let store = cfg.connect().await?;
     let org = ensure_default_org(&store).await?;
-    let failed = store.fail_interrupted_imports(chrono::Utc::now().timestamp_millis()).await?;
+    let failed = store
+        .fail_interrupted_imports(chrono::Utc::now().timestamp_millis())
+        .await?;
     if failed > 0 {
-        tracing::warn!(imports = failed, "marked imports interrupted by the last stop as failed");
+        tracing::warn!(
+            imports = failed,
+            "marked imports interrupted by the last stop as failed"
+        );
     }
-    std::fs::create_dir_all(cfg.upload_dir()).with_context(|| format!("cannot create {}", cfg.upload_dir().display()))?;
+    std::fs::create_dir_all(cfg.upload_dir())
+        .with_context(|| format!("cannot create {}", cfg.upload_dir().display()))?;
     let state = AppState::new(store.clone(), Arc::new(SystemClock), cfg.upload_dir());
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(backend = store.backend_name(), org.id = org.0, %addr, "hatchery started");
-    println!("Hatchery is running on {} ({}).", store.backend_name(), cfg.database_url.split('?').next().unwrap_or_default().split('@').next_back().unwrap_or_default());
+    println!(
+        "Hatchery is running on {} ({}).",
+        store.backend_name(),
+        cfg.database_url
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .split('@')
+            .next_back()
+            .unwrap_or_default()
+    );
     println!("Console: http://{addr}/");
     println!("Next: `hatchery admin source create --name Website --kind website` for a write key.");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown())
+        .await?;
     store.close().await;
     Ok(())
 }

@@ -31,8 +31,18 @@ pub struct Account {
 }
 
 type AccountRow = (
-    i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>,
-    Option<String>, String, i64, i64, i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    i64,
 );
 
 const ACCOUNT_SELECT: &str = "SELECT a.id, a.external_id, a.name, a.domain, a.industry, a.company_size, a.province, a.city, \
@@ -59,7 +69,13 @@ fn account_from(r: AccountRow) -> Account {
 
 impl Store {
     /// Accounts newest first, optionally by name prefix; one page and whether more follow.
-    pub async fn list_accounts(&self, org: OrgId, q: Option<&str>, before: Option<AccountId>, limit: u32) -> Result<(Vec<Account>, bool)> {
+    pub async fn list_accounts(
+        &self,
+        org: OrgId,
+        q: Option<&str>,
+        before: Option<AccountId>,
+        limit: u32,
+    ) -> Result<(Vec<Account>, bool)> {
         let limit = limit.clamp(1, 200);
         let q = q.map(search_key).unwrap_or_default();
         let sql = format!(

@@ -28,7 +28,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 8, sqlite_fsync_every_commit: true }
+        StoreOptions {
+            max_connections: 8,
+            sqlite_fsync_every_commit: true,
+        }
     }
 }
 
@@ -44,7 +47,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend_name()).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .finish()
     }
 }
 
@@ -109,7 +114,11 @@ impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and runs pending migrations.
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Store> {
         let backend = if url.starts_with("sqlite:") {
-            let sync = if opts.sqlite_fsync_every_commit { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
+            let sync = if opts.sqlite_fsync_every_commit {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            };
             let co = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::BadUrl(e.to_string()))?
                 .create_if_missing(true)
@@ -124,7 +133,8 @@ impl Store {
                 .await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let co = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let co =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30))
@@ -132,7 +142,9 @@ impl Store {
                 .await?;
             Backend::Postgres(pool)
         } else {
-            return Err(StoreError::BadUrl("the URL must start with sqlite: or postgres:".into()));
+            return Err(StoreError::BadUrl(
+                "the URL must start with sqlite: or postgres:".into(),
+            ));
         };
         let store = Store {
             backend,

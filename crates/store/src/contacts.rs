@@ -38,7 +38,8 @@ pub struct Contact {
     pub updated_at: Millis,
 }
 
-pub(crate) const CONTACT_COLUMNS: &str = "id, name, email, mobile, landline, company, title, department, industry, \
+pub(crate) const CONTACT_COLUMNS: &str =
+    "id, name, email, mobile, landline, company, title, department, industry, \
      company_size, province, city, source, account_id, traits, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
@@ -133,19 +134,32 @@ fn upper_bound(prefix: &str) -> String {
 
 /// How a search term reads as a mobile prefix: digits (spaces and dashes ignored) in E.164.
 fn mobile_prefix(q: &str) -> Option<String> {
-    let digits: String = q.chars().filter(|c| !matches!(c, ' ' | '-' | '+')).collect();
+    let digits: String = q
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '+'))
+        .collect();
     if digits.len() < 3 || !digits.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    Some(if digits.starts_with('1') { format!("+86{digits}") } else { format!("+{digits}") })
+    Some(if digits.starts_with('1') {
+        format!("+86{digits}")
+    } else {
+        format!("+{digits}")
+    })
 }
 
 impl Store {
     /// Lists live (not merged-away) contacts, newest first; returns one page and whether more follow.
-    pub async fn list_contacts(&self, org: OrgId, f: &ContactFilter) -> Result<(Vec<Contact>, bool)> {
+    pub async fn list_contacts(
+        &self,
+        org: OrgId,
+        f: &ContactFilter,
+    ) -> Result<(Vec<Contact>, bool)> {
         let limit = f.limit.clamp(1, 200);
         let mut args: Vec<Arg> = vec![Arg::Int(org.0)];
-        let mut sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL");
+        let mut sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL"
+        );
         let mut push = |sql: &mut String, clause: &str, a: Vec<Arg>| {
             let mut clause = clause.to_owned();
             for (i, arg) in a.into_iter().enumerate() {
@@ -159,14 +173,26 @@ impl Store {
             push(&mut sql, "source = ${0}", vec![Arg::Text(s.clone())]);
         }
         if let Some(t) = f.tag_id {
-            push(&mut sql, "id IN (SELECT contact_id FROM contact_tags WHERE org_id = $1 AND tag_id = ${0})", vec![Arg::Int(t)]);
+            push(
+                &mut sql,
+                "id IN (SELECT contact_id FROM contact_tags WHERE org_id = $1 AND tag_id = ${0})",
+                vec![Arg::Int(t)],
+            );
         }
         if let Some(a) = f.account_id {
             push(&mut sql, "account_id = ${0}", vec![Arg::Int(a.0)]);
         }
-        for (col, v) in [("industry", &f.industry), ("province", &f.province), ("city", &f.city)] {
+        for (col, v) in [
+            ("industry", &f.industry),
+            ("province", &f.province),
+            ("city", &f.city),
+        ] {
             if let Some(v) = v {
-                push(&mut sql, &format!("{col} = ${{0}}"), vec![Arg::Text(v.clone())]);
+                push(
+                    &mut sql,
+                    &format!("{col} = ${{0}}"),
+                    vec![Arg::Text(v.clone())],
+                );
             }
         }
         if let Some(q) = f.q.as_deref().map(search_key).filter(|q| !q.is_empty()) {
@@ -182,7 +208,11 @@ impl Store {
                 a.push(Arg::Text(m.clone()));
                 a.push(Arg::Text(upper_bound(&m)));
             }
-            push(&mut sql, &format!("id IN ({})", branches.join(" UNION ")), a);
+            push(
+                &mut sql,
+                &format!("id IN ({})", branches.join(" UNION ")),
+                a,
+            );
         }
         if let Some(b) = f.before {
             push(&mut sql, "id < ${0}", vec![Arg::Int(b.0)]);
@@ -200,7 +230,10 @@ impl Store {
         });
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        Ok((rows.into_iter().map(ContactRow::into_contact).collect(), more))
+        Ok((
+            rows.into_iter().map(ContactRow::into_contact).collect(),
+            more,
+        ))
     }
 
     /// Where a contact id leads now: itself, or the contact it was merged into.
@@ -224,10 +257,15 @@ impl Store {
         let id = self.resolve_contact_id(org, id).await?;
         let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND id = $2");
         let row: Option<ContactRow> = with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).bind(id.0).fetch_optional(c).await?);
-        row.map(ContactRow::into_contact).ok_or(StoreError::NotFound("contact"))
+        row.map(ContactRow::into_contact)
+            .ok_or(StoreError::NotFound("contact"))
     }
 
-    pub async fn contact_by_identity(&self, org: OrgId, id: &Identifier) -> Result<Option<ContactId>> {
+    pub async fn contact_by_identity(
+        &self,
+        org: OrgId,
+        id: &Identifier,
+    ) -> Result<Option<ContactId>> {
         let row: Option<i64> = with_pool!(self, c => sqlx::query_scalar(
             "SELECT contact_id FROM identities WHERE org_id = $1 AND kind = $2 AND value = $3",
         )
@@ -239,7 +277,11 @@ impl Store {
         Ok(row.map(ContactId))
     }
 
-    pub async fn contact_identities(&self, org: OrgId, id: ContactId) -> Result<Vec<IdentityRecord>> {
+    pub async fn contact_identities(
+        &self,
+        org: OrgId,
+        id: ContactId,
+    ) -> Result<Vec<IdentityRecord>> {
         let rows: Vec<(String, String, String, i64)> = with_pool!(self, c => sqlx::query_as(
             "SELECT kind, value, origin, created_at FROM identities WHERE org_id = $1 AND contact_id = $2 ORDER BY created_at, kind, value",
         )
@@ -250,7 +292,12 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|(k, value, origin, created_at)| {
-                Some(IdentityRecord { kind: IdentityKind::parse(&k)?, value, origin, created_at })
+                Some(IdentityRecord {
+                    kind: IdentityKind::parse(&k)?,
+                    value,
+                    origin,
+                    created_at,
+                })
             })
             .collect())
     }

@@ -66,7 +66,10 @@ impl TimelineCursor {
     }
     pub fn decode(s: &str) -> Option<Self> {
         let (t, i) = s.split_once('.')?;
-        Some(TimelineCursor { occurred_at: t.parse().ok()?, id: i.parse().ok()? })
+        Some(TimelineCursor {
+            occurred_at: t.parse().ok()?,
+            id: i.parse().ok()?,
+        })
     }
 }
 
@@ -100,7 +103,10 @@ impl Store {
             .await?);
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
-            rows.last().map(|r| TimelineCursor { occurred_at: r.occurred_at, id: r.id })
+            rows.last().map(|r| TimelineCursor {
+                occurred_at: r.occurred_at,
+                id: r.id,
+            })
         } else {
             None
         };
@@ -128,9 +134,11 @@ impl Store {
     }
 
     pub async fn count_events(&self, org: OrgId) -> Result<i64> {
-        Ok(with_pool!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE org_id = $1")
+        Ok(
+            with_pool!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE org_id = $1")
             .bind(org.0)
             .fetch_one(c)
-            .await?))
+            .await?),
+        )
     }
 }

@@ -28,7 +28,14 @@ impl FieldType {
         }
     }
     pub fn parse(s: &str) -> Option<FieldType> {
-        [FieldType::Text, FieldType::Number, FieldType::Boolean, FieldType::Date].into_iter().find(|t| t.as_str() == s)
+        [
+            FieldType::Text,
+            FieldType::Number,
+            FieldType::Boolean,
+            FieldType::Date,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 
@@ -43,7 +50,14 @@ pub struct CustomField {
 }
 
 impl Store {
-    pub async fn create_field(&self, org: OrgId, key: &str, label: &str, ty: FieldType, now: Millis) -> Result<CustomField> {
+    pub async fn create_field(
+        &self,
+        org: OrgId,
+        key: &str,
+        label: &str,
+        ty: FieldType,
+        now: Millis,
+    ) -> Result<CustomField> {
         let id: Option<i64> = with_pool!(self, c => sqlx::query_scalar(
             "INSERT INTO custom_fields (org_id, key, label, field_type, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (org_id, key) DO NOTHING RETURNING id",
@@ -55,8 +69,16 @@ impl Store {
         .bind(now)
         .fetch_optional(c)
         .await?);
-        let id = id.ok_or_else(|| StoreError::Conflict(format!("a custom field with key `{key}` already exists")))?;
-        Ok(CustomField { id: FieldId(id), key: key.to_owned(), label: label.to_owned(), field_type: ty, created_at: now })
+        let id = id.ok_or_else(|| {
+            StoreError::Conflict(format!("a custom field with key `{key}` already exists"))
+        })?;
+        Ok(CustomField {
+            id: FieldId(id),
+            key: key.to_owned(),
+            label: label.to_owned(),
+            field_type: ty,
+            created_at: now,
+        })
     }
 
     pub async fn list_fields(&self, org: OrgId) -> Result<Vec<CustomField>> {

@@ -14,7 +14,10 @@ const BLOCK: i64 = 1_000;
 
 impl IdAllocator {
     pub(crate) fn new(name: &'static str) -> Self {
-        IdAllocator { name, block: Mutex::new((0, 0)) }
+        IdAllocator {
+            name,
+            block: Mutex::new((0, 0)),
+        }
     }
 
     /// Takes `n` ids. Reserving a new block runs inside `tx`; if `tx` rolls back, the block is

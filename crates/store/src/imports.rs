@@ -68,7 +68,20 @@ pub struct Rejection {
     pub cells: Vec<String>,
 }
 
-type ImportRow = (i64, String, String, bool, String, Option<String>, Option<i64>, i64, String, Option<String>, i64, Option<i64>);
+type ImportRow = (
+    i64,
+    String,
+    String,
+    bool,
+    String,
+    Option<String>,
+    Option<i64>,
+    i64,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
 
 const IMPORT_SELECT: &str = "SELECT i.id, i.file_name, i.status, i.dry_run, i.mapping, t.name, i.total_rows, i.processed_rows, \
      i.report, i.error, i.created_at, i.finished_at FROM imports i LEFT JOIN tags t ON t.org_id = i.org_id AND t.id = i.tag_id \
@@ -125,8 +138,12 @@ impl Store {
     }
 
     pub async fn list_imports(&self, org: OrgId, limit: u32) -> Result<Vec<Import>> {
-        let sql = format!("{IMPORT_SELECT} ORDER BY i.id DESC LIMIT {}", limit.clamp(1, 200));
-        let rows: Vec<ImportRow> = with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).fetch_all(c).await?);
+        let sql = format!(
+            "{IMPORT_SELECT} ORDER BY i.id DESC LIMIT {}",
+            limit.clamp(1, 200)
+        );
+        let rows: Vec<ImportRow> =
+            with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).fetch_all(c).await?);
         rows.into_iter().map(import_from).collect()
     }
 
@@ -195,7 +212,13 @@ impl Store {
     }
 
     /// Rejected rows in file order, from `after_row` on.
-    pub async fn list_rejections(&self, org: OrgId, id: ImportId, after_row: i64, limit: u32) -> Result<Vec<Rejection>> {
+    pub async fn list_rejections(
+        &self,
+        org: OrgId,
+        id: ImportId,
+        after_row: i64,
+        limit: u32,
+    ) -> Result<Vec<Rejection>> {
         let rows: Vec<(i64, String, String, String)> = with_pool!(self, c => sqlx::query_as(
             "SELECT row_number, code, reason, cells FROM import_rejections WHERE org_id = $1 AND import_id = $2 \
              AND row_number > $3 ORDER BY row_number LIMIT $4",
@@ -207,7 +230,14 @@ impl Store {
         .fetch_all(c)
         .await?);
         rows.into_iter()
-            .map(|(row, code, reason, cells)| Ok(Rejection { row, code, reason, cells: serde_json::from_str(&cells)? }))
+            .map(|(row, code, reason, cells)| {
+                Ok(Rejection {
+                    row,
+                    code,
+                    reason,
+                    cells: serde_json::from_str(&cells)?,
+                })
+            })
             .collect()
     }
 }

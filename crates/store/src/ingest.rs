@@ -42,12 +42,29 @@ impl ProfileFields {
         macro_rules! take {
             ($($f:ident),*) => { $( if later.$f.is_some() { self.$f = later.$f; } )* };
         }
-        take!(name, email, mobile, landline, company, title, department, industry, company_size, province, city);
+        take!(
+            name,
+            email,
+            mobile,
+            landline,
+            company,
+            title,
+            department,
+            industry,
+            company_size,
+            province,
+            city
+        );
         self.custom.extend(later.custom);
     }
 
     fn custom_json(&self) -> String {
-        let m: Map<String, Value> = self.custom.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let m: Map<String, Value> = self
+            .custom
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Value::Object(m).to_string()
     }
 }
@@ -142,7 +159,11 @@ const CHUNK: usize = 500;
 impl Store {
     /// Who holds these identifiers, plus every other identifier those holders have (the resolver
     /// needs a holder's full set to check limits). Merged-away contacts never hold identifiers.
-    pub async fn load_holdings(&self, org: OrgId, ids: &[Identifier]) -> Result<Vec<(Identifier, ContactId)>> {
+    pub async fn load_holdings(
+        &self,
+        org: OrgId,
+        ids: &[Identifier],
+    ) -> Result<Vec<(Identifier, ContactId)>> {
         let mut by_kind: HashMap<IdentityKind, Vec<&str>> = HashMap::new();
         for i in ids {
             by_kind.entry(i.kind).or_default().push(&i.value);
@@ -187,7 +208,12 @@ impl Store {
     }
 
     /// Writes a resolved batch in one transaction. On error nothing is written.
-    pub async fn write_ingest(&self, org: OrgId, mut w: IngestWrite, now: Millis) -> Result<IngestOutcome> {
+    pub async fn write_ingest(
+        &self,
+        org: OrgId,
+        mut w: IngestWrite,
+        now: Millis,
+    ) -> Result<IngestOutcome> {
         let mut tx = self.begin().await?;
         match self.write_ingest_in(&mut tx, org, &mut w, now).await {
             Ok(outcome) => {
@@ -205,7 +231,13 @@ impl Store {
         }
     }
 
-    async fn write_ingest_in(&self, tx: &mut Tx, org: OrgId, w: &mut IngestWrite, now: Millis) -> Result<IngestOutcome> {
+    async fn write_ingest_in(
+        &self,
+        tx: &mut Tx,
+        org: OrgId,
+        w: &mut IngestWrite,
+        now: Millis,
+    ) -> Result<IngestOutcome> {
         let mut outcome = IngestOutcome::default();
         if !w.contacts.is_empty() {
             let real = self.contact_ids.take(tx, w.contacts.len()).await?;
@@ -281,7 +313,12 @@ async fn insert_contacts(tx: &mut Tx, org: OrgId, contacts: &[NewContact]) -> Re
     Ok(())
 }
 
-async fn insert_identities(tx: &mut Tx, org: OrgId, ids: &[NewIdentity], now: Millis) -> Result<()> {
+async fn insert_identities(
+    tx: &mut Tx,
+    org: OrgId,
+    ids: &[NewIdentity],
+    now: Millis,
+) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO identities (org_id, kind, value, contact_id, origin, created_at) ");
@@ -309,9 +346,21 @@ fn json_merge(tx: &Tx, a: &str, b: &str) -> String {
 }
 
 type StoredProfile = (
-    Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>,
-    Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>,
-    String, i64, Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+    i64,
+    Option<String>,
 );
 
 async fn apply_merge(tx: &mut Tx, org: OrgId, m: &MergeOp, now: Millis) -> Result<()> {
@@ -374,7 +423,13 @@ async fn apply_merge(tx: &mut Tx, org: OrgId, m: &MergeOp, now: Millis) -> Resul
     Ok(())
 }
 
-async fn update_profile(tx: &mut Tx, org: OrgId, contact: ContactId, p: &ProfileFields, now: Millis) -> Result<()> {
+async fn update_profile(
+    tx: &mut Tx,
+    org: OrgId,
+    contact: ContactId,
+    p: &ProfileFields,
+    now: Millis,
+) -> Result<()> {
     let sql = format!(
         "UPDATE contacts SET name = COALESCE($3, name), name_key = COALESCE($4, name_key), email = COALESCE($5, email), \
          mobile = COALESCE($6, mobile), landline = COALESCE($7, landline), company = COALESCE($8, company), \
@@ -418,7 +473,10 @@ fn trait_text(m: &Map<String, Value>, keys: &[&str]) -> Option<String> {
 }
 
 async fn link_account(tx: &mut Tx, org: OrgId, a: &AccountLink, now: Millis) -> Result<()> {
-    let name = a.name.clone().or_else(|| trait_text(&a.traits, &["name", "company"]));
+    let name = a
+        .name
+        .clone()
+        .or_else(|| trait_text(&a.traits, &["name", "company"]));
     let name_key = name.as_deref().map(search_key);
     let industry = trait_text(&a.traits, &["industry"]);
     let size = trait_text(&a.traits, &["employees", "company_size", "size"]);

@@ -29,7 +29,12 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::ContactsRead, Scope::ContactsWrite, Scope::ImportsWrite, Scope::Admin];
+    pub const ALL: [Scope; 4] = [
+        Scope::ContactsRead,
+        Scope::ContactsWrite,
+        Scope::ImportsWrite,
+        Scope::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,7 +91,11 @@ fn hash(secret: &str) -> String {
 }
 
 fn new_secret(kind: &str, org: OrgId) -> String {
-    let random: String = rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
+    let random: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect();
     format!("{kind}_{}_{random}", org.0)
 }
 
@@ -97,7 +106,16 @@ fn org_of(secret: &str, kind: &str) -> Option<OrgId> {
     org.parse::<i64>().ok().filter(|n| *n > 0).map(OrgId)
 }
 
-type KeyRow = (i64, i64, String, String, String, i64, Option<i64>, Option<i64>);
+type KeyRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 
 fn api_key_from(r: KeyRow) -> Result<ApiKey> {
     let scopes: Vec<String> = serde_json::from_str(&r.3)?;
@@ -126,15 +144,24 @@ fn source_from(r: KeyRow) -> Source {
     }
 }
 
-const KEY_COLUMNS: &str = "id, org_id, name, scopes, key_prefix, created_at, last_used_at, revoked_at";
-const SOURCE_COLUMNS: &str = "id, org_id, name, kind, key_prefix, created_at, last_used_at, disabled_at";
+const KEY_COLUMNS: &str =
+    "id, org_id, name, scopes, key_prefix, created_at, last_used_at, revoked_at";
+const SOURCE_COLUMNS: &str =
+    "id, org_id, name, kind, key_prefix, created_at, last_used_at, disabled_at";
 
 impl Store {
     /// Creates an API key; returns it with the secret, which is never retrievable again.
-    pub async fn create_api_key(&self, org: OrgId, name: &str, scopes: &[Scope], now: Millis) -> Result<(ApiKey, String)> {
+    pub async fn create_api_key(
+        &self,
+        org: OrgId,
+        name: &str,
+        scopes: &[Scope],
+        now: Millis,
+    ) -> Result<(ApiKey, String)> {
         let secret = new_secret("hk", org);
         let prefix: String = secret.chars().take(12).collect();
-        let scope_json = serde_json::to_string(&scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>())?;
+        let scope_json =
+            serde_json::to_string(&scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>())?;
         let sql = format!(
             "INSERT INTO api_keys (org_id, name, scopes, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLUMNS}"
         );
@@ -152,7 +179,9 @@ impl Store {
 
     /// Finds the live API key for a presented secret and records its use.
     pub async fn authenticate_api_key(&self, secret: &str, now: Millis) -> Result<Option<ApiKey>> {
-        let Some(org) = org_of(secret, "hk") else { return Ok(None) };
+        let Some(org) = org_of(secret, "hk") else {
+            return Ok(None);
+        };
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND key_hash = $2 AND revoked_at IS NULL");
         let row: Option<KeyRow> = with_pool!(self, c => sqlx::query_as(&sql)
             .bind(org.0)
@@ -176,7 +205,8 @@ impl Store {
 
     pub async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY id");
-        let rows: Vec<KeyRow> = with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).fetch_all(c).await?);
+        let rows: Vec<KeyRow> =
+            with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).fetch_all(c).await?);
         rows.into_iter().map(api_key_from).collect()
     }
 
@@ -197,7 +227,13 @@ impl Store {
     }
 
     /// Creates a tracking source; returns it with its write key (shown once).
-    pub async fn create_source(&self, org: OrgId, name: &str, kind: &str, now: Millis) -> Result<(Source, String)> {
+    pub async fn create_source(
+        &self,
+        org: OrgId,
+        name: &str,
+        kind: &str,
+        now: Millis,
+    ) -> Result<(Source, String)> {
         let secret = new_secret("hwk", org);
         let prefix: String = secret.chars().take(12).collect();
         let sql = format!(
@@ -217,7 +253,9 @@ impl Store {
 
     /// The enabled source a write key belongs to.
     pub async fn source_by_write_key(&self, secret: &str) -> Result<Option<Source>> {
-        let Some(org) = org_of(secret, "hwk") else { return Ok(None) };
+        let Some(org) = org_of(secret, "hwk") else {
+            return Ok(None);
+        };
         let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE org_id = $1 AND key_hash = $2 AND disabled_at IS NULL");
         let row: Option<KeyRow> = with_pool!(self, c => sqlx::query_as(&sql)
             .bind(org.0)
@@ -229,7 +267,8 @@ impl Store {
 
     pub async fn list_sources(&self, org: OrgId) -> Result<Vec<Source>> {
         let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE org_id = $1 ORDER BY id");
-        let rows: Vec<KeyRow> = with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).fetch_all(c).await?);
+        let rows: Vec<KeyRow> =
+            with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).fetch_all(c).await?);
         Ok(rows.into_iter().map(source_from).collect())
     }
 

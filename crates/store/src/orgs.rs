@@ -26,7 +26,11 @@ impl Store {
         .bind(now)
         .fetch_one(c)
         .await?);
-        Ok(Organisation { id: OrgId(id), name: name.to_owned(), created_at: now })
+        Ok(Organisation {
+            id: OrgId(id),
+            name: name.to_owned(),
+            created_at: now,
+        })
     }
 
     pub async fn list_orgs(&self) -> Result<Vec<Organisation>> {
@@ -35,7 +39,14 @@ impl Store {
         )
         .fetch_all(c)
         .await?);
-        Ok(rows.into_iter().map(|(id, name, created_at)| Organisation { id: OrgId(id), name, created_at }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, created_at)| Organisation {
+                id: OrgId(id),
+                name,
+                created_at,
+            })
+            .collect())
     }
 
     pub async fn get_org(&self, org: OrgId) -> Result<Organisation> {

@@ -20,7 +20,13 @@ pub struct Tag {
 
 impl Store {
     /// The tag with this name, created if missing.
-    pub async fn ensure_tag(&self, org: OrgId, name: &str, category: Option<&str>, now: Millis) -> Result<Tag> {
+    pub async fn ensure_tag(
+        &self,
+        org: OrgId,
+        name: &str,
+        category: Option<&str>,
+        now: Millis,
+    ) -> Result<Tag> {
         with_pool!(self, c => sqlx::query(
             "INSERT INTO tags (org_id, name, category, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, name) DO NOTHING",
         )
@@ -31,7 +37,9 @@ impl Store {
         .execute(c)
         .await?
         .rows_affected());
-        self.tag_by_name(org, name).await?.ok_or(StoreError::NotFound("tag"))
+        self.tag_by_name(org, name)
+            .await?
+            .ok_or(StoreError::NotFound("tag"))
     }
 
     pub async fn tag_by_name(&self, org: OrgId, name: &str) -> Result<Option<Tag>> {
@@ -42,7 +50,13 @@ impl Store {
         .bind(name)
         .fetch_optional(c)
         .await?);
-        Ok(row.map(|(id, name, category, created_at)| Tag { id, name, category, contacts: None, created_at }))
+        Ok(row.map(|(id, name, category, created_at)| Tag {
+            id,
+            name,
+            category,
+            contacts: None,
+            created_at,
+        }))
     }
 
     pub async fn list_tags(&self, org: OrgId) -> Result<Vec<Tag>> {
@@ -56,7 +70,13 @@ impl Store {
         .await?);
         Ok(rows
             .into_iter()
-            .map(|(id, name, category, created_at, n)| Tag { id, name, category, contacts: Some(n), created_at })
+            .map(|(id, name, category, created_at, n)| Tag {
+                id,
+                name,
+                category,
+                contacts: Some(n),
+                created_at,
+            })
             .collect())
     }
 
@@ -74,7 +94,14 @@ impl Store {
     }
 
     /// Adds or removes a tag on many contacts at once; returns how many links changed.
-    pub async fn set_tag(&self, org: OrgId, tag: i64, contacts: &[ContactId], on: bool, now: Millis) -> Result<u64> {
+    pub async fn set_tag(
+        &self,
+        org: OrgId,
+        tag: i64,
+        contacts: &[ContactId],
+        on: bool,
+        now: Millis,
+    ) -> Result<u64> {
         let mut tx = self.begin().await?;
         let mut changed = 0;
         for c_id in contacts {

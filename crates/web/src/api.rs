@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod contacts;
+pub mod imports;
 pub mod tags;
 
 use axum::Router;
@@ -17,7 +18,11 @@ pub fn routes() -> Router<AppState> {
         .merge(accounts::routes())
         .merge(tags::routes())
         .merge(admin::routes())
-        .route("/api/openapi.json", axum::routing::get(crate::openapi::serve))
+        .merge(imports::routes())
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(crate::openapi::serve),
+        )
 }
 
 /// One page of a list.
@@ -32,6 +37,9 @@ pub(crate) fn limit(l: Option<u32>) -> Result<u32, crate::error::ApiError> {
     match l {
         None => Ok(50),
         Some(n) if (1..=200).contains(&n) => Ok(n),
-        Some(_) => Err(crate::error::invalid_field("limit", "must be between 1 and 200")),
+        Some(_) => Err(crate::error::invalid_field(
+            "limit",
+            "must be between 1 and 200",
+        )),
     }
 }

@@ -21,7 +21,10 @@ impl Caller {
         if self.0.allows(scope) {
             Ok(())
         } else {
-            Err(forbidden(format!("this API key lacks the `{}` scope", scope.as_str())))
+            Err(forbidden(format!(
+                "this API key lacks the `{}` scope",
+                scope.as_str()
+            )))
         }
     }
 }
@@ -29,7 +32,10 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

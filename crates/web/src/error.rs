@@ -35,7 +35,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: Value::Null }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
@@ -50,12 +55,20 @@ pub fn bad_request(message: impl Into<String>) -> ApiError {
 /// A request field that is wrong; `field` names it (`traits.email`, `batch[2].type`).
 pub fn invalid_field(field: &str, message: impl Into<String>) -> ApiError {
     let message = message.into();
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {message}"))
-        .with_details(serde_json::json!({ "field": field }))
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        format!("{field}: {message}"),
+    )
+    .with_details(serde_json::json!({ "field": field }))
 }
 
 pub fn not_found(what: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("{what} not found"),
+    )
 }
 
 pub fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -73,7 +86,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             other => {
                 tracing::error!(error = %other, "storage failure");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the database could not complete the request; retry later")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the database could not complete the request; retry later",
+                )
             }
         }
     }
@@ -82,16 +99,28 @@ impl From<StoreError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Invalid { index, message } => invalid_field(&format!("batch[{index}]"), message),
+            IngestError::Invalid { index, message } => {
+                invalid_field(&format!("batch[{index}]"), message)
+            }
             IngestError::Store(s) => s.into(),
-            IngestError::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "Hatchery is shutting down; retry"),
+            IngestError::Stopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "Hatchery is shutting down; retry",
+            ),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message, details: self.details } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+                details: self.details,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -4,8 +4,8 @@
 pub mod api;
 pub mod auth;
 pub mod error;
-pub mod ops;
 pub mod openapi;
+pub mod ops;
 pub mod tracking;
 
 use std::sync::Arc;
@@ -30,7 +30,14 @@ impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, upload_dir: std::path::PathBuf) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingestor = Ingestor::start(store.clone(), clock.clone(), metrics.clone());
-        AppState { store, ingestor, metrics, clock, write_keys: Default::default(), upload_dir }
+        AppState {
+            store,
+            ingestor,
+            metrics,
+            clock,
+            write_keys: Default::default(),
+            upload_dir,
+        }
     }
 
     pub fn now(&self) -> i64 {

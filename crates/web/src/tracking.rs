@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
-use hatchery_domain::message::{parse_message, Envelope, MessageKind, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES};
+use hatchery_domain::message::{
+    parse_message, Envelope, MessageKind, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES,
+};
 use hatchery_engine::Touch;
 use hatchery_store::keys::Source;
 use serde_json::{json, Value};
@@ -64,7 +66,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/alias", post(alias))
         .route("/v1/batch", post(batch))
         .route("/v1/import", post(batch));
-    r.layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)).layer(RequestDecompressionLayer::new())
+    r.layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
+        .layer(RequestDecompressionLayer::new())
 }
 
 /// Errors of the tracking API carry the envelope plus top-level `code` and `message`, which
@@ -91,7 +94,11 @@ impl IntoResponse for TrackingError {
 
 macro_rules! endpoint {
     ($name:ident, $kind:expr) => {
-        async fn $name(State(s): State<AppState>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, TrackingError> {
+        async fn $name(
+            State(s): State<AppState>,
+            h: HeaderMap,
+            body: Result<Bytes, BytesRejection>,
+        ) -> Result<Json<Value>, TrackingError> {
             ingest(&s, $kind, &h, body).await
         }
     };
@@ -107,8 +114,12 @@ endpoint!(batch, None);
 
 fn basic_user(h: &HeaderMap) -> Option<String> {
     let v = h.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let b64 = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let user = s.split_once(':').map_or(s.as_str(), |(u, _)| u);
     Some(user.to_owned()).filter(|u| !u.is_empty())
@@ -123,16 +134,30 @@ async fn ingest(
     let received_at = state.now();
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("a request body may be at most {MAX_BATCH_BYTES} bytes"))
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("a request body may be at most {MAX_BATCH_BYTES} bytes"),
+            )
         } else {
             ApiError::new(r.status(), "bad_body", r.body_text())
         }
     })?;
     if kind.is_some() && body.len() > MAX_MESSAGE_BYTES {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("a message may be at most {MAX_MESSAGE_BYTES} bytes")).into());
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("a message may be at most {MAX_MESSAGE_BYTES} bytes"),
+        )
+        .into());
     }
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
 
     let key = basic_user(headers)
         .or_else(|| v.get("writeKey").and_then(Value::as_str).map(str::to_owned))
@@ -146,9 +171,19 @@ async fn ingest(
     let (messages, batch_sent_at, prefix) = match kind {
         Some(_) => (std::slice::from_ref(&v).to_vec(), None, "message"),
         None => {
-            let list = v.get("batch").and_then(Value::as_array).ok_or_else(|| invalid_field("batch", "must be an array of messages"))?;
+            let list = v
+                .get("batch")
+                .and_then(Value::as_array)
+                .ok_or_else(|| invalid_field("batch", "must be an array of messages"))?;
             if list.len() > MAX_BATCH_MESSAGES {
-                return Err(invalid_field("batch", format!("has {} messages; at most {MAX_BATCH_MESSAGES} are allowed", list.len())).into());
+                return Err(invalid_field(
+                    "batch",
+                    format!(
+                        "has {} messages; at most {MAX_BATCH_MESSAGES} are allowed",
+                        list.len()
+                    ),
+                )
+                .into());
             }
             let sent = match v.get("sentAt").and_then(Value::as_str) {
                 Some(s) => Some(
@@ -162,35 +197,63 @@ async fn ingest(
         }
     };
 
-    let envelope = Envelope { received_at, batch_sent_at };
+    let envelope = Envelope {
+        received_at,
+        batch_sent_at,
+    };
     let mut touches = Vec::with_capacity(messages.len());
     let mut counter = 0u32;
     let mut rejected_identifiers = 0u64;
     for (i, m) in messages.iter().enumerate() {
-        let field = if kind.is_some() { prefix.to_owned() } else { format!("{prefix}[{i}]") };
+        let field = if kind.is_some() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}[{i}]")
+        };
         if kind.is_none() && serde_json::to_vec(m).map_or(0, |b| b.len()) > MAX_MESSAGE_BYTES {
-            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("{field} is larger than {MAX_MESSAGE_BYTES} bytes"))
-                .with_details(json!({ "field": field }))
-                .into());
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("{field} is larger than {MAX_MESSAGE_BYTES} bytes"),
+            )
+            .with_details(json!({ "field": field }))
+            .into());
         }
         let mut new_id = || {
             counter += 1;
             format!("hatchery-{received_at}-{}-{counter}", rand_suffix())
         };
-        let e = parse_message(m, kind, envelope, &field, &mut new_id).map_err(|e| invalid_field(&e.field, e.message))?;
+        let e = parse_message(m, kind, envelope, &field, &mut new_id)
+            .map_err(|e| invalid_field(&e.field, e.message))?;
         rejected_identifiers += e.rejected_traits.len() as u64;
         touches.push(Touch::from_message(e, &source));
     }
-    state.metrics.identifiers_rejected.fetch_add(rejected_identifiers, std::sync::atomic::Ordering::Relaxed);
+    state
+        .metrics
+        .identifiers_rejected
+        .fetch_add(rejected_identifiers, std::sync::atomic::Ordering::Relaxed);
     let n = touches.len();
-    state.ingestor.submit(source.org_id, touches).await.map_err(|e| match e {
-        hatchery_engine::IngestError::Invalid { index, message } => {
-            let field = if kind.is_some() { prefix.to_owned() } else { format!("{prefix}[{index}]") };
-            invalid_field(&field, message)
-        }
-        other => other.into(),
-    })?;
-    tracing::debug!(org.id = source.org_id.0, source.id = source.id.0, messages = n, "ingested");
+    state
+        .ingestor
+        .submit(source.org_id, touches)
+        .await
+        .map_err(|e| match e {
+            hatchery_engine::IngestError::Invalid { index, message } => {
+                let field = if kind.is_some() {
+                    prefix.to_owned()
+                } else {
+                    format!("{prefix}[{index}]")
+                };
+                invalid_field(&field, message)
+            }
+            other => other.into(),
+        })?;
+    tracing::debug!(
+        org.id = source.org_id.0,
+        source.id = source.id.0,
+        messages = n,
+        "ingested"
+    );
     Ok(Json(json!({ "success": true })))
 }
 

@@ -17,21 +17,42 @@ async fn identify_then_track_lands_on_one_contact_with_its_timeline() {
         json!({"type":"track","userId":"u-1","event":"Requested Trial","messageId":"m3","properties":{"plan":"pro"}}),
     ])
     .await;
-    let c = app.contact_by("email:wang.an@example.cn").await.expect("contact by email");
+    let c = app
+        .contact_by("email:wang.an@example.cn")
+        .await
+        .expect("contact by email");
     assert_eq!(c["name"], "王安");
     assert_eq!(c["mobile"], "+8613800138000");
     assert_eq!(c["province"], "广东");
     assert_eq!(c["source"], "baidu", "first touch is the campaign source");
     let same = app.contact_by("mobile:13800138000").await.unwrap();
     assert_eq!(same["id"], c["id"]);
-    assert_eq!(app.contact_by("anonymous_id:a-1").await.unwrap()["id"], c["id"]);
+    assert_eq!(
+        app.contact_by("anonymous_id:a-1").await.unwrap()["id"],
+        c["id"]
+    );
 
-    let (s, tl) = app.get(&format!("/api/v1/contacts/{}/events", c["id"].as_str().unwrap())).await;
+    let (s, tl) = app
+        .get(&format!(
+            "/api/v1/contacts/{}/events",
+            c["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(s, 200);
-    let kinds: Vec<_> = tl["data"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    let kinds: Vec<_> = tl["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(kinds.len(), 3);
     assert!(kinds.contains(&"track".to_owned()) && kinds.contains(&"page".to_owned()));
-    let page = tl["data"].as_array().unwrap().iter().find(|e| e["kind"] == "page").unwrap();
+    let page = tl["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "page")
+        .unwrap();
     assert_eq!(page["utm_campaign"], "expo");
     assert_eq!(app.count("contacts").await, 1);
 }
@@ -56,9 +77,17 @@ async fn merges_browser_and_wechat_profiles_when_form_links_them() {
     // The browser fills a form with the same email: one person.
     app.batch(vec![json!({"type":"identify","anonymousId":"browser-9","messageId":"f1","traits":{"email":"LI@acme.cn","name":"李雷"}})]).await;
     let merged = app.contact_by("anonymous_id:browser-9").await.unwrap();
-    assert_eq!(merged["id"], wechat["id"], "the known WeChat contact survives");
+    assert_eq!(
+        merged["id"], wechat["id"],
+        "the known WeChat contact survives"
+    );
 
-    let (_, detail) = app.get(&format!("/api/v1/contacts/{}", wechat["id"].as_str().unwrap())).await;
+    let (_, detail) = app
+        .get(&format!(
+            "/api/v1/contacts/{}",
+            wechat["id"].as_str().unwrap()
+        ))
+        .await;
     let merges = detail["merges"].as_array().unwrap();
     assert_eq!(merges.len(), 1);
     assert_eq!(merges[0]["merged_id"], browser["id"]);
@@ -66,10 +95,20 @@ async fn merges_browser_and_wechat_profiles_when_form_links_them() {
     assert!(detail["identities"].as_array().unwrap().len() >= 4);
 
     // The merged-away id still resolves, and its page views followed the survivor.
-    let (s, old) = app.get(&format!("/api/v1/contacts/{}", browser["id"].as_str().unwrap())).await;
+    let (s, old) = app
+        .get(&format!(
+            "/api/v1/contacts/{}",
+            browser["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(old["id"], wechat["id"]);
-    let (_, tl) = app.get(&format!("/api/v1/contacts/{}/events?kind=page", wechat["id"].as_str().unwrap())).await;
+    let (_, tl) = app
+        .get(&format!(
+            "/api/v1/contacts/{}/events?kind=page",
+            wechat["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(tl["data"].as_array().unwrap().len(), 2);
     assert_eq!(app.count("events").await, 4);
 }
@@ -106,7 +145,10 @@ async fn a_bad_message_rejects_the_whole_batch_and_names_the_field() {
     assert_eq!(r.status(), 422);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["details"]["field"], "batch[1].event");
-    assert_eq!(body["code"], "invalid_field", "Segment clients read a top-level code");
+    assert_eq!(
+        body["code"], "invalid_field",
+        "Segment clients read a top-level code"
+    );
     assert_eq!(app.count("events").await, 0, "nothing partial is written");
     assert_eq!(app.count("contacts").await, 0);
 }
@@ -114,7 +156,12 @@ async fn a_bad_message_rejects_the_whole_batch_and_names_the_field() {
 #[tokio::test]
 async fn placeholder_ids_only_are_refused() {
     let app = spawn_app().await;
-    let r = app.track("/v1/track", json!({"anonymousId":"null","userId":"undefined","event":"E"})).await;
+    let r = app
+        .track(
+            "/v1/track",
+            json!({"anonymousId":"null","userId":"undefined","event":"E"}),
+        )
+        .await;
     assert_eq!(r.status(), 422);
     assert_eq!(app.count("contacts").await, 0);
 }
@@ -123,22 +170,59 @@ async fn placeholder_ids_only_are_refused() {
 async fn malformed_json_unknown_keys_and_oversize_bodies_get_clear_errors() {
     let app = spawn_app().await;
     let url = format!("{}/v1/batch", app.addr);
-    let r = app.client.post(&url).basic_auth(&app.write_key, Some("")).body("{not json").send().await.unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .basic_auth(&app.write_key, Some(""))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "invalid_json");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "invalid_json"
+    );
 
-    let r = app.client.post(&url).basic_auth("hwk_1_wrong", Some("")).json(&json!({"batch":[]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .basic_auth("hwk_1_wrong", Some(""))
+        .json(&json!({"batch":[]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = app.client.post(&url).json(&json!({"batch":[]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .json(&json!({"batch":[]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     let big = "x".repeat(600 * 1024);
-    let r = app.client.post(&url).basic_auth(&app.write_key, Some("")).json(&json!({"batch":[{"type":"track","anonymousId":"a","event":big}]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .basic_auth(&app.write_key, Some(""))
+        .json(&json!({"batch":[{"type":"track","anonymousId":"a","event":big}]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
 
-    let r = app.track("/v1/track", json!({"anonymousId":"a","event":"E","properties":{"blob":"y".repeat(40 * 1024)}})).await;
+    let r = app
+        .track(
+            "/v1/track",
+            json!({"anonymousId":"a","event":"E","properties":{"blob":"y".repeat(40 * 1024)}}),
+        )
+        .await;
     assert_eq!(r.status(), 413, "one message is at most 32 KiB");
-    let r = app.track("/v1/track", json!({"type":"page","anonymousId":"a"})).await;
+    let r = app
+        .track("/v1/track", json!({"type":"page","anonymousId":"a"}))
+        .await;
     assert_eq!(r.status(), 422, "a page sent to /v1/track is refused");
     assert_eq!(app.count("events").await, 0);
 }
@@ -165,11 +249,32 @@ async fn gzip_bodies_and_write_key_in_the_body_are_accepted() {
 #[tokio::test]
 async fn organisations_never_see_each_others_contacts() {
     let app = spawn_app().await;
-    let other = app.store.create_org("Other", common::START).await.unwrap().id;
-    let (_, other_wk) = app.store.create_source(other, "Web", "website", common::START).await.unwrap();
-    let (_, other_key) = app.store.create_api_key(other, "k", &[hatchery_store::keys::Scope::Admin], common::START).await.unwrap();
+    let other = app
+        .store
+        .create_org("Other", common::START)
+        .await
+        .unwrap()
+        .id;
+    let (_, other_wk) = app
+        .store
+        .create_source(other, "Web", "website", common::START)
+        .await
+        .unwrap();
+    let (_, other_key) = app
+        .store
+        .create_api_key(
+            other,
+            "k",
+            &[hatchery_store::keys::Scope::Admin],
+            common::START,
+        )
+        .await
+        .unwrap();
     // The same person (same email) in both organisations stays two separate contacts.
-    app.batch(vec![json!({"type":"identify","userId":"u","traits":{"email":"same@x.cn"}})]).await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"u","traits":{"email":"same@x.cn"}}),
+    ])
+    .await;
     let r = app
         .client
         .post(format!("{}/v1/identify", app.addr))
@@ -182,7 +287,10 @@ async fn organisations_never_see_each_others_contacts() {
     let mine = app.contact_by("email:same@x.cn").await.unwrap();
     let theirs = app
         .client
-        .get(format!("{}/api/v1/contacts?identity=email:same@x.cn", app.addr))
+        .get(format!(
+            "{}/api/v1/contacts?identity=email:same@x.cn",
+            app.addr
+        ))
         .bearer_auth(&other_key)
         .send()
         .await
@@ -195,7 +303,11 @@ async fn organisations_never_see_each_others_contacts() {
     // Org 2's key cannot open org 1's contact by id.
     let r = app
         .client
-        .get(format!("{}/api/v1/contacts/{}", app.addr, mine["id"].as_str().unwrap()))
+        .get(format!(
+            "{}/api/v1/contacts/{}",
+            app.addr,
+            mine["id"].as_str().unwrap()
+        ))
         .bearer_auth(&other_key)
         .send()
         .await
@@ -224,10 +336,34 @@ async fn group_links_the_contact_to_its_account() {
 #[tokio::test]
 async fn metrics_count_ingested_events_and_merges() {
     let app = spawn_app().await;
-    app.batch(vec![json!({"type":"track","anonymousId":"a","event":"E"}), json!({"type":"track","anonymousId":"b","event":"E"})]).await;
-    app.batch(vec![json!({"type":"alias","previousId":"a","userId":"u"}), json!({"type":"identify","anonymousId":"b","userId":"u"})]).await;
-    let text = app.client.get(format!("{}/metrics", app.addr)).send().await.unwrap().text().await.unwrap();
+    app.batch(vec![
+        json!({"type":"track","anonymousId":"a","event":"E"}),
+        json!({"type":"track","anonymousId":"b","event":"E"}),
+    ])
+    .await;
+    app.batch(vec![
+        json!({"type":"alias","previousId":"a","userId":"u"}),
+        json!({"type":"identify","anonymousId":"b","userId":"u"}),
+    ])
+    .await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("hatchery_events_ingested_total 4"), "{text}");
     assert!(text.contains("hatchery_merges_total 1"), "{text}");
-    assert_eq!(app.client.get(format!("{}/readyz", app.addr)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(format!("{}/readyz", app.addr))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

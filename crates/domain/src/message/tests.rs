@@ -6,10 +6,19 @@ const NOW: i64 = 1_790_000_000_000;
 
 fn parse(v: Value, kind: Option<MessageKind>) -> Result<TrackedEvent, MessageError> {
     let mut n = 0;
-    parse_message(&v, kind, Envelope { received_at: NOW, batch_sent_at: None }, "batch[0]", &mut || {
-        n += 1;
-        format!("gen-{n}")
-    })
+    parse_message(
+        &v,
+        kind,
+        Envelope {
+            received_at: NOW,
+            batch_sent_at: None,
+        },
+        "batch[0]",
+        &mut || {
+            n += 1;
+            format!("gen-{n}")
+        },
+    )
 }
 
 #[test]
@@ -20,7 +29,11 @@ fn identify_takes_identifiers_from_user_id_and_traits() {
         None,
     )
     .unwrap();
-    let kinds: Vec<_> = e.identifiers.iter().map(|i| (i.kind, i.value.as_str())).collect();
+    let kinds: Vec<_> = e
+        .identifiers
+        .iter()
+        .map(|i| (i.kind, i.value.as_str()))
+        .collect();
     assert!(kinds.contains(&(IdentityKind::UserId, "u1")));
     assert!(kinds.contains(&(IdentityKind::AnonymousId, "a1")));
     assert!(kinds.contains(&(IdentityKind::Email, "ann@example.com")));
@@ -45,7 +58,11 @@ fn a_message_needs_some_identity() {
 
 #[test]
 fn endpoint_type_must_match_message_type() {
-    let e = parse(json!({"type":"page","userId":"u"}), Some(MessageKind::Track)).unwrap_err();
+    let e = parse(
+        json!({"type":"page","userId":"u"}),
+        Some(MessageKind::Track),
+    )
+    .unwrap_err();
     assert_eq!(e.field, "batch[0].type");
     assert!(parse(json!({"userId":"u","event":"E"}), Some(MessageKind::Track)).is_ok());
 }
@@ -64,13 +81,21 @@ fn clock_skew_is_corrected_with_sent_at() {
 
 #[test]
 fn bad_timestamp_is_a_clear_error() {
-    let e = parse(json!({"type":"track","userId":"u","event":"E","timestamp":"yesterday"}), None).unwrap_err();
+    let e = parse(
+        json!({"type":"track","userId":"u","event":"E","timestamp":"yesterday"}),
+        None,
+    )
+    .unwrap_err();
     assert_eq!(e.field, "batch[0].timestamp");
 }
 
 #[test]
 fn missing_message_id_is_generated() {
-    let e = parse(json!({"type":"page","anonymousId":"a","name":"Pricing"}), None).unwrap();
+    let e = parse(
+        json!({"type":"page","anonymousId":"a","name":"Pricing"}),
+        None,
+    )
+    .unwrap();
     assert_eq!(e.message_id, "gen-1");
     assert_eq!(e.name.as_deref(), Some("Pricing"));
     assert_eq!(e.properties["name"], "Pricing");
@@ -78,7 +103,11 @@ fn missing_message_id_is_generated() {
 
 #[test]
 fn invalid_trait_email_is_dropped_and_reported_by_kind() {
-    let e = parse(json!({"type":"identify","userId":"u","traits":{"email":"not-an-email"}}), None).unwrap();
+    let e = parse(
+        json!({"type":"identify","userId":"u","traits":{"email":"not-an-email"}}),
+        None,
+    )
+    .unwrap();
     assert!(e.identifiers.iter().all(|i| i.kind != IdentityKind::Email));
     assert!(!e.traits.contains_key("email"));
     assert_eq!(e.rejected_traits, vec![IdentityKind::Email]);
@@ -94,8 +123,12 @@ fn external_ids_carry_wechat_openids_with_their_app() {
         None,
     )
     .unwrap();
-    assert!(e.identifiers.contains(&Identifier::wechat_openid("wxA", "oX")));
-    assert!(e.identifiers.contains(&Identifier::new(IdentityKind::WechatUnionid, "U1")));
+    assert!(e
+        .identifiers
+        .contains(&Identifier::wechat_openid("wxA", "oX")));
+    assert!(e
+        .identifiers
+        .contains(&Identifier::new(IdentityKind::WechatUnionid, "U1")));
     assert_eq!(e.campaign.name.as_deref(), Some("expo"));
     let bad = parse(
         json!({"type":"track","anonymousId":"a","event":"E","context":{"externalIds":[{"id":"o","type":"wechat_openid"}]}}),
@@ -107,14 +140,24 @@ fn external_ids_carry_wechat_openids_with_their_app() {
 
 #[test]
 fn alias_links_the_previous_anonymous_id() {
-    let e = parse(json!({"type":"alias","previousId":"anon-7","userId":"u9"}), None).unwrap();
-    assert!(e.identifiers.contains(&Identifier::new(IdentityKind::AnonymousId, "anon-7")));
+    let e = parse(
+        json!({"type":"alias","previousId":"anon-7","userId":"u9"}),
+        None,
+    )
+    .unwrap();
+    assert!(e
+        .identifiers
+        .contains(&Identifier::new(IdentityKind::AnonymousId, "anon-7")));
     assert!(parse(json!({"type":"alias","userId":"u9"}), None).is_err());
 }
 
 #[test]
 fn group_needs_a_group_id_and_keeps_its_traits() {
-    let e = parse(json!({"type":"group","userId":"u","groupId":"g1","traits":{"name":"华为"}}), None).unwrap();
+    let e = parse(
+        json!({"type":"group","userId":"u","groupId":"g1","traits":{"name":"华为"}}),
+        None,
+    )
+    .unwrap();
     assert_eq!(e.group.unwrap().traits["name"], "华为");
     assert!(parse(json!({"type":"group","userId":"u"}), None).is_err());
 }

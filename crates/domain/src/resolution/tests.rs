@@ -25,13 +25,21 @@ fn replay(rules: &IdentityRules, events: &[Vec<Identifier>]) -> MemoryHoldings {
 }
 
 fn partition(h: &MemoryHoldings) -> BTreeSet<BTreeSet<Identifier>> {
-    h.by_contact.values().filter(|v| !v.is_empty()).map(|v| v.iter().cloned().collect()).collect()
+    h.by_contact
+        .values()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.iter().cloned().collect())
+        .collect()
 }
 
 #[test]
 fn new_identifiers_create_a_contact_holding_all_of_them() {
     let h = MemoryHoldings::default();
-    let r = resolve(&IdentityRules::default(), &[id(K::AnonymousId, "a1"), id(K::Email, "ann@x.cn")], &h);
+    let r = resolve(
+        &IdentityRules::default(),
+        &[id(K::AnonymousId, "a1"), id(K::Email, "ann@x.cn")],
+        &h,
+    );
     assert_eq!(r.contact, None);
     assert_eq!(r.attach.len(), 2);
     assert!(r.merged.is_empty());
@@ -45,7 +53,11 @@ fn merges_browser_and_wechat_profiles_when_form_links_them() {
     h.attach(ContactId(2), Identifier::wechat_openid("wxA", "o1"));
     h.attach(ContactId(2), id(K::Email, "ann@x.cn"));
     // The anonymous browser fills a form with the email WeChat already knows.
-    let r = resolve(&rules, &[id(K::AnonymousId, "browser-1"), id(K::Email, "ann@x.cn")], &h);
+    let r = resolve(
+        &rules,
+        &[id(K::AnonymousId, "browser-1"), id(K::Email, "ann@x.cn")],
+        &h,
+    );
     assert_eq!(r.contact, Some(ContactId(2)), "the known contact survives");
     assert_eq!(r.merged, vec![ContactId(1)]);
     assert_eq!(r.linked_by.len(), 2);
@@ -58,10 +70,20 @@ fn a_shared_browser_does_not_merge_two_known_colleagues() {
     h.attach(ContactId(1), id(K::AnonymousId, "office-pc"));
     h.attach(ContactId(1), id(K::Email, "ann@x.cn"));
     h.attach(ContactId(2), id(K::Email, "bob@x.cn"));
-    let r = resolve(&rules, &[id(K::AnonymousId, "office-pc"), id(K::Email, "bob@x.cn")], &h);
+    let r = resolve(
+        &rules,
+        &[id(K::AnonymousId, "office-pc"), id(K::Email, "bob@x.cn")],
+        &h,
+    );
     assert_eq!(r.contact, Some(ContactId(2)));
     assert!(r.merged.is_empty());
-    assert_eq!(r.dropped, vec![(id(K::AnonymousId, "office-pc"), DropReason::WouldMergeKnownContacts)]);
+    assert_eq!(
+        r.dropped,
+        vec![(
+            id(K::AnonymousId, "office-pc"),
+            DropReason::WouldMergeKnownContacts
+        )]
+    );
 }
 
 #[test]
@@ -75,19 +97,31 @@ fn two_user_ids_never_end_up_on_one_contact() {
     let r = resolve(&rules, &[id(K::UserId, "u2"), id(K::Email, "ann@x.cn")], &h);
     assert_eq!(r.contact, Some(ContactId(2)));
     assert!(r.merged.is_empty());
-    assert_eq!(r.dropped, vec![(id(K::Email, "ann@x.cn"), DropReason::LimitExceeded)]);
+    assert_eq!(
+        r.dropped,
+        vec![(id(K::Email, "ann@x.cn"), DropReason::LimitExceeded)]
+    );
     // A new user id on a contact that already has one is refused, the rest still links.
     let r = resolve(&rules, &[id(K::UserId, "u3"), id(K::Email, "ann@x.cn")], &h);
     assert_eq!(r.contact, Some(ContactId(1)));
-    assert_eq!(r.dropped, vec![(id(K::UserId, "u3"), DropReason::LimitExceeded)]);
+    assert_eq!(
+        r.dropped,
+        vec![(id(K::UserId, "u3"), DropReason::LimitExceeded)]
+    );
 }
 
 #[test]
 fn openids_of_two_official_accounts_unify_through_the_union_id() {
     let rules = IdentityRules::default();
     let events = vec![
-        vec![Identifier::wechat_openid("wxA", "oA"), id(K::WechatUnionid, "u-1")],
-        vec![Identifier::wechat_openid("wxB", "oB"), id(K::WechatUnionid, "u-1")],
+        vec![
+            Identifier::wechat_openid("wxA", "oA"),
+            id(K::WechatUnionid, "u-1"),
+        ],
+        vec![
+            Identifier::wechat_openid("wxB", "oB"),
+            id(K::WechatUnionid, "u-1"),
+        ],
     ];
     let h = replay(&rules, &events);
     assert_eq!(partition(&h).len(), 1);
@@ -101,7 +135,10 @@ fn placeholder_identifiers_are_dropped_as_blocked() {
         &MemoryHoldings::default(),
     );
     assert_eq!(r.attach, vec![id(K::AnonymousId, "a1")]);
-    assert_eq!(r.dropped, vec![(id(K::UserId, "null"), DropReason::Blocked)]);
+    assert_eq!(
+        r.dropped,
+        vec![(id(K::UserId, "null"), DropReason::Blocked)]
+    );
 }
 
 #[test]
@@ -113,27 +150,48 @@ fn survivor_is_the_oldest_known_contact() {
     h.attach(ContactId(3), id(K::Mobile, "+8613800138000"));
     let r = resolve(
         &rules,
-        &[id(K::AnonymousId, "a"), id(K::Email, "x@x.cn"), id(K::Mobile, "+8613800138000")],
+        &[
+            id(K::AnonymousId, "a"),
+            id(K::Email, "x@x.cn"),
+            id(K::Mobile, "+8613800138000"),
+        ],
         &h,
     );
     assert_eq!(r.contact, Some(ContactId(3)));
     assert_eq!(r.merged, vec![ContactId(5)]);
     // The browser id may not join two known contacts, so the anonymous profile stays apart.
-    assert_eq!(r.dropped, vec![(id(K::AnonymousId, "a"), DropReason::WouldMergeKnownContacts)]);
+    assert_eq!(
+        r.dropped,
+        vec![(id(K::AnonymousId, "a"), DropReason::WouldMergeKnownContacts)]
+    );
 }
 
 fn permissive_rules() -> IdentityRules {
     IdentityRules {
         rules: K::ALL
             .into_iter()
-            .map(|kind| IdentityRule { kind, priority: 1, max_per_contact: None, merges_known: true })
+            .map(|kind| IdentityRule {
+                kind,
+                priority: 1,
+                max_per_contact: None,
+                merges_known: true,
+            })
             .collect(),
         blocked_values: vec![],
     }
 }
 
 fn arb_identifier() -> impl Strategy<Value = Identifier> {
-    (prop::sample::select(vec![K::AnonymousId, K::Email, K::Mobile, K::UserId, K::WechatUnionid]), 0..6u8)
+    (
+        prop::sample::select(vec![
+            K::AnonymousId,
+            K::Email,
+            K::Mobile,
+            K::UserId,
+            K::WechatUnionid,
+        ]),
+        0..6u8,
+    )
         .prop_map(|(k, n)| id(k, &format!("v{n}")))
 }
 

@@ -19,11 +19,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/api-keys/{id}", delete(revoke_api_key))
         .route("/api/v1/sources", get(list_sources).post(create_source))
         .route("/api/v1/sources/{id}", delete(disable_source))
-        .route("/api/v1/identity-rules", get(get_identity_rules).put(put_identity_rules))
+        .route(
+            "/api/v1/identity-rules",
+            get(get_identity_rules).put(put_identity_rules),
+        )
 }
 
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "admin", responses((status = 200, body = Vec<ApiKey>)))]
-pub async fn list_api_keys(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApiKey>>> {
+pub async fn list_api_keys(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ApiKey>>> {
     caller.require(Scope::Admin)?;
     Ok(Json(s.store.list_api_keys(caller.org()).await?))
 }
@@ -52,27 +58,43 @@ fn check_name(n: &str) -> ApiResult<()> {
 
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "admin", request_body = NewApiKey,
     responses((status = 201, body = CreatedSecret<ApiKey>), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn create_api_key(State(s): State<AppState>, caller: Caller, JsonBody(b): JsonBody<NewApiKey>) -> ApiResult<(StatusCode, Json<CreatedSecret<ApiKey>>)> {
+pub async fn create_api_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<NewApiKey>,
+) -> ApiResult<(StatusCode, Json<CreatedSecret<ApiKey>>)> {
     caller.require(Scope::Admin)?;
     check_name(&b.name)?;
     if b.scopes.is_empty() {
         return Err(invalid_field("scopes", "name at least one scope"));
     }
-    let (item, secret) = s.store.create_api_key(caller.org(), b.name.trim(), &b.scopes, s.now()).await?;
+    let (item, secret) = s
+        .store
+        .create_api_key(caller.org(), b.name.trim(), &b.scopes, s.now())
+        .await?;
     Ok((StatusCode::CREATED, Json(CreatedSecret { item, secret })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "admin", params(("id" = String, Path)),
     responses((status = 204, description = "Revoked"), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn revoke_api_key(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_api_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require(Scope::Admin)?;
-    let id: ApiKeyId = id.parse().map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))?;
+    let id: ApiKeyId = id
+        .parse()
+        .map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))?;
     s.store.revoke_api_key(caller.org(), id, s.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/sources", tag = "admin", responses((status = 200, body = Vec<Source>)))]
-pub async fn list_sources(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Source>>> {
+pub async fn list_sources(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Source>>> {
     caller.require(Scope::Admin)?;
     Ok(Json(s.store.list_sources(caller.org()).await?))
 }
@@ -89,40 +111,68 @@ pub const SOURCE_KINDS: [&str; 6] = ["website", "app", "server", "wechat", "crm"
 
 #[utoipa::path(post, path = "/api/v1/sources", tag = "admin", request_body = NewSource,
     responses((status = 201, body = CreatedSecret<Source>), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn create_source(State(s): State<AppState>, caller: Caller, JsonBody(b): JsonBody<NewSource>) -> ApiResult<(StatusCode, Json<CreatedSecret<Source>>)> {
+pub async fn create_source(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<NewSource>,
+) -> ApiResult<(StatusCode, Json<CreatedSecret<Source>>)> {
     caller.require(Scope::Admin)?;
     check_name(&b.name)?;
     if !SOURCE_KINDS.contains(&b.kind.as_str()) {
-        return Err(invalid_field("kind", format!("must be one of {}", SOURCE_KINDS.join(", "))));
+        return Err(invalid_field(
+            "kind",
+            format!("must be one of {}", SOURCE_KINDS.join(", ")),
+        ));
     }
-    let (item, secret) = s.store.create_source(caller.org(), b.name.trim(), &b.kind, s.now()).await?;
+    let (item, secret) = s
+        .store
+        .create_source(caller.org(), b.name.trim(), &b.kind, s.now())
+        .await?;
     Ok((StatusCode::CREATED, Json(CreatedSecret { item, secret })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/sources/{id}", tag = "admin", params(("id" = String, Path)),
     responses((status = 204, description = "Disabled: its write key is refused from now on"), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn disable_source(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn disable_source(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require(Scope::Admin)?;
-    let id: SourceId = id.parse().map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))?;
+    let id: SourceId = id
+        .parse()
+        .map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))?;
     s.store.disable_source(caller.org(), id, s.now()).await?;
     s.write_keys.clear().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/identity-rules", tag = "admin", responses((status = 200, body = IdentityRules)))]
-pub async fn get_identity_rules(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<IdentityRules>> {
+pub async fn get_identity_rules(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<IdentityRules>> {
     caller.require(Scope::ContactsRead)?;
     Ok(Json(s.store.identity_rules(caller.org()).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/identity-rules", tag = "admin", request_body = IdentityRules,
     responses((status = 200, body = IdentityRules), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn put_identity_rules(State(s): State<AppState>, caller: Caller, JsonBody(rules): JsonBody<IdentityRules>) -> ApiResult<Json<IdentityRules>> {
+pub async fn put_identity_rules(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(rules): JsonBody<IdentityRules>,
+) -> ApiResult<Json<IdentityRules>> {
     caller.require(Scope::Admin)?;
     rules.validate().map_err(|e| {
         let msg = e.to_string();
         let field = msg.split(':').next().unwrap_or("rules").to_owned();
-        invalid_field(&field, msg.split_once(": ").map_or(msg.as_str(), |(_, m)| m).to_owned())
+        invalid_field(
+            &field,
+            msg.split_once(": ")
+                .map_or(msg.as_str(), |(_, m)| m)
+                .to_owned(),
+        )
     })?;
     s.store.set_identity_rules(caller.org(), &rules).await?;
     s.ingestor.rules_changed(caller.org()).await;

@@ -22,7 +22,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/contacts", get(list_contacts))
         .route("/api/v1/contacts/tags", post(tag_contacts))
-        .route("/api/v1/contacts/{id}", get(get_contact).patch(update_contact).delete(delete_contact))
+        .route(
+            "/api/v1/contacts/{id}",
+            get(get_contact)
+                .patch(update_contact)
+                .delete(delete_contact),
+        )
         .route("/api/v1/contacts/{id}/events", get(list_contact_events))
 }
 
@@ -48,11 +53,22 @@ pub struct ListContactsQuery {
 
 /// Parses `kind:value` and normalises the value the way the pool stores it.
 pub fn parse_identity(s: &str) -> ApiResult<Identifier> {
-    let (k, v) = s.split_once(':').ok_or_else(|| invalid_field("identity", "must be `kind:value`, e.g. email:ann@example.com"))?;
-    let kind = IdentityKind::parse(k).ok_or_else(|| invalid_field("identity", format!("unknown identity kind `{k}`")))?;
+    let (k, v) = s.split_once(':').ok_or_else(|| {
+        invalid_field(
+            "identity",
+            "must be `kind:value`, e.g. email:ann@example.com",
+        )
+    })?;
+    let kind = IdentityKind::parse(k)
+        .ok_or_else(|| invalid_field("identity", format!("unknown identity kind `{k}`")))?;
     let value = match kind {
-        IdentityKind::Email => Email::parse(v).map_err(|e| invalid_field("identity", e.message))?.into_string(),
-        IdentityKind::Mobile => Mobile::parse(v).map_err(|e| invalid_field("identity", e.message))?.as_str().to_owned(),
+        IdentityKind::Email => Email::parse(v)
+            .map_err(|e| invalid_field("identity", e.message))?
+            .into_string(),
+        IdentityKind::Mobile => Mobile::parse(v)
+            .map_err(|e| invalid_field("identity", e.message))?
+            .as_str()
+            .to_owned(),
         _ => v.trim().to_owned(),
     };
     Ok(Identifier::new(kind, value))
@@ -60,7 +76,11 @@ pub fn parse_identity(s: &str) -> ApiResult<Identifier> {
 
 #[utoipa::path(get, path = "/api/v1/contacts", params(ListContactsQuery), tag = "contacts",
     responses((status = 200, body = Page<Contact>), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn list_contacts(State(s): State<AppState>, caller: Caller, Query(q): Query<ListContactsQuery>) -> ApiResult<Json<Page<Contact>>> {
+pub async fn list_contacts(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListContactsQuery>,
+) -> ApiResult<Json<Page<Contact>>> {
     caller.require(Scope::ContactsRead)?;
     let org = caller.org();
     if let Some(id) = &q.identity {
@@ -69,23 +89,37 @@ pub async fn list_contacts(State(s): State<AppState>, caller: Caller, Query(q): 
             Some(c) => vec![s.store.get_contact(org, c).await?],
             None => vec![],
         };
-        return Ok(Json(Page { data, next_cursor: None }));
+        return Ok(Json(Page {
+            data,
+            next_cursor: None,
+        }));
     }
     let tag_id = match &q.tag {
         Some(name) => match s.store.tag_by_name(org, name).await? {
             Some(t) => Some(t.id),
-            None => return Ok(Json(Page { data: vec![], next_cursor: None })),
+            None => {
+                return Ok(Json(Page {
+                    data: vec![],
+                    next_cursor: None,
+                }))
+            }
         },
         None => None,
     };
     let before = match &q.cursor {
-        Some(c) => Some(c.parse::<ContactId>().map_err(|_| invalid_field("cursor", "is not a cursor returned by this API"))?),
+        Some(c) => Some(
+            c.parse::<ContactId>()
+                .map_err(|_| invalid_field("cursor", "is not a cursor returned by this API"))?,
+        ),
         None => None,
     };
-    let account_id = match &q.account {
-        Some(a) => Some(a.parse().map_err(|e: hatchery_domain::ids::BadId| invalid_field("account", e.to_string()))?),
-        None => None,
-    };
+    let account_id =
+        match &q.account {
+            Some(a) => Some(a.parse().map_err(|e: hatchery_domain::ids::BadId| {
+                invalid_field("account", e.to_string())
+            })?),
+            None => None,
+        };
     if q.q.as_ref().is_some_and(|x| x.chars().count() > 100) {
         return Err(invalid_field("q", "must be at most 100 characters"));
     }
@@ -95,13 +129,20 @@ pub async fn list_contacts(State(s): State<AppState>, caller: Caller, Query(q): 
         tag_id,
         account_id,
         industry: q.industry.clone(),
-        province: q.province.as_deref().map(hatchery_domain::normalize::normalize_province),
+        province: q
+            .province
+            .as_deref()
+            .map(hatchery_domain::normalize::normalize_province),
         city: q.city.clone(),
         before,
         limit: limit(q.limit)?,
     };
     let (data, more) = s.store.list_contacts(org, &filter).await?;
-    let next_cursor = if more { data.last().map(|c| c.id.to_string()) } else { None };
+    let next_cursor = if more {
+        data.last().map(|c| c.id.to_string())
+    } else {
+        None
+    };
     Ok(Json(Page { data, next_cursor }))
 }
 
@@ -116,13 +157,18 @@ pub struct ContactDetail {
 }
 
 fn contact_id(id: &str) -> ApiResult<ContactId> {
-    id.parse().map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))
+    id.parse()
+        .map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))
 }
 
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts",
     params(("id" = String, Path, description = "Contact id; an id merged away returns its survivor")),
     responses((status = 200, body = ContactDetail), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_contact(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ContactDetail>> {
+pub async fn get_contact(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ContactDetail>> {
     caller.require(Scope::ContactsRead)?;
     let org = caller.org();
     let contact = s.store.get_contact(org, contact_id(&id)?).await?;
@@ -170,7 +216,9 @@ pub async fn update_contact(
     let id = s.store.resolve_contact_id(org, contact_id(&id)?).await?;
     let text = |f: &str, v: &Option<String>| -> ApiResult<Option<String>> {
         match v {
-            Some(v) if v.chars().count() > 500 => Err(invalid_field(f, "must be at most 500 characters")),
+            Some(v) if v.chars().count() > 500 => {
+                Err(invalid_field(f, "must be at most 500 characters"))
+            }
             Some(v) => Ok(normalize_text(v)),
             None => Ok(None),
         }
@@ -184,12 +232,20 @@ pub async fn update_contact(
         None => None,
     };
     let landline = match &u.landline {
-        Some(l) => Some(Landline::parse(l).map_err(|e| invalid_field("landline", e.message))?.as_str().to_owned()),
+        Some(l) => Some(
+            Landline::parse(l)
+                .map_err(|e| invalid_field("landline", e.message))?
+                .as_str()
+                .to_owned(),
+        ),
         None => None,
     };
     let custom = u.traits.clone().unwrap_or_default();
     if custom.len() > 100 {
-        return Err(invalid_field("traits", "at most 100 custom fields per update"));
+        return Err(invalid_field(
+            "traits",
+            "at most 100 custom fields per update",
+        ));
     }
     let defs = s.store.list_fields(org).await?;
     for (k, v) in &custom {
@@ -199,10 +255,15 @@ pub async fn update_contact(
                     FieldType::Text => v.is_string(),
                     FieldType::Number => v.is_number(),
                     FieldType::Boolean => v.is_boolean(),
-                    FieldType::Date => v.as_str().is_some_and(|t| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok()),
+                    FieldType::Date => v
+                        .as_str()
+                        .is_some_and(|t| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok()),
                 };
             if !ok {
-                return Err(invalid_field(&format!("traits.{k}"), format!("must be a {}", d.field_type.as_str())));
+                return Err(invalid_field(
+                    &format!("traits.{k}"),
+                    format!("must be a {}", d.field_type.as_str()),
+                ));
             }
         }
     }
@@ -216,31 +277,53 @@ pub async fn update_contact(
         department: text("department", &u.department)?,
         industry: text("industry", &u.industry)?,
         company_size: text("company_size", &u.company_size)?,
-        province: text("province", &u.province)?.map(|p| hatchery_domain::normalize::normalize_province(&p)),
+        province: text("province", &u.province)?
+            .map(|p| hatchery_domain::normalize::normalize_province(&p)),
         city: text("city", &u.city)?,
         custom,
     };
     // The edit is a touch on this contact: its own identifiers find it, new email/mobile join it
     // under the organisation's identity rules.
-    let mut identifiers: Vec<Identifier> =
-        s.store.contact_identities(org, id).await?.into_iter().map(|r| Identifier::new(r.kind, r.value)).collect();
+    let mut identifiers: Vec<Identifier> = s
+        .store
+        .contact_identities(org, id)
+        .await?
+        .into_iter()
+        .map(|r| Identifier::new(r.kind, r.value))
+        .collect();
     if let Some(e) = email {
         identifiers.push(Identifier::new(IdentityKind::Email, e.into_string()));
     }
     if let Some(m) = mobile {
         identifiers.push(Identifier::new(IdentityKind::Mobile, m.as_str().to_owned()));
     }
-    let touch = Touch { identifiers, profile, origin: "api".into(), cause: "api".into(), at: s.now(), ..Touch::default() };
+    let touch = Touch {
+        identifiers,
+        profile,
+        origin: "api".into(),
+        cause: "api".into(),
+        at: s.now(),
+        ..Touch::default()
+    };
     let result = s.ingestor.submit(org, vec![touch]).await?;
-    let target = result.first().and_then(|r| r.contact).ok_or_else(|| not_found("contact"))?;
+    let target = result
+        .first()
+        .and_then(|r| r.contact)
+        .ok_or_else(|| not_found("contact"))?;
     get_contact(State(s), caller, Path(target.to_string())).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
     responses((status = 204, description = "Erased with its events, identities and merge history"), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn delete_contact(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_contact(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require(Scope::ContactsWrite)?;
-    s.store.delete_contact(caller.org(), contact_id(&id)?).await?;
+    s.store
+        .delete_contact(caller.org(), contact_id(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -266,11 +349,20 @@ pub async fn list_contact_events(
     let org = caller.org();
     let id = s.store.resolve_contact_id(org, contact_id(&id)?).await?;
     let before = match &q.cursor {
-        Some(c) => Some(TimelineCursor::decode(c).ok_or_else(|| invalid_field("cursor", "is not a cursor returned by this API"))?),
+        Some(c) => Some(
+            TimelineCursor::decode(c)
+                .ok_or_else(|| invalid_field("cursor", "is not a cursor returned by this API"))?,
+        ),
         None => None,
     };
-    let (data, next) = s.store.timeline(org, id, q.kind.as_deref(), before, limit(q.limit)?).await?;
-    Ok(Json(Page { data, next_cursor: next.map(|c| c.encode()) }))
+    let (data, next) = s
+        .store
+        .timeline(org, id, q.kind.as_deref(), before, limit(q.limit)?)
+        .await?;
+    Ok(Json(Page {
+        data,
+        next_cursor: next.map(|c| c.encode()),
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -294,7 +386,11 @@ pub struct TagContactsResult {
 
 #[utoipa::path(post, path = "/api/v1/contacts/tags", tag = "contacts", request_body = TagContacts,
     responses((status = 200, body = TagContactsResult), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn tag_contacts(State(s): State<AppState>, caller: Caller, JsonBody(b): JsonBody<TagContacts>) -> ApiResult<Json<TagContactsResult>> {
+pub async fn tag_contacts(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<TagContacts>,
+) -> ApiResult<Json<TagContactsResult>> {
     caller.require(Scope::ContactsWrite)?;
     let org = caller.org();
     if b.contact_ids.is_empty() || b.contact_ids.len() > 1000 {
@@ -302,16 +398,27 @@ pub async fn tag_contacts(State(s): State<AppState>, caller: Caller, JsonBody(b)
     }
     let mut ids = Vec::with_capacity(b.contact_ids.len());
     for (i, c) in b.contact_ids.iter().enumerate() {
-        let id = c.parse::<ContactId>().map_err(|e| invalid_field(&format!("contact_ids[{i}]"), e.to_string()))?;
-        ids.push(s.store.resolve_contact_id(org, id).await.map_err(|_| invalid_field(&format!("contact_ids[{i}]"), "no such contact"))?);
+        let id = c
+            .parse::<ContactId>()
+            .map_err(|e| invalid_field(&format!("contact_ids[{i}]"), e.to_string()))?;
+        ids.push(
+            s.store
+                .resolve_contact_id(org, id)
+                .await
+                .map_err(|_| invalid_field(&format!("contact_ids[{i}]"), "no such contact"))?,
+        );
     }
     for (f, names) in [("add", &b.add), ("remove", &b.remove)] {
         for (i, n) in names.iter().enumerate() {
-            crate::api::tags::check_tag_name(n).map_err(|m| invalid_field(&format!("{f}[{i}]"), m))?;
+            crate::api::tags::check_tag_name(n)
+                .map_err(|m| invalid_field(&format!("{f}[{i}]"), m))?;
         }
     }
     let now = s.now();
-    let mut out = TagContactsResult { added: 0, removed: 0 };
+    let mut out = TagContactsResult {
+        added: 0,
+        removed: 0,
+    };
     for n in &b.add {
         let tag = s.store.ensure_tag(org, n.trim(), None, now).await?;
         out.added += s.store.set_tag(org, tag.id, &ids, true, now).await?;

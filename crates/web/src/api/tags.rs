@@ -44,26 +44,40 @@ pub struct NewTag {
 
 #[utoipa::path(post, path = "/api/v1/tags", tag = "tags", request_body = NewTag,
     responses((status = 201, body = Tag), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn create_tag(State(s): State<AppState>, caller: Caller, JsonBody(b): JsonBody<NewTag>) -> ApiResult<(StatusCode, Json<Tag>)> {
+pub async fn create_tag(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<NewTag>,
+) -> ApiResult<(StatusCode, Json<Tag>)> {
     caller.require(Scope::ContactsWrite)?;
     check_tag_name(&b.name).map_err(|m| invalid_field("name", m))?;
     if b.category.as_ref().is_some_and(|c| c.chars().count() > 64) {
         return Err(invalid_field("category", "must be at most 64 characters"));
     }
-    let tag = s.store.ensure_tag(caller.org(), b.name.trim(), b.category.as_deref(), s.now()).await?;
+    let tag = s
+        .store
+        .ensure_tag(caller.org(), b.name.trim(), b.category.as_deref(), s.now())
+        .await?;
     Ok((StatusCode::CREATED, Json(tag)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
     responses((status = 204, description = "Deleted and removed from every contact"), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn delete_tag(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn delete_tag(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     caller.require(Scope::ContactsWrite)?;
     s.store.delete_tag(caller.org(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/fields", tag = "fields", responses((status = 200, body = Vec<CustomField>)))]
-pub async fn list_fields(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<CustomField>>> {
+pub async fn list_fields(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<CustomField>>> {
     caller.require(Scope::ContactsRead)?;
     Ok(Json(s.store.list_fields(caller.org()).await?))
 }
@@ -79,27 +93,50 @@ pub struct NewField {
 
 #[utoipa::path(post, path = "/api/v1/fields", tag = "fields", request_body = NewField,
     responses((status = 201, body = CustomField), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn create_field(State(s): State<AppState>, caller: Caller, JsonBody(b): JsonBody<NewField>) -> ApiResult<(StatusCode, Json<CustomField>)> {
+pub async fn create_field(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<NewField>,
+) -> ApiResult<(StatusCode, Json<CustomField>)> {
     caller.require(Scope::Admin)?;
-    let ok = !b.key.is_empty() && b.key.len() <= 64 && b.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let ok = !b.key.is_empty()
+        && b.key.len() <= 64
+        && b.key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok {
-        return Err(invalid_field("key", "must be 1 to 64 characters of a-z, 0-9 and _"));
+        return Err(invalid_field(
+            "key",
+            "must be 1 to 64 characters of a-z, 0-9 and _",
+        ));
     }
     if hatchery_domain::StandardField::parse(&b.key).is_some() {
-        return Err(invalid_field("key", "is a standard field; custom fields need another key"));
+        return Err(invalid_field(
+            "key",
+            "is a standard field; custom fields need another key",
+        ));
     }
     if b.label.trim().is_empty() || b.label.chars().count() > 100 {
         return Err(invalid_field("label", "must have 1 to 100 characters"));
     }
-    let f = s.store.create_field(caller.org(), &b.key, b.label.trim(), b.field_type, s.now()).await?;
+    let f = s
+        .store
+        .create_field(caller.org(), &b.key, b.label.trim(), b.field_type, s.now())
+        .await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/fields/{id}", tag = "fields", params(("id" = String, Path)),
     responses((status = 204, description = "Definition removed; stored values stay"), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn delete_field(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_field(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require(Scope::Admin)?;
-    let id: FieldId = id.parse().map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))?;
+    let id: FieldId = id
+        .parse()
+        .map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))?;
     s.store.delete_field(caller.org(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

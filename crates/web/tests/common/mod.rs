@@ -28,14 +28,27 @@ impl TestDb {
         if std::env::var("HATCHERY_TEST_DATABASE").as_deref() == Ok("postgres") {
             let name = format!("hatchery_test_{}", rand_hex());
             let admin = std::env::var("HATCHERY_TEST_PG_URL").unwrap_or_else(|_| PG_ADMIN.into());
-            let pool = sqlx::PgPool::connect(&admin).await.expect("PostgreSQL for tests");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .expect("PostgreSQL for tests");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-            TestDb { url, pg_name: Some(name), _dir: dir }
+            TestDb {
+                url,
+                pg_name: Some(name),
+                _dir: dir,
+            }
         } else {
             let url = format!("sqlite://{}", dir.path().join("test.db").display());
-            TestDb { url, pg_name: None, _dir: dir }
+            TestDb {
+                url,
+                pg_name: None,
+                _dir: dir,
+            }
         }
     }
 }
@@ -46,10 +59,16 @@ impl Drop for TestDb {
             let admin = std::env::var("HATCHERY_TEST_PG_URL").unwrap_or_else(|_| PG_ADMIN.into());
             // Drop runs outside any runtime we may block, so use a thread with its own.
             std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&pool)
+                                .await;
                     }
                 });
             })
@@ -61,7 +80,10 @@ impl Drop for TestDb {
 
 fn rand_hex() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{:x}{:x}", t, std::process::id())
 }
 
@@ -79,47 +101,95 @@ pub struct TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let db = TestDb::new().await;
-    let store = Store::connect(&db.url, &StoreOptions::default()).await.expect("connect");
+    let store = Store::connect(&db.url, &StoreOptions::default())
+        .await
+        .expect("connect");
     let clock = ManualClock::new(START);
     let org = store.create_org("Test org", START).await.unwrap().id;
-    let (_, write_key) = store.create_source(org, "Website", "website", START).await.unwrap();
-    let (_, api_key) = store.create_api_key(org, "test", &[Scope::Admin], START).await.unwrap();
-    let state = AppState::new(store.clone(), Arc::new(clock.clone()), db._dir.path().join("uploads"));
+    let (_, write_key) = store
+        .create_source(org, "Website", "website", START)
+        .await
+        .unwrap();
+    let (_, api_key) = store
+        .create_api_key(org, "test", &[Scope::Admin], START)
+        .await
+        .unwrap();
+    let state = AppState::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        db._dir.path().join("uploads"),
+    );
     std::fs::create_dir_all(&state.upload_dir).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let app = router(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    TestApp { addr, store, state, clock, client: reqwest::Client::new(), write_key, api_key, org, db }
+    TestApp {
+        addr,
+        store,
+        state,
+        clock,
+        client: reqwest::Client::new(),
+        write_key,
+        api_key,
+        org,
+        db,
+    }
 }
 
 impl TestApp {
     /// Sends a tracking request with the source's write key.
     pub async fn track(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client.post(format!("{}{path}", self.addr)).basic_auth(&self.write_key, Some("")).json(&body).send().await.unwrap()
+        self.client
+            .post(format!("{}{path}", self.addr))
+            .basic_auth(&self.write_key, Some(""))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn batch(&self, messages: Vec<Value>) {
-        let r = self.track("/v1/batch", serde_json::json!({ "batch": messages })).await;
+        let r = self
+            .track("/v1/batch", serde_json::json!({ "batch": messages }))
+            .await;
         let status = r.status();
         assert_eq!(status, 200, "{}", r.text().await.unwrap());
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(format!("{}{path}", self.addr)).bearer_auth(&self.api_key).send().await.unwrap();
+        let r = self
+            .client
+            .get(format!("{}{path}", self.addr))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let r = self.client.request(method, format!("{}{path}", self.addr)).bearer_auth(&self.api_key).json(&body).send().await.unwrap();
+        let r = self
+            .client
+            .request(method, format!("{}{path}", self.addr))
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// The contact holding an identity, via the API.
     pub async fn contact_by(&self, identity: &str) -> Option<Value> {
-        let (s, v) = self.get(&format!("/api/v1/contacts?identity={}", urlencode(identity))).await;
+        let (s, v) = self
+            .get(&format!(
+                "/api/v1/contacts?identity={}",
+                urlencode(identity)
+            ))
+            .await;
         assert_eq!(s, 200, "{v}");
         v["data"].as_array().unwrap().first().cloned()
     }
@@ -127,8 +197,12 @@ impl TestApp {
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         match self.store.backend() {
-            hatchery_store::Backend::Sqlite(p) => sqlx::query_scalar(&sql).fetch_one(p).await.unwrap(),
-            hatchery_store::Backend::Postgres(p) => sqlx::query_scalar(&sql).fetch_one(p).await.unwrap(),
+            hatchery_store::Backend::Sqlite(p) => {
+                sqlx::query_scalar(&sql).fetch_one(p).await.unwrap()
+            }
+            hatchery_store::Backend::Postgres(p) => {
+                sqlx::query_scalar(&sql).fetch_one(p).await.unwrap()
+            }
         }
     }
 }
@@ -136,7 +210,9 @@ impl TestApp {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -1,0 +1,378 @@
+//! The REST API: contacts, search and filters, edits, tags, custom fields, keys, identity rules.
+
+mod common;
+
+use common::spawn_app;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn seed_people(app: &common::TestApp) {
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"name":"王伟","email":"wei@yunqi.cn","phone":"13800000001","company":"云启科技","industry":"软件","city":"深圳市"},"context":{"campaign":{"source":"wechat"}}}),
+        json!({"type":"identify","userId":"2","traits":{"name":"王芳","email":"fang@acme.com","phone":"13900000002","company":"Acme Robotics","industry":"制造业"}}),
+        json!({"type":"identify","userId":"3","traits":{"name":"Anna Li","email":"anna@acme.com","company":"Acme Robotics","industry":"制造业"}}),
+    ])
+    .await;
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_matches_the_start_of_name_company_email_or_mobile() {
+    let app = spawn_app().await;
+    seed_people(&app).await;
+    let q = |s: &str| format!("/api/v1/contacts?q={}", common::urlencode(s));
+    let (_, v) = app.get(&q("王")).await;
+    assert_eq!(names(&v).len(), 2);
+    let (_, v) = app.get(&q("acme")).await;
+    assert_eq!(names(&v), vec!["Anna Li", "王芳"]);
+    let (_, v) = app.get(&q("anna@")).await;
+    assert_eq!(names(&v), vec!["Anna Li"]);
+    let (_, v) = app.get(&q("139 0000")).await;
+    assert_eq!(names(&v), vec!["王芳"]);
+    let (_, v) = app.get(&q("nobody")).await;
+    assert!(names(&v).is_empty());
+    let (_, v) = app
+        .get("/api/v1/contacts?industry=%E5%88%B6%E9%80%A0%E4%B8%9A")
+        .await;
+    assert_eq!(names(&v).len(), 2);
+    let (_, v) = app.get("/api/v1/contacts?source=wechat").await;
+    assert_eq!(names(&v), vec!["王伟"]);
+    let (_, v) = app
+        .get(&format!(
+            "/api/v1/contacts?city={}",
+            common::urlencode("深圳")
+        ))
+        .await;
+    assert_eq!(
+        names(&v),
+        vec!["王伟"],
+        "cities are stored without the 市 suffix"
+    );
+}
+
+#[tokio::test]
+async fn the_list_pages_with_a_keyset_cursor_and_checks_its_limit() {
+    let app = spawn_app().await;
+    let msgs: Vec<Value> = (0..7).map(|i| json!({"type":"identify","userId":format!("p{i}"),"traits":{"name":format!("P{i}")}})).collect();
+    app.batch(msgs).await;
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/contacts?limit=3".to_owned();
+    loop {
+        let (s, v) = app.get(&path).await;
+        assert_eq!(s, 200);
+        seen.extend(names(&v));
+        match v["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/contacts?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 7, "no contact twice across pages");
+    let (s, v) = app.get("/api/v1/contacts?limit=1000").await;
+    assert_eq!(s, 422);
+    assert_eq!(v["error"]["details"]["field"], "limit");
+    let (s, _) = app.get("/api/v1/contacts?cursor=zzz").await;
+    assert_eq!(s, 422);
+}
+
+#[tokio::test]
+async fn editing_a_contact_validates_fields_and_links_a_new_email() {
+    let app = spawn_app().await;
+    seed_people(&app).await;
+    let c = app.contact_by("user_id:1").await.unwrap();
+    let path = format!("/api/v1/contacts/{}", c["id"].as_str().unwrap());
+    let (s, v) = app
+        .send(Method::PATCH, &path, json!({"email":"not an email"}))
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(v["error"]["details"]["field"], "email");
+    let (s, v) = app
+        .send(Method::PATCH, &path, json!({"mobile":"010-62345678"}))
+        .await;
+    assert_eq!(s, 422, "a landline is not a mobile: {v}");
+    let (s, _) = app
+        .send(Method::PATCH, &path, json!({"nickname":"x"}))
+        .await;
+    assert_eq!(s, 422, "unknown fields are refused");
+
+    app.send(
+        Method::POST,
+        "/api/v1/fields",
+        json!({"key":"budget","label":"预算","field_type":"number"}),
+    )
+    .await;
+    let (s, v) = app
+        .send(Method::PATCH, &path, json!({"traits":{"budget":"lots"}}))
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(v["error"]["details"]["field"], "traits.budget");
+
+    let (s, v) = app.send(Method::PATCH, &path, json!({"title":"CTO","email":"Wei.Wang@Yunqi.cn","landline":"(010)62345678","traits":{"budget":50000}})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["title"], "CTO");
+    assert_eq!(v["landline"], "+86-10-62345678");
+    assert_eq!(v["traits"]["budget"], 50000);
+    assert_eq!(
+        app.contact_by("email:wei.wang@yunqi.cn").await.unwrap()["id"],
+        c["id"]
+    );
+}
+
+#[tokio::test]
+async fn tags_are_added_in_bulk_and_filter_the_list() {
+    let app = spawn_app().await;
+    seed_people(&app).await;
+    let a = app.contact_by("user_id:2").await.unwrap();
+    let b = app.contact_by("user_id:3").await.unwrap();
+    let (s, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/contacts/tags",
+            json!({"contact_ids":[a["id"], b["id"]], "add":["KA","制造业"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["added"], 4);
+    let (_, v) = app.get("/api/v1/contacts?tag=KA").await;
+    assert_eq!(names(&v).len(), 2);
+    let (_, tags) = app.get("/api/v1/tags").await;
+    assert!(tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "KA" && t["contacts"] == 2));
+    let (s, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/contacts/tags",
+            json!({"contact_ids":["ct_999999"], "add":["x"]}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (s, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/contacts/tags",
+            json!({"contact_ids":[a["id"]], "add":[""]}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (_, detail) = app
+        .get(&format!("/api/v1/contacts/{}", a["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(detail["tags"], json!(["KA", "制造业"]));
+}
+
+#[tokio::test]
+async fn deleting_a_contact_erases_its_events_and_identities() {
+    let app = spawn_app().await;
+    seed_people(&app).await;
+    let c = app.contact_by("user_id:1").await.unwrap();
+    let path = format!("/api/v1/contacts/{}", c["id"].as_str().unwrap());
+    let (s, _) = app.send(Method::DELETE, &path, json!(null)).await;
+    assert_eq!(s, 204);
+    assert_eq!(app.get(&path).await.0, 404);
+    assert!(app.contact_by("email:wei@yunqi.cn").await.is_none());
+    assert_eq!(app.count("events").await, 2);
+}
+
+#[tokio::test]
+async fn keys_need_the_right_scope() {
+    let app = spawn_app().await;
+    let (s, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/api-keys",
+            json!({"name":"reader","scopes":["contacts:read"]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let reader = v["secret"].as_str().unwrap().to_owned();
+    let r = app
+        .client
+        .get(format!("{}/api/v1/contacts", app.addr))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(format!("{}/api/v1/tags", app.addr))
+        .bearer_auth(&reader)
+        .json(&json!({"name":"x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .get(format!("{}/api/v1/contacts", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Revoked keys stop working.
+    let id = v["id"].as_str().unwrap();
+    assert_eq!(
+        app.send(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{id}"),
+            json!(null)
+        )
+        .await
+        .0,
+        204
+    );
+    let r = app
+        .client
+        .get(format!("{}/api/v1/contacts", app.addr))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_disabled_source_can_no_longer_send() {
+    let app = spawn_app().await;
+    let (s, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/sources",
+            json!({"name":"App","kind":"app"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let wk = v["secret"].as_str().unwrap().to_owned();
+    let send = || {
+        app.client
+            .post(format!("{}/v1/track", app.addr))
+            .basic_auth(&wk, Some(""))
+            .json(&json!({"anonymousId":"a","event":"E"}))
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.send(
+            Method::DELETE,
+            &format!("/api/v1/sources/{}", v["id"].as_str().unwrap()),
+            json!(null)
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(send().await.unwrap().status(), 401);
+    let (s, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/sources",
+            json!({"name":"X","kind":"fax"}),
+        )
+        .await;
+    assert_eq!(s, 422);
+}
+
+#[tokio::test]
+async fn identity_rules_are_validated_and_take_effect() {
+    let app = spawn_app().await;
+    let (_, mut rules) = app.get("/api/v1/identity-rules").await;
+    rules["rules"].as_array_mut().unwrap().pop();
+    let (s, v) = app
+        .send(Method::PUT, "/api/v1/identity-rules", rules.clone())
+        .await;
+    assert_eq!(s, 422);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("anonymous_id"),
+        "{v}"
+    );
+
+    // Allow only one email per contact and block a test mobile.
+    let (_, mut rules) = app.get("/api/v1/identity-rules").await;
+    for r in rules["rules"].as_array_mut().unwrap() {
+        if r["kind"] == "email" {
+            r["max_per_contact"] = json!(1);
+        }
+    }
+    rules["blocked_values"] = json!(["+8613800000000"]);
+    let (s, v) = app.send(Method::PUT, "/api/v1/identity-rules", rules).await;
+    assert_eq!(s, 200, "{v}");
+    app.batch(vec![
+        json!({"type":"identify","userId":"u","traits":{"email":"a@x.cn","phone":"13800000000"}}),
+        json!({"type":"identify","userId":"u","traits":{"email":"b@x.cn"}}),
+    ])
+    .await;
+    assert!(app.contact_by("email:a@x.cn").await.is_some());
+    assert!(
+        app.contact_by("email:b@x.cn").await.is_none(),
+        "a second email exceeds the limit"
+    );
+    assert!(
+        app.contact_by("mobile:13800000000").await.is_none(),
+        "blocked values are never identities"
+    );
+}
+
+#[tokio::test]
+async fn custom_fields_are_defined_once_with_a_valid_key() {
+    let app = spawn_app().await;
+    let (s, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/fields",
+            json!({"key":"budget","label":"预算","field_type":"number"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/fields",
+            json!({"key":"budget","label":"again","field_type":"text"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/fields",
+            json!({"key":"Bad Key","label":"x","field_type":"text"}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(v["error"]["details"]["field"], "key");
+    let (s, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/fields",
+            json!({"key":"email","label":"x","field_type":"text"}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (s, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/fields",
+            json!({"key":"k","label":"x","field_type":"color"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (_, list) = app.get("/api/v1/fields").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
