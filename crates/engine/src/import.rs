@@ -17,7 +17,6 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use hatchery_domain::ids::ImportId;
@@ -1079,42 +1078,39 @@ impl Batch<'_> {
 // The rejected-rows file
 // ---------------------------------------------------------------------------------------------
 
-/// Writes rejected rows as CSV for Excel: a UTF-8 byte-order mark (so Chinese opens correctly), a
-/// header `row, code, reason, <the file's headers…>`, then one line per rejected row.
-pub struct RejectionsCsv<W: Write> {
-    out: csv::Writer<W>,
+/// The start of a rejected-rows file for Excel: a UTF-8 byte-order mark (without it Excel reads
+/// the file in the local code page and garbles Chinese), then the header `row, code, reason,
+/// <the file's headers…>`. Rows follow from [`rejections_csv_lines`].
+pub fn rejections_csv_head(headers: &[String]) -> Vec<u8> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    let mut header: Vec<&str> = vec!["row", "code", "reason"];
+    header.extend(headers.iter().map(String::as_str));
+    out.extend(csv_lines([header]));
+    out
 }
 
-impl<W: Write> RejectionsCsv<W> {
-    pub fn new(mut out: W, headers: &[String]) -> std::io::Result<Self> {
-        out.write_all(b"\xEF\xBB\xBF")?;
-        let mut out = csv::WriterBuilder::new().flexible(true).from_writer(out);
-        let mut header: Vec<&str> = vec!["row", "code", "reason"];
-        header.extend(headers.iter().map(String::as_str));
-        out.write_record(&header).map_err(csv_io)?;
-        Ok(RejectionsCsv { out })
-    }
-
-    pub fn write(&mut self, r: &Rejection) -> std::io::Result<()> {
-        let row = r.row.to_string();
-        let mut record: Vec<&str> = vec![&row, &r.code, &r.reason];
-        record.extend(r.cells.iter().map(String::as_str));
-        self.out.write_record(&record).map_err(csv_io)
-    }
-
-    /// Flushes and returns the underlying writer.
-    pub fn finish(self) -> std::io::Result<W> {
-        self.out
-            .into_inner()
-            .map_err(|e| std::io::Error::other(e.to_string()))
-    }
+/// Rejected rows as CSV lines: row number, code, reason, then the row's original cells.
+pub fn rejections_csv_lines(rows: &[Rejection]) -> Vec<u8> {
+    csv_lines(rows.iter().map(|r| {
+        let mut record = vec![r.row.to_string(), r.code.clone(), r.reason.clone()];
+        record.extend(r.cells.iter().cloned());
+        record
+    }))
 }
 
-fn csv_io(e: csv::Error) -> std::io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => io,
-        other => std::io::Error::other(format!("{other:?}")),
+fn csv_lines<I, R, F>(records: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    // Records of different lengths are expected (rows keep their own cells), and writing into memory
+    // cannot fail, so no record is ever refused.
+    let mut out = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    for record in records {
+        out.write_record(record).expect("a flexible CSV writer into memory accepts every record");
     }
+    out.into_inner().expect("flushing into memory cannot fail")
 }
 
 /// The headers stored with an import's report (empty when the report predates them).

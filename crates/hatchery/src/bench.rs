@@ -1,10 +1,1141 @@
-use anyhow::Result;
+//! `hatchery bench`: figures for the record, each run on a fresh database that is removed afterwards.
+//!
+//! - `ingest` sends pre-generated tracking batches over HTTP to the application running in this
+//!   process — the whole path of real traffic: parsing, identity resolution, group commit — and
+//!   compares the rate with a raw multi-row `INSERT` of the same rows into a table shaped and indexed
+//!   like `events`, in the same database and with the same batch size: the ceiling the storage
+//!   itself allows.
+//! - `list` fills a pool of contacts in bulk (through the store's write path, not HTTP, to keep setup
+//!   short) and times the contact list, filters, prefix search and identity lookup.
+//!
+//! Besides the figures each run prints the machine, the phases and the peak resident memory, so a
+//! result can be recorded and a shortfall located.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use axum::body::Bytes;
+use hatchery_domain::normalize::{normalize_city, normalize_province, Mobile};
+use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
+use hatchery_store::contacts::ContactFilter;
+use hatchery_store::ingest::{IngestWrite, NewContact, NewIdentity, ProfileFields};
+use hatchery_store::{Backend, Store};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use sqlx::Connection;
 
 use crate::config::Config;
+use crate::demo::{
+    batch_body, iso, make_companies, thousands, uuid, Company, InProcessApp, Person, PersonFactory,
+};
 
 #[derive(clap::Args, Debug)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
 
-pub async fn run(_cfg: Config, _args: BenchArgs) -> Result<()> {
-    anyhow::bail!("not built yet")
+#[derive(clap::Subcommand, Debug)]
+enum BenchCommand {
+    /// Tracking ingest over HTTP, end to end, against a raw INSERT baseline.
+    Ingest(IngestArgs),
+    /// Latency of the contact list, filters, search and identity lookup on a large pool.
+    List(ListArgs),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(clap::Args, Debug)]
+struct DbArgs {
+    /// Where the fresh benchmark database is created.
+    #[arg(long, value_enum, default_value_t = BackendKind::Sqlite)]
+    backend: BackendKind,
+    /// PostgreSQL server (any database on it) in which `hatchery_bench_<random>` is created and dropped.
+    #[arg(
+        long,
+        env = "HATCHERY_BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pg_url: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct IngestArgs {
+    /// Tracking messages to send.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    events: u64,
+    /// Messages per request.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=2_500))]
+    batch: u64,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    clients: u64,
+    /// Size of the pool of returning people (default: a tenth of the events, at most 100,000).
+    #[arg(long)]
+    people: Option<u64>,
+    /// Send gzip-compressed bodies (as some tracking libraries do).
+    #[arg(long)]
+    gzip: bool,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// Contacts in the pool.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=20_000_000))]
+    contacts: u64,
+    /// Timed runs of each kind of query (each with different values).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    iterations: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+pub async fn run(cfg: Config, args: BenchArgs) -> Result<()> {
+    print_machine();
+    match args.command {
+        BenchCommand::Ingest(a) => {
+            let db = FreshDb::create(&a.db).await?;
+            let result = ingest(&cfg, &db, &a).await;
+            db.remove().await;
+            result
+        }
+        BenchCommand::List(a) => {
+            let db = FreshDb::create(&a.db).await?;
+            let result = list(&cfg, &db, &a).await;
+            db.remove().await;
+            result
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine, memory and CPU readings.
+// ---------------------------------------------------------------------------------------------
+
+fn print_machine() {
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_kb = proc_kb("/proc/meminfo", "MemTotal:").unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    println!(
+        "machine: {cpus} CPUs ({model}), {:.1} GiB RAM, Linux {}, hatchery {} ({})",
+        mem_kb as f64 / 1024.0 / 1024.0,
+        kernel.trim(),
+        env!("CARGO_PKG_VERSION"),
+        if cfg!(debug_assertions) {
+            "debug build"
+        } else {
+            "release build"
+        }
+    );
+}
+
+/// A `kB` figure from a `/proc` file, e.g. `VmHWM:` of `/proc/self/status`.
+fn proc_kb(file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn mib(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// CPU time (user + system) this process has used, from `/proc/self/stat` (clock ticks of 10 ms).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name may hold spaces; the fields after it are space-separated.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // After the name: state is field 0, utime field 11, stime field 12.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fresh database per run.
+// ---------------------------------------------------------------------------------------------
+
+enum Place {
+    Dir(PathBuf),
+    Database { admin_url: String, name: String },
+}
+
+struct FreshDb {
+    url: String,
+    place: Place,
+}
+
+impl FreshDb {
+    async fn create(args: &DbArgs) -> Result<FreshDb> {
+        let tag: u64 = rand::thread_rng().gen();
+        match args.backend {
+            BackendKind::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("hatchery-bench-{tag:016x}"));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let url = format!("sqlite://{}", dir.join("bench.db").display());
+                println!("database: fresh SQLite file in {}", dir.display());
+                Ok(FreshDb {
+                    url,
+                    place: Place::Dir(dir),
+                })
+            }
+            BackendKind::Postgres => {
+                let name = format!("hatchery_bench_{tag:016x}");
+                let mut admin = sqlx::PgConnection::connect(&args.pg_url)
+                    .await
+                    .context("cannot connect to --pg-url")?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .context("cannot create the benchmark database")?;
+                let version: String = sqlx::query_scalar("SHOW server_version")
+                    .fetch_one(&mut admin)
+                    .await
+                    .unwrap_or_default();
+                admin.close().await.ok();
+                let url = with_database(&args.pg_url, &name)?;
+                println!(
+                    "database: fresh PostgreSQL {version} database {name} (dropped at the end)"
+                );
+                Ok(FreshDb {
+                    url,
+                    place: Place::Database {
+                        admin_url: args.pg_url.clone(),
+                        name,
+                    },
+                })
+            }
+        }
+    }
+
+    /// Removes the database; a failure is reported, not fatal (the figures are already printed).
+    async fn remove(self) {
+        match self.place {
+            Place::Dir(dir) => {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    eprintln!("warning: could not remove {}: {e}", dir.display());
+                }
+            }
+            Place::Database { admin_url, name } => {
+                let dropped = async {
+                    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await?;
+                    admin.close().await
+                };
+                if let Err(e) = dropped.await {
+                    eprintln!("warning: could not drop database {name}: {e}");
+                }
+            }
+        }
+    }
+
+    fn sqlite_file(&self) -> Option<PathBuf> {
+        match &self.place {
+            Place::Dir(d) => Some(d.join("bench.db")),
+            Place::Database { .. } => None,
+        }
+    }
+}
+
+/// The URL of another database on the same PostgreSQL server (query parameters kept).
+fn with_database(url: &str, name: &str) -> Result<String> {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let Some(scheme_end) = base.find("://") else {
+        bail!("--pg-url must look like postgres://user@host:port/database")
+    };
+    let authority_end = base[scheme_end + 3..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + 3 + i);
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    Ok(out)
+}
+
+fn file_size(path: &Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingest.
+// ---------------------------------------------------------------------------------------------
+
+/// Browser ids of one person: most use one browser, some two.
+struct Visitor {
+    person: Person,
+    user_id: String,
+    devices: Vec<String>,
+    identified: Vec<bool>,
+}
+
+/// A stored event as the baseline inserts it: the columns of `events`.
+struct RawEvent {
+    contact: i64,
+    message_id: String,
+    kind: String,
+    name: Option<String>,
+    occurred_at: i64,
+    channel: Option<String>,
+    utm_source: Option<String>,
+    utm_medium: Option<String>,
+    utm_campaign: Option<String>,
+    properties: String,
+    context: String,
+}
+
+const PATHS: [(&str, &str); 8] = [
+    ("/", "首页"),
+    ("/products", "产品概览"),
+    ("/products/cdp", "客户数据平台"),
+    ("/pricing", "价格"),
+    ("/case-studies", "客户案例"),
+    ("/case-studies/manufacturing", "制造业客户案例"),
+    ("/blog/b2b-private-traffic", "B2B 私域流量池怎么建"),
+    ("/resources/whitepaper-2026", "白皮书下载"),
+];
+const EVENTS: [&str; 6] = [
+    "Form Submitted",
+    "Whitepaper Downloaded",
+    "Webinar Registered",
+    "Webinar Attended",
+    "Article Read",
+    "Pricing Viewed",
+];
+const UTM: [(&str, &str, &str); 5] = [
+    ("baidu", "cpc", "2026q4-brand-search"),
+    ("zhihu", "article", "whitepaper-2026"),
+    ("expo", "offline", "2026-smart-manufacturing-expo"),
+    ("wechat", "social", "moments-ad-nov"),
+    ("partner", "referral", "partner-program-2026"),
+];
+
+/// The benchmark's traffic: 85 % page views and track calls of returning people (with their userId
+/// once a browser has identified), 10 % identify calls with traits (some from a person's second
+/// browser, which merges it), 5 % page views of new anonymous visitors. Deterministic per seed.
+struct Traffic {
+    rng: StdRng,
+    now: i64,
+    visitors: Vec<Visitor>,
+    companies: Vec<Company>,
+    next: u64,
+    seed: u64,
+}
+
+impl Traffic {
+    fn new(seed: u64, people: usize, now: i64) -> Traffic {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let companies = make_companies(&mut rng, (people / 8).max(5));
+        let mut factory = PersonFactory::default();
+        let visitors = (0..people)
+            .map(|i| {
+                let company = rng.gen_range(0..companies.len());
+                let person = factory.person(&mut rng, &companies, company);
+                let n = if rng.gen_bool(0.1) { 2 } else { 1 };
+                let devices: Vec<String> = (0..n).map(|_| uuid(&mut rng)).collect();
+                Visitor {
+                    person,
+                    user_id: format!("u-{seed}-{i}"),
+                    identified: vec![false; n],
+                    devices,
+                }
+            })
+            .collect();
+        Traffic {
+            rng,
+            now,
+            visitors,
+            companies,
+            next: 0,
+            seed,
+        }
+    }
+
+    /// The next message and the contact it belongs to (for the baseline rows).
+    fn message(&mut self) -> (Value, i64) {
+        self.next += 1;
+        let message_id = format!("bench-{}-{}", self.seed, self.next);
+        let at = self.now - self.rng.gen_range(0..7 * 24 * 3_600_000);
+        let r: f64 = self.rng.gen();
+        let (path, title) = *PATHS.choose(&mut self.rng).expect("paths");
+        let page = json!({"path": path, "url": format!("https://www.hatchery-demo.example{path}"), "title": title, "referrer": ""});
+        let mut context = json!({
+            "page": page, "locale": "zh-CN", "library": {"name": "analytics.js", "version": "4.1.0"},
+            "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0 Safari/537.36",
+        });
+        if r < 0.05 {
+            // A new anonymous visitor landing from a campaign.
+            let (s, m, c) = *UTM.choose(&mut self.rng).expect("utm");
+            context["campaign"] = json!({"source": s, "medium": m, "name": c});
+            let anon = uuid(&mut self.rng);
+            let msg = json!({"type": "page", "messageId": message_id, "anonymousId": anon, "timestamp": iso(at), "name": title, "properties": page, "context": context});
+            return (msg, -(self.next as i64));
+        }
+        let i = self.rng.gen_range(0..self.visitors.len());
+        let v = &mut self.visitors[i];
+        let d = self.rng.gen_range(0..v.devices.len());
+        let mut msg = if r < 0.15 {
+            v.identified[d] = true;
+            let p = &v.person;
+            let c = &self.companies[p.company];
+            json!({"type": "identify", "traits": {
+                "name": p.name, "email": p.email, "phone": p.mobile, "company": c.name, "title": p.title,
+                "industry": c.industry, "province": c.province, "city": c.city,
+            }})
+        } else if self.rng.gen_bool(0.5) {
+            json!({"type": "page", "name": title, "properties": page})
+        } else {
+            let event = *EVENTS.choose(&mut self.rng).expect("events");
+            json!({"type": "track", "event": event, "properties": {"path": path, "value": self.rng.gen_range(1..100), "asset_id": "wp-private-traffic-2026"}})
+        };
+        msg["messageId"] = json!(message_id);
+        msg["anonymousId"] = json!(v.devices[d]);
+        if v.identified[d] {
+            msg["userId"] = json!(v.user_id);
+        }
+        msg["timestamp"] = json!(iso(at));
+        msg["context"] = context;
+        (msg, i as i64 + 1)
+    }
+
+    fn raw_event(msg: &Value, contact: i64, now: i64) -> RawEvent {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let campaign = &msg["context"]["campaign"];
+        let occurred_at = msg["timestamp"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(now, |t| t.timestamp_millis());
+        RawEvent {
+            contact,
+            message_id: text(&msg["messageId"]).unwrap_or_default(),
+            kind: text(&msg["type"]).unwrap_or_default(),
+            name: text(&msg["event"]).or_else(|| text(&msg["name"])),
+            occurred_at,
+            channel: None,
+            utm_source: text(&campaign["source"]),
+            utm_medium: text(&campaign["medium"]),
+            utm_campaign: text(&campaign["name"]),
+            properties: msg
+                .get("properties")
+                .cloned()
+                .unwrap_or_else(|| json!({}))
+                .to_string(),
+            context: msg["context"].to_string(),
+        }
+    }
+}
+
+async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
+    let events = a.events as usize;
+    let batch = a.batch as usize;
+    let people = a
+        .people
+        .map_or_else(|| (events / 10).clamp(100, 100_000), |p| p.max(1) as usize);
+    let store = Store::connect(&db.url, &cfg.store)
+        .await
+        .context("cannot open the benchmark database")?;
+    println!(
+        "store: {} ({})",
+        store.backend_name(),
+        store_settings(cfg, &store)
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let org = store.create_org("Benchmark", now).await?.id;
+    let (_, key) = store
+        .create_source(org, "Benchmark website", "website", now)
+        .await?;
+
+    // Request bodies are built before the clock starts.
+    let rss_start = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
+    let t = Instant::now();
+    let mut traffic = Traffic::new(a.seed, people, now);
+    let sent_at = iso(now);
+    let mut bodies: Vec<Bytes> = Vec::with_capacity(events.div_ceil(batch));
+    let mut raw_bytes = 0usize;
+    let mut left = events;
+    while left > 0 {
+        let n = batch.min(left);
+        left -= n;
+        let messages: Vec<String> = (0..n).map(|_| traffic.message().0.to_string()).collect();
+        let body = batch_body(&messages, &sent_at);
+        if body.len() > hatchery_domain::message::MAX_BATCH_BYTES {
+            bail!("a request of {n} messages is {} bytes, over the API's 500 KiB limit; use a smaller --batch", body.len());
+        }
+        raw_bytes += body.len();
+        bodies.push(if a.gzip {
+            Bytes::from(gzip(body.as_bytes())?)
+        } else {
+            Bytes::from(body)
+        });
+    }
+    drop(traffic);
+    let held: usize = bodies.iter().map(Bytes::len).sum();
+    println!(
+        "generated: {} messages for {} returning people in {} requests of up to {batch} ({:.1} MB{}) in {:.1} s",
+        thousands(events as u64),
+        thousands(people as u64),
+        thousands(bodies.len() as u64),
+        raw_bytes as f64 / 1e6,
+        if a.gzip { format!(", {:.1} MB gzipped", held as f64 / 1e6) } else { String::new() },
+        t.elapsed().as_secs_f64()
+    );
+
+    let upload_dir = std::env::temp_dir().join("hatchery-bench-uploads");
+    let app = InProcessApp::start(store.clone(), upload_dir).await?;
+    let url = app.batch_url();
+    let rss_before = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
+    println!(
+        "sending: {} clients to {url}{}",
+        a.clients,
+        if a.gzip { " (gzip)" } else { "" }
+    );
+
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.clients {
+        let (bodies, next, url, key, gz) = (
+            bodies.clone(),
+            next.clone(),
+            url.clone(),
+            key.clone(),
+            a.gzip,
+        );
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()?;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let t = Instant::now();
+                let mut req = client
+                    .post(&url)
+                    .basic_auth(&key, Some(""))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json");
+                if gz {
+                    req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
+                }
+                let resp = req
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .context("the tracking API did not answer")?;
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                if status != reqwest::StatusCode::OK {
+                    bail!(
+                        "request {i}: the tracking API answered {status}: {}",
+                        text.chars().take(300).collect::<String>()
+                    );
+                }
+                latencies.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>((latencies, Instant::now()))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut last = started;
+    for t in tasks {
+        let (l, end) = t.await.context("a client task panicked")??;
+        latencies.extend(l);
+        last = last.max(end);
+    }
+    let wall = last - started;
+    let cpu = cpu_time().saturating_sub(cpu0);
+    latencies.sort_unstable();
+    let rate = events as f64 / wall.as_secs_f64();
+    let metrics = &app.state.metrics;
+    let commits = metrics.commits.load(Ordering::Relaxed);
+    let merges = metrics.merges.load(Ordering::Relaxed);
+    let writer_secs =
+        prometheus_value(&metrics.render(), "hatchery_batch_commit_seconds_sum").unwrap_or(0.0);
+    app.stop().await;
+    drop(bodies);
+
+    let stored = store.count_events(org).await?;
+    let contacts = store.count_contacts(org).await?;
+    println!();
+    println!(
+        "ingest:   {} events in {:.2} s = {} events/s end to end (request latency p50 {:.0} ms, p99 {:.0} ms)",
+        thousands(events as u64),
+        wall.as_secs_f64(),
+        thousands(rate as u64),
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.99))
+    );
+    println!(
+        "  writer: {} group commits ({:.0} messages each on average), {:.2} s resolving and writing = {:.0} % of the wall time",
+        thousands(commits),
+        events as f64 / commits.max(1) as f64,
+        writer_secs,
+        100.0 * writer_secs / wall.as_secs_f64()
+    );
+    println!(
+        "  cpu:    {:.1} s user+system in this process while sending = {:.0} % of {} CPUs (HTTP clients included{})",
+        cpu.as_secs_f64(),
+        100.0 * cpu.as_secs_f64() / wall.as_secs_f64() / std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64,
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        if store.backend_name() == "postgres" { "; the PostgreSQL server's own CPU is not" } else { "" }
+    );
+    println!(
+        "  stored: {} events, {} contacts, {} merges",
+        thousands(stored as u64),
+        thousands(contacts as u64),
+        thousands(merges)
+    );
+    if stored as usize != events {
+        println!(
+            "  WARNING: {} events were sent but {} are stored",
+            thousands(events as u64),
+            thousands(stored as u64)
+        );
+    }
+
+    let base = baseline(&store, org, a.seed, people, events, batch, now).await?;
+    let base_rate = events as f64 / base.as_secs_f64();
+    println!(
+        "baseline: {} rows by raw multi-row INSERT into a copy of the events table, {} transactions of up to {batch}: {:.2} s = {} rows/s",
+        thousands(events as u64),
+        thousands(events.div_ceil(batch) as u64),
+        base.as_secs_f64(),
+        thousands(base_rate as u64)
+    );
+    println!(
+        "ratio:    ingest reaches {:.1} % of the raw insert rate ({:.2}x slower)",
+        100.0 * rate / base_rate,
+        base_rate / rate
+    );
+    let hwm = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
+    println!(
+        "memory:   peak RSS {:.0} MiB (VmHWM); {:.0} MiB before generating, {:.0} MiB with the {:.0} MiB of request bodies held before sending",
+        mib(hwm),
+        mib(rss_start),
+        mib(rss_before),
+        held as f64 / 1024.0 / 1024.0
+    );
+    if let Some(f) = db.sqlite_file() {
+        println!(
+            "  database file: {:.0} MiB",
+            file_size(&f) as f64 / 1024.0 / 1024.0
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn store_settings(cfg: &Config, store: &Store) -> String {
+    match store.backend() {
+        Backend::Sqlite(_) => format!(
+            "WAL, synchronous={}, {} connections",
+            if cfg.store.sqlite_fsync_every_commit {
+                "FULL"
+            } else {
+                "NORMAL"
+            },
+            cfg.store.max_connections
+        ),
+        Backend::Postgres(_) => format!("{} connections", cfg.store.max_connections),
+    }
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 6),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(data)?;
+    Ok(enc.finish()?)
+}
+
+fn prometheus_value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|r| r.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// Runs `$body` with `$p` bound to the store's pool, whichever the backend.
+macro_rules! on_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match $store.backend() {
+            Backend::Sqlite($p) => $body,
+            Backend::Postgres($p) => $body,
+        }
+    };
+}
+
+const BASELINE_SQLITE: [&str; 3] = [
+    "CREATE TABLE bench_raw_events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, contact_id INTEGER NOT NULL, \
+     message_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT, occurred_at INTEGER NOT NULL, sent_at INTEGER, \
+     received_at INTEGER NOT NULL, source_id INTEGER, channel TEXT, utm_source TEXT, utm_medium TEXT, utm_campaign TEXT, \
+     properties TEXT NOT NULL, context TEXT NOT NULL)",
+    "CREATE UNIQUE INDEX bench_raw_events_message ON bench_raw_events (org_id, message_id)",
+    "CREATE INDEX bench_raw_events_contact ON bench_raw_events (org_id, contact_id, occurred_at)",
+];
+const BASELINE_POSTGRES: [&str; 3] = [
+    "CREATE TABLE bench_raw_events (id BIGINT GENERATED BY DEFAULT AS IDENTITY, org_id BIGINT NOT NULL, \
+     contact_id BIGINT NOT NULL, message_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT, occurred_at BIGINT NOT NULL, \
+     sent_at BIGINT, received_at BIGINT NOT NULL, source_id BIGINT, channel TEXT, utm_source TEXT, utm_medium TEXT, \
+     utm_campaign TEXT, properties TEXT NOT NULL, context TEXT NOT NULL, PRIMARY KEY (org_id, id))",
+    "CREATE UNIQUE INDEX bench_raw_events_message ON bench_raw_events (org_id, message_id)",
+    "CREATE INDEX bench_raw_events_contact ON bench_raw_events (org_id, contact_id, occurred_at)",
+];
+
+/// Rows per INSERT statement, as the store's write path uses.
+const INSERT_CHUNK: usize = 500;
+
+/// Inserts the rows the ingest run stored (regenerated from the same seed) into a fresh table with
+/// the columns and indexes of `events`, `batch` rows per transaction; returns the time spent in the
+/// database (building the rows is not counted).
+async fn baseline(
+    store: &Store,
+    org: OrgId,
+    seed: u64,
+    people: usize,
+    events: usize,
+    batch: usize,
+    now: i64,
+) -> Result<Duration> {
+    let ddl = match store.backend() {
+        Backend::Sqlite(_) => BASELINE_SQLITE,
+        Backend::Postgres(_) => BASELINE_POSTGRES,
+    };
+    for sql in ddl {
+        on_pool!(store, p => sqlx::query(sql).execute(p).await.map(|_| ()))?;
+    }
+    let mut traffic = Traffic::new(seed, people, now);
+    let mut spent = Duration::ZERO;
+    let mut left = events;
+    while left > 0 {
+        let n = batch.min(left);
+        left -= n;
+        let rows: Vec<RawEvent> = (0..n)
+            .map(|_| {
+                let (m, contact) = traffic.message();
+                Traffic::raw_event(&m, contact, now)
+            })
+            .collect();
+        let t = Instant::now();
+        on_pool!(store, p => {
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO bench_raw_events (org_id, contact_id, message_id, kind, name, occurred_at, sent_at, \
+                     received_at, source_id, channel, utm_source, utm_medium, utm_campaign, properties, context) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(org.0)
+                        .push_bind(r.contact)
+                        .push_bind(r.message_id.clone())
+                        .push_bind(r.kind.clone())
+                        .push_bind(r.name.clone())
+                        .push_bind(r.occurred_at)
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(1i64)
+                        .push_bind(r.channel.clone())
+                        .push_bind(r.utm_source.clone())
+                        .push_bind(r.utm_medium.clone())
+                        .push_bind(r.utm_campaign.clone())
+                        .push_bind(r.properties.clone())
+                        .push_bind(r.context.clone());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        spent += t.elapsed();
+    }
+    Ok(spent)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contact list.
+// ---------------------------------------------------------------------------------------------
+
+const SOURCES: [(&str, u32); 8] = [
+    ("baidu", 22),
+    ("Demo website", 18),
+    ("wechat", 20),
+    ("zhihu", 8),
+    ("expo", 10),
+    ("crm-import", 14),
+    ("partner", 5),
+    ("linkedin", 3),
+];
+
+/// What the queries search for: a sample of the people written.
+#[derive(Default)]
+struct Sample {
+    names: Vec<String>,
+    companies: Vec<String>,
+    emails: Vec<String>,
+    mobiles: Vec<String>,
+}
+
+const FILL_BATCH: usize = 5_000;
+
+async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
+    let total = a.contacts as usize;
+    let store = Store::connect(&db.url, &cfg.store)
+        .await
+        .context("cannot open the benchmark database")?;
+    println!(
+        "store: {} ({})",
+        store.backend_name(),
+        store_settings(cfg, &store)
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let org = store.create_org("Benchmark", now).await?.id;
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    let companies = make_companies(&mut rng, (total / 20).max(5));
+    let mut factory = PersonFactory::default();
+    let mut sample = Sample::default();
+    let every = (total / 10_000).max(1);
+    let mut next_sample = 0;
+
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut written = 0usize;
+    let mut write_time = Duration::ZERO;
+    let span = 730 * 86_400_000i64; // created over two years, oldest first
+    while written < total {
+        let n = FILL_BATCH.min(total - written);
+        let mut w = IngestWrite::default();
+        for i in 0..n {
+            let k = written + i;
+            let temp = ContactId(-(i as i64) - 1);
+            let company = (rng.gen::<f64>().powi(2) * companies.len() as f64) as usize;
+            let p = factory.person(&mut rng, &companies, company.min(companies.len() - 1));
+            let c = &companies[p.company];
+            let mobile = Mobile::parse(&p.mobile)
+                .map_err(|e| anyhow::anyhow!("generated mobile: {e}"))?
+                .into_string();
+            if k == next_sample {
+                next_sample += every;
+                sample.names.push(p.name.clone());
+                sample.companies.push(c.name.clone());
+                sample.emails.push(p.email.clone());
+                sample.mobiles.push(mobile.clone());
+            }
+            let source = SOURCES
+                .choose_weighted(&mut rng, |s| s.1)
+                .map(|s| s.0.to_owned())
+                .ok();
+            let profile = ProfileFields {
+                name: Some(p.name.clone()),
+                email: Some(p.email.clone()),
+                mobile: Some(mobile.clone()),
+                company: Some(c.name.clone()),
+                title: Some(p.title.to_owned()),
+                department: Some(p.department.to_owned()),
+                industry: Some(c.industry.to_owned()),
+                company_size: Some(c.size.to_owned()),
+                province: Some(normalize_province(c.province)),
+                city: Some(normalize_city(c.city)),
+                ..ProfileFields::default()
+            };
+            let created_at = now - span + span * k as i64 / total as i64;
+            w.contacts.push(NewContact {
+                temp_id: temp,
+                profile,
+                source,
+                created_at,
+            });
+            let mut link = |identifier| {
+                w.identities.push(NewIdentity {
+                    identifier,
+                    contact: temp,
+                    origin: "bench".into(),
+                })
+            };
+            link(Identifier::new(IdentityKind::Email, p.email));
+            link(Identifier::new(IdentityKind::Mobile, mobile));
+            if rng.gen_bool(0.3) {
+                link(Identifier::new(
+                    IdentityKind::WechatUnionid,
+                    format!("oU{k:026}"),
+                ));
+            }
+        }
+        let t = Instant::now();
+        store.write_ingest(org, w, now).await?;
+        write_time += t.elapsed();
+        written += n;
+        if written == total || last_report.elapsed().as_secs() >= 10 {
+            last_report = Instant::now();
+            eprintln!(
+                "  filled {} / {} contacts · {:.0} s",
+                thousands(written as u64),
+                thousands(total as u64),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    drop(factory);
+    println!(
+        "filled:   {} contacts with email, mobile and (30 %) unionID in {:.1} s ({:.1} s in the database, {} contacts/s written)",
+        thousands(total as u64),
+        started.elapsed().as_secs_f64(),
+        write_time.as_secs_f64(),
+        thousands((total as f64 / write_time.as_secs_f64()) as u64)
+    );
+    if let Some(f) = db.sqlite_file() {
+        println!(
+            "  database file: {:.0} MiB",
+            file_size(&f) as f64 / 1024.0 / 1024.0
+        );
+    }
+
+    let iterations = a.iterations as usize;
+    let first = store
+        .list_contacts(
+            org,
+            &ContactFilter {
+                limit: 50,
+                ..ContactFilter::default()
+            },
+        )
+        .await?
+        .0;
+    let newest = first.first().map_or(1, |c| c.id.0);
+    // The cursor of page 50 when paging by 50 (ids are dense in a freshly filled pool).
+    let page50 = newest + 1 - 49 * 50;
+    let surnames = [
+        "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "欧阳",
+    ];
+    let pick = |rng: &mut StdRng, v: &[String]| v[rng.gen_range(0..v.len())].clone();
+    let prefix = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+
+    println!();
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        format!("query ({iterations} runs each)"),
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "rows"
+    );
+    let kinds = [
+        "first page (50 newest)",
+        "page 50 by cursor",
+        "filter by source",
+        "filter by industry + province",
+        "search name prefix (surname)",
+        "search company prefix",
+        "search email prefix",
+        "search mobile prefix",
+        "exact identity (email)",
+    ];
+    let mut worst_p95 = Duration::ZERO;
+    for (k, kind) in kinds.iter().enumerate() {
+        let mut times = Vec::with_capacity(iterations);
+        let mut rows = 0usize;
+        // A few untimed runs first, so every kind starts from the same warm cache.
+        for i in 0..iterations + 5 {
+            let mut f = ContactFilter {
+                limit: 50,
+                ..ContactFilter::default()
+            };
+            match k {
+                0 => {}
+                1 => f.before = Some(ContactId(page50 - (i as i64 % 50) * 7)),
+                2 => f.source = Some(SOURCES[i % SOURCES.len()].0.to_owned()),
+                3 => {
+                    let c = &companies[rng.gen_range(0..companies.len())];
+                    f.industry = Some(c.industry.to_owned());
+                    f.province = Some(normalize_province(c.province));
+                }
+                4 => {
+                    let s = surnames[i % surnames.len()];
+                    // Half the searches type one more character of the given name.
+                    f.q = Some(if i % 2 == 0 {
+                        s.to_owned()
+                    } else {
+                        prefix(&pick(&mut rng, &sample.names), s.chars().count() + 1)
+                    });
+                }
+                5 => {
+                    f.q = Some(prefix(
+                        &pick(&mut rng, &sample.companies),
+                        rng.gen_range(2..=4),
+                    ))
+                }
+                6 => {
+                    f.q = Some(prefix(
+                        &pick(&mut rng, &sample.emails),
+                        rng.gen_range(3..=6),
+                    ))
+                }
+                7 => {
+                    f.q = Some(
+                        pick(&mut rng, &sample.mobiles)
+                            .trim_start_matches("+86")
+                            .chars()
+                            .take(rng.gen_range(4..=7))
+                            .collect(),
+                    )
+                }
+                _ => {}
+            }
+            let identity = if k == 8 {
+                Some(Identifier::new(
+                    IdentityKind::Email,
+                    pick(&mut rng, &sample.emails),
+                ))
+            } else {
+                None
+            };
+            let t = Instant::now();
+            let n = match &identity {
+                Some(id) => usize::from(store.contact_by_identity(org, id).await?.is_some()),
+                None => store.list_contacts(org, &f).await?.0.len(),
+            };
+            let took = t.elapsed();
+            if i >= 5 {
+                times.push(took);
+                rows += n;
+            }
+        }
+        times.sort_unstable();
+        let p95 = percentile(&times, 0.95);
+        worst_p95 = worst_p95.max(p95);
+        println!(
+            "{:<34} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.1}",
+            kind,
+            ms(percentile(&times, 0.50)),
+            ms(p95),
+            ms(percentile(&times, 0.99)),
+            ms(*times.last().unwrap_or(&Duration::ZERO)),
+            rows as f64 / iterations as f64
+        );
+    }
+    println!();
+    println!(
+        "list:     worst p95 {:.1} ms at {} contacts (target < 100 ms: {})",
+        ms(worst_p95),
+        thousands(total as u64),
+        if worst_p95 < Duration::from_millis(100) {
+            "met"
+        } else {
+            "missed"
+        }
+    );
+    let hwm = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
+    println!("memory:   peak RSS {:.0} MiB (VmHWM)", mib(hwm));
+    store.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_database_on_the_same_server_keeps_credentials_and_parameters() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "b1").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/b1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "b2").unwrap(),
+            "postgres://u:p@h/b2?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "b3").unwrap(),
+            "postgres://h:5432/b3"
+        );
+        assert!(with_database("nonsense", "x").is_err());
+    }
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 0.5), Duration::from_millis(50));
+        assert_eq!(percentile(&v, 0.95), Duration::from_millis(95));
+        assert_eq!(percentile(&v, 0.99), Duration::from_millis(99));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn traffic_is_deterministic_and_mostly_returning_people() {
+        let run = || {
+            let mut t = Traffic::new(5, 200, 1_790_000_000_000);
+            (0..2_000).map(|_| t.message()).collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        let identify = a.iter().filter(|(m, _)| m["type"] == "identify").count();
+        let new_visitors = a.iter().filter(|(_, c)| *c < 0).count();
+        assert!((150..250).contains(&identify), "{identify}");
+        assert!((60..140).contains(&new_visitors), "{new_visitors}");
+        let ids: std::collections::HashSet<_> = a
+            .iter()
+            .map(|(m, _)| m["messageId"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), a.len());
+    }
 }

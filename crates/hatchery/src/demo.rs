@@ -70,9 +70,14 @@ pub async fn run(cfg: Config, args: DemoArgs) -> Result<()> {
     let store = cfg.connect().await?;
     let org = org_or_default(&store, args.org.as_deref()).await?;
     let now = Utc::now().timestamp_millis();
-    let (web_source, web_key) = store.create_source(org, "Demo website", "website", now).await?;
-    let (wx_source, wx_key) = store.create_source(org, "Demo WeChat", "wechat", now).await?;
-    std::fs::create_dir_all(cfg.upload_dir()).with_context(|| format!("cannot create {}", cfg.upload_dir().display()))?;
+    let (web_source, web_key) = store
+        .create_source(org, "Demo website", "website", now)
+        .await?;
+    let (wx_source, wx_key) = store
+        .create_source(org, "Demo WeChat", "wechat", now)
+        .await?;
+    std::fs::create_dir_all(cfg.upload_dir())
+        .with_context(|| format!("cannot create {}", cfg.upload_dir().display()))?;
     let app = InProcessApp::start(store.clone(), cfg.upload_dir()).await?;
     println!(
         "Filling {org} ({}) with {} demo people (seed {}) through the tracking API on {}.",
@@ -81,7 +86,10 @@ pub async fn run(cfg: Config, args: DemoArgs) -> Result<()> {
         args.seed,
         app.addr
     );
-    println!("Sources: {} \"Demo website\", {} \"Demo WeChat\".", web_source.id, wx_source.id);
+    println!(
+        "Sources: {} \"Demo website\", {} \"Demo WeChat\".",
+        web_source.id, wx_source.id
+    );
 
     let client = reqwest::Client::new();
     let url = app.batch_url();
@@ -97,12 +105,12 @@ pub async fn run(cfg: Config, args: DemoArgs) -> Result<()> {
         }
         done += n;
         messages += out.len() as u64;
-        for (via, batch) in cohort_batches(out, now) {
+        for (via, body) in cohort_batches(out, now) {
             let key = match via {
                 Via::Website => &web_key,
                 Via::Wechat => &wx_key,
             };
-            post_batch(&client, &url, key, &batch, now).await?;
+            post_body(&client, &url, key, body).await?;
             requests += 1;
         }
         if done == total || last_report.elapsed().as_secs() >= 2 {
@@ -116,29 +124,60 @@ pub async fn run(cfg: Config, args: DemoArgs) -> Result<()> {
             );
         }
     }
-    let merges = app.state.metrics.merges.load(std::sync::atomic::Ordering::Relaxed);
-    let created = app.state.metrics.contacts_created.load(std::sync::atomic::Ordering::Relaxed);
+    let merges = app
+        .state
+        .metrics
+        .merges
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let created = app
+        .state
+        .metrics
+        .contacts_created
+        .load(std::sync::atomic::Ordering::Relaxed);
     app.stop().await;
 
     let contacts = store.count_contacts(org).await?;
     let known = count(&store, org, KNOWN_CONTACTS_SQL).await?;
-    let accounts = count(&store, org, "SELECT COUNT(*) FROM accounts WHERE org_id = $1").await?;
+    let accounts = count(
+        &store,
+        org,
+        "SELECT COUNT(*) FROM accounts WHERE org_id = $1",
+    )
+    .await?;
     let events = store.count_events(org).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let s = &generator.stats;
     println!();
     println!("Demo data for {org} sent in {elapsed:.1} s ({} messages in {} requests, {:.0} messages/s).", thousands(messages), thousands(requests), messages as f64 / elapsed.max(0.001));
     println!("  people generated    {}", thousands(total as u64));
-    println!("    website visitors  {} ({} identified by a form, {} again on a second device)", thousands(s.web_visitors), thousands(s.form_identified), thousands(s.second_devices));
-    println!("    WeChat followers  {} ({} follow both official accounts)", thousands(s.wechat_followers), thousands(s.both_accounts));
-    println!("    webinar           {} registrations, {} attended", thousands(s.webinar_registrations), thousands(s.webinar_attended));
-    println!("    white papers      {} downloads", thousands(s.whitepapers));
+    println!(
+        "    website visitors  {} ({} identified by a form, {} again on a second device)",
+        thousands(s.web_visitors),
+        thousands(s.form_identified),
+        thousands(s.second_devices)
+    );
+    println!(
+        "    WeChat followers  {} ({} follow both official accounts)",
+        thousands(s.wechat_followers),
+        thousands(s.both_accounts)
+    );
+    println!(
+        "    webinar           {} registrations, {} attended",
+        thousands(s.webinar_registrations),
+        thousands(s.webinar_attended)
+    );
+    println!(
+        "    white papers      {} downloads",
+        thousands(s.whitepapers)
+    );
     println!("  contacts            {} in the organisation ({} identified, {} anonymous); {} created by this run", thousands(to_u64(contacts)), thousands(to_u64(known)), thousands(to_u64(contacts - known)), thousands(created));
     println!("  merges              {} (anonymous browsing and WeChat profiles matched to known contacts)", thousands(merges));
     println!("  events              {}", thousands(to_u64(events)));
     println!("  accounts            {}", thousands(to_u64(accounts)));
     println!("  elapsed             {elapsed:.1} s");
-    println!("Demo contacts carry the custom trait demo_data = true; their emails end in .example.");
+    println!(
+        "Demo contacts carry the custom trait demo_data = true; their emails end in .example."
+    );
     store.close().await;
     Ok(())
 }
@@ -161,14 +200,13 @@ fn to_u64(n: i64) -> u64 {
 /// `1234567` → `1,234,567`.
 pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let groups: Vec<&str> = s
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| std::str::from_utf8(g).unwrap_or_default())
+        .collect();
+    groups.join(",")
 }
 
 /// The whole application served inside this process on a free local port, so that demo data and
@@ -183,7 +221,9 @@ pub(crate) struct InProcessApp {
 impl InProcessApp {
     pub async fn start(store: Store, upload_dir: PathBuf) -> Result<InProcessApp> {
         let state = AppState::new(store, Arc::new(SystemClock), upload_dir);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on 127.0.0.1")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot listen on 127.0.0.1")?;
         let addr = listener.local_addr()?;
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = hatchery_web::router(state.clone());
@@ -194,7 +234,12 @@ impl InProcessApp {
                 })
                 .await
         });
-        Ok(InProcessApp { addr, state, shutdown, server })
+        Ok(InProcessApp {
+            addr,
+            state,
+            shutdown,
+            server,
+        })
     }
 
     pub fn batch_url(&self) -> String {
@@ -209,7 +254,10 @@ impl InProcessApp {
 
 /// An ISO-8601 UTC timestamp with milliseconds, as tracking libraries send them.
 pub(crate) fn iso(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A random UUID-shaped browser id (what analytics.js stores as `ajs_anonymous_id`).
@@ -220,7 +268,7 @@ pub(crate) fn uuid(rng: &mut StdRng) -> String {
         a >> 32,
         (a >> 16) & 0xffff,
         a & 0xfff,
-        (b >> 48) & 0x3fff | 0x8000,
+        ((b >> 48) & 0x3fff) | 0x8000,
         b & 0xffff_ffff_ffff
     )
 }
@@ -236,14 +284,45 @@ fn wechat_id(rng: &mut StdRng) -> String {
     s
 }
 
-/// Posts one batch and fails unless the API stored it (`200`).
-pub(crate) async fn post_batch(client: &reqwest::Client, url: &str, key: &str, batch: &[Value], now: i64) -> Result<()> {
-    let body = json!({ "batch": batch, "sentAt": iso(now) });
-    let resp = client.post(url).basic_auth(key, Some("")).json(&body).send().await.context("the tracking API did not answer")?;
+/// Wraps serialized messages into a `/v1/batch` body.
+pub(crate) fn batch_body(messages: &[String], sent_at: &str) -> String {
+    let len: usize = messages.iter().map(|m| m.len() + 1).sum();
+    let mut body = String::with_capacity(len + 64);
+    body.push_str("{\"sentAt\":\"");
+    body.push_str(sent_at);
+    body.push_str("\",\"batch\":[");
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(m);
+    }
+    body.push_str("]}");
+    body
+}
+
+/// Posts one request body to `/v1/batch` and fails unless the API stored it (`200`).
+pub(crate) async fn post_body(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: String,
+) -> Result<()> {
+    let resp = client
+        .post(url)
+        .basic_auth(key, Some(""))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .context("the tracking API did not answer")?;
     let status = resp.status();
     if status != reqwest::StatusCode::OK {
         let text = resp.text().await.unwrap_or_default();
-        bail!("the tracking API answered {status}: {}", text.chars().take(500).collect::<String>());
+        bail!(
+            "the tracking API answered {status}: {}",
+            text.chars().take(500).collect::<String>()
+        );
     }
     Ok(())
 }
@@ -253,6 +332,7 @@ pub(crate) async fn post_batch(client: &reqwest::Client, url: &str, key: &str, b
 // ---------------------------------------------------------------------------------------------
 
 /// Surnames with their pinyin and a rough weight (how common they are).
+#[rustfmt::skip]
 const SURNAMES: [(&str, &str, u32); 40] = [
     ("王", "wang", 72), ("李", "li", 72), ("张", "zhang", 68), ("刘", "liu", 54), ("陈", "chen", 46),
     ("杨", "yang", 33), ("黄", "huang", 24), ("赵", "zhao", 22), ("吴", "wu", 21), ("周", "zhou", 21),
@@ -264,6 +344,7 @@ const SURNAMES: [(&str, &str, u32); 40] = [
     ("潘", "pan", 4), ("袁", "yuan", 4), ("蒋", "jiang", 4), ("欧阳", "ouyang", 1), ("司马", "sima", 1),
 ];
 
+#[rustfmt::skip]
 const GIVEN: [(&str, &str); 60] = [
     ("伟", "wei"), ("芳", "fang"), ("娜", "na"), ("敏", "min"), ("静", "jing"), ("丽", "li"), ("强", "qiang"),
     ("磊", "lei"), ("军", "jun"), ("洋", "yang"), ("勇", "yong"), ("艳", "yan"), ("杰", "jie"), ("涛", "tao"),
@@ -276,16 +357,19 @@ const GIVEN: [(&str, &str); 60] = [
     ("秀", "xiu"), ("英", "ying"), ("凯", "kai"), ("琪", "qi"),
 ];
 
+#[rustfmt::skip]
 const EN_FIRST: [&str; 16] = [
     "Emily", "Daniel", "Sarah", "Michael", "Olivia", "David", "Laura", "Kevin", "Grace", "Thomas", "Sophie", "Ryan",
     "Hannah", "Lucas", "Chloe", "Martin",
 ];
+#[rustfmt::skip]
 const EN_LAST: [&str; 14] = [
     "Smith", "Brown", "Taylor", "Wilson", "Martin", "Clarke", "Walker", "Hughes", "Evans", "Turner", "Parker",
     "Chen", "Wong", "Lee",
 ];
 
 /// Cities with their province (as people type it in forms) and a pinyin slug.
+#[rustfmt::skip]
 const CITIES: [(&str, &str, &str); 22] = [
     ("深圳市", "广东省", "shenzhen"), ("广州市", "广东省", "guangzhou"), ("东莞市", "广东省", "dongguan"),
     ("上海市", "上海市", "shanghai"), ("北京市", "北京市", "beijing"), ("杭州市", "浙江省", "hangzhou"),
@@ -298,6 +382,7 @@ const CITIES: [(&str, &str, &str); 22] = [
 ];
 
 /// Invented brand words with a romanisation for the company domain.
+#[rustfmt::skip]
 const BRANDS: [(&str, &str); 32] = [
     ("云启", "yunqi"), ("博远", "boyuan"), ("天衡", "tianheng"), ("星澜", "xinglan"), ("恒拓", "hengtuo"),
     ("易构", "yigou"), ("青禾", "qinghe"), ("远帆", "yuanfan"), ("安澜", "anlan"), ("锐驰", "ruichi"),
@@ -317,7 +402,8 @@ struct Industry {
     weight: u32,
 }
 
-const INDUSTRIES: [Industry; 9] = [
+#[rustfmt::skip]
+static INDUSTRIES: [Industry; 9] = [
     Industry { name: "制造业", zh: &["智能制造", "精密机械", "电气设备", "汽车零部件"], en: &["Robotics", "Machinery", "Components"], slug: "mfg", weight: 26 },
     Industry { name: "软件/SaaS", zh: &["软件", "信息技术", "云计算"], en: &["Software", "Cloud", "Analytics"], slug: "tech", weight: 20 },
     Industry { name: "金融", zh: &["金融服务", "融资租赁", "保险经纪"], en: &["Capital", "Financial"], slug: "fin", weight: 10 },
@@ -329,14 +415,17 @@ const INDUSTRIES: [Industry; 9] = [
     Industry { name: "专业服务", zh: &["咨询", "企业服务"], en: &["Consulting", "Partners"], slug: "consult", weight: 4 },
 ];
 
+#[rustfmt::skip]
 const EN_BRANDS: [&str; 16] = [
     "Acme", "Northwind", "Bluefin", "Silverline", "Redwood", "Brightpath", "Ironbridge", "Lumen", "Harbor", "Summit",
     "Cobalt", "Evergreen", "Meridian", "Keystone", "Orbital", "Tidewater",
 ];
 
+#[rustfmt::skip]
 const SIZES: [(&str, u32); 6] = [("1-49", 12), ("50-199", 26), ("200-499", 24), ("500-999", 16), ("1000-4999", 14), ("5000+", 8)];
 
 /// Titles with the department they sit in; the first set for Chinese speakers, the second in English.
+#[rustfmt::skip]
 const TITLES_ZH: [(&str, &str); 20] = [
     ("IT总监", "信息技术部"), ("CIO", "信息中心"), ("CTO", "研发中心"), ("采购经理", "采购部"), ("采购总监", "采购部"),
     ("市场总监", "市场部"), ("市场经理", "市场部"), ("品牌经理", "市场部"), ("数字化转型负责人", "数字化部"),
@@ -344,11 +433,14 @@ const TITLES_ZH: [(&str, &str); 20] = [
     ("财务总监", "财务部"), ("人力资源经理", "人力资源部"), ("生产经理", "生产部"), ("质量经理", "质量部"),
     ("研发工程师", "研发中心"), ("产品经理", "产品部"), ("董事长助理", "总经办"),
 ];
+
+#[rustfmt::skip]
 const TITLES_EN: [(&str, &str); 8] = [
     ("CTO", "Engineering"), ("Head of IT", "IT"), ("Procurement Manager", "Procurement"), ("Marketing Director", "Marketing"),
     ("VP Sales", "Sales"), ("Operations Manager", "Operations"), ("General Manager", "Management"), ("Product Manager", "Product"),
 ];
 
+#[rustfmt::skip]
 const MOBILE_PREFIXES: [u32; 36] = [
     130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 145, 147, 150, 151, 152, 153, 155, 156, 157, 158, 159, 166, 173,
     175, 176, 177, 180, 181, 182, 183, 185, 186, 187, 188, 189, 199,
@@ -392,15 +484,31 @@ pub(crate) fn make_companies(rng: &mut StdRng, n: usize) -> Vec<Company> {
         let (mut name, mut slug) = if english {
             let brand = EN_BRANDS.choose(rng).expect("brands");
             let noun = ind.en.choose(rng).expect("nouns");
-            let suffix = ["", " Ltd.", " (China) Co., Ltd.", " Inc."].choose(rng).expect("suffixes");
-            (format!("{brand} {noun}{suffix}"), format!("{}-{}", brand.to_lowercase(), noun.to_lowercase()))
+            let suffix = ["", " Ltd.", " (China) Co., Ltd.", " Inc."]
+                .choose(rng)
+                .expect("suffixes");
+            (
+                format!("{brand} {noun}{suffix}"),
+                format!("{}-{}", brand.to_lowercase(), noun.to_lowercase()),
+            )
         } else {
             let (brand, brand_slug) = BRANDS.choose(rng).expect("brands");
             let word = ind.zh.choose(rng).expect("words");
-            let suffix = if rng.gen_bool(0.2) { "股份有限公司" } else { "有限公司" };
-            let tech = if rng.gen_bool(0.35) && !word.contains("科技") { "科技" } else { "" };
+            let suffix = if rng.gen_bool(0.2) {
+                "股份有限公司"
+            } else {
+                "有限公司"
+            };
+            let tech = if rng.gen_bool(0.35) && !word.contains("科技") {
+                "科技"
+            } else {
+                ""
+            };
             let city_short = city.trim_end_matches('市');
-            (format!("{city_short}{brand}{word}{tech}{suffix}"), format!("{brand_slug}-{}", ind.slug))
+            (
+                format!("{city_short}{brand}{word}{tech}{suffix}"),
+                format!("{brand_slug}-{}", ind.slug),
+            )
         };
         if names.contains(&name) {
             // Same brand and trade in the same city: a second, distinct company in another city.
@@ -454,11 +562,22 @@ pub(crate) struct PersonFactory {
 impl PersonFactory {
     pub fn person(&mut self, rng: &mut StdRng, companies: &[Company], company: usize) -> Person {
         let c = &companies[company];
-        let english_name = c.english && rng.gen_bool(0.5) || rng.gen_bool(0.03);
+        let english_name = (c.english && rng.gen_bool(0.5)) || rng.gen_bool(0.03);
         let (name, local, (title, department)) = if english_name {
-            let (f, l) = (*EN_FIRST.choose(rng).expect("names"), *EN_LAST.choose(rng).expect("names"));
-            let local = if rng.gen_bool(0.6) { format!("{}.{}", f, l) } else { format!("{}{}", &f[..1], l) };
-            (format!("{f} {l}"), local.to_lowercase(), *TITLES_EN.choose(rng).expect("titles"))
+            let (f, l) = (
+                *EN_FIRST.choose(rng).expect("names"),
+                *EN_LAST.choose(rng).expect("names"),
+            );
+            let local = if rng.gen_bool(0.6) {
+                format!("{f}.{l}")
+            } else {
+                format!("{}{}", &f[..1], l)
+            };
+            (
+                format!("{f} {l}"),
+                local.to_lowercase(),
+                *TITLES_EN.choose(rng).expect("titles"),
+            )
         } else {
             let &(surname, s_py, _) = weighted(rng, &SURNAMES, |s| s.2);
             let (g1, p1) = *GIVEN.choose(rng).expect("names");
@@ -473,7 +592,11 @@ impl PersonFactory {
                 1 => format!("{s_py}{g_py}"),
                 _ => format!("{}{s_py}", &g_py[..1]),
             };
-            let title = if c.english && rng.gen_bool(0.5) { *TITLES_EN.choose(rng).expect("titles") } else { *TITLES_ZH.choose(rng).expect("titles") };
+            let title = if c.english && rng.gen_bool(0.5) {
+                *TITLES_EN.choose(rng).expect("titles")
+            } else {
+                *TITLES_ZH.choose(rng).expect("titles")
+            };
             (format!("{surname}{given}"), local, title)
         };
         let mut email = format!("{local}@{}", c.domain);
@@ -496,11 +619,19 @@ impl PersonFactory {
             12..=16 => format!("+86 {} {} {}", &digits[..3], &digits[3..7], &digits[7..]),
             _ => format!("{}-{}-{}", &digits[..3], &digits[3..7], &digits[7..]),
         };
-        Person { name, email, mobile, title, department, company }
+        Person {
+            name,
+            email,
+            mobile,
+            title,
+            department,
+            company,
+        }
     }
 }
 
 /// A page of the demo website: path and title.
+#[rustfmt::skip]
 const PAGES: [(&str, &str); 14] = [
     ("/", "Hatchery 演示 | B2B 私域流量与营销自动化"),
     ("/products", "产品概览"),
@@ -533,7 +664,8 @@ struct Campaign {
     weight: u32,
 }
 
-const CAMPAIGNS: [Campaign; 12] = [
+#[rustfmt::skip]
+static CAMPAIGNS: [Campaign; 12] = [
     Campaign { source: "baidu", medium: "cpc", name: "2026q4-brand-search", term: Some("私域流量平台"), referrer: "https://www.baidu.com/", landing: 2, weight: 16 },
     Campaign { source: "baidu", medium: "cpc", name: "2026q4-marketing-automation", term: Some("B2B 营销自动化"), referrer: "https://www.baidu.com/", landing: PRICING, weight: 10 },
     Campaign { source: "bing", medium: "cpc", name: "2026q4-en-search", term: Some("b2b marketing automation china"), referrer: "https://cn.bing.com/", landing: 0, weight: 4 },
@@ -550,6 +682,7 @@ const CAMPAIGNS: [Campaign; 12] = [
 ];
 
 /// Webinars: id, title, how many days ago it ran (negative: still to come), length in minutes.
+#[rustfmt::skip]
 const WEBINARS: [(&str, &str, i64, u32); 4] = [
     ("wb-2026-09", "制造业数字化转型：从线索到订单", 70, 90),
     ("wb-2026-10", "B2B 私域流量池实战：招、育、转、留", 40, 60),
@@ -557,12 +690,14 @@ const WEBINARS: [(&str, &str, i64, u32); 4] = [
     ("wb-2026-12", "2027 B2B 营销预算怎么花", -10, 60),
 ];
 
+#[rustfmt::skip]
 const WHITEPAPERS: [(&str, &str); 3] = [
     ("wp-private-traffic-2026", "2026 B2B 私域流量运营白皮书"),
     ("wp-manufacturing-dx", "制造业数字化营销指南"),
     ("wp-lead-scoring", "线索评分方法论"),
 ];
 
+#[rustfmt::skip]
 const ARTICLES: [&str; 6] = [
     "一张图看懂 B2B 私域流量池",
     "为什么 90% 的线索没有被销售跟进",
@@ -573,6 +708,7 @@ const ARTICLES: [&str; 6] = [
 ];
 const MENUS: [&str; 4] = ["产品介绍", "客户案例", "预约演示", "直播预约"];
 
+#[rustfmt::skip]
 const USER_AGENTS: [&str; 4] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
@@ -625,7 +761,15 @@ impl Generator {
         let mut rng = StdRng::seed_from_u64(seed);
         // About eight people per company, so accounts have buying groups of several contacts.
         let companies = make_companies(&mut rng, (people / 8).max(5));
-        Generator { rng, seed, now, companies, people: PersonFactory::default(), next_message: 0, stats: Stats::default() }
+        Generator {
+            rng,
+            seed,
+            now,
+            companies,
+            people: PersonFactory::default(),
+            next_message: 0,
+            stats: Stats::default(),
+        }
     }
 
     fn message_id(&mut self) -> String {
@@ -641,8 +785,14 @@ impl Generator {
         at.min(self.now - MINUTE * self.rng.gen_range(1..30))
     }
 
-    fn later(&self, at: i64, by: i64) -> i64 {
-        (at + by).min(self.now - MINUTE)
+    /// A moment a random gap after `at`, never in the future.
+    fn after(&mut self, at: i64, gap: std::ops::Range<i64>) -> i64 {
+        let by = self.rng.gen_range(gap);
+        self.clamp(at + by)
+    }
+
+    fn clamp(&self, at: i64) -> i64 {
+        at.min(self.now - MINUTE)
     }
 
     /// Generates one person's messages into `out`.
@@ -678,15 +828,14 @@ impl Generator {
         let mut at = self.browse(out, &anon, ua, start, Some(campaign));
         let sessions = self.rng.gen_range(0..4);
         for _ in 0..sessions {
-            let gap = self.rng.gen_range(HOUR..9 * DAY);
-            at = self.later(at, gap);
+            at = self.after(at, HOUR..9 * DAY);
             at = self.browse(out, &anon, ua, at, None);
         }
         if !self.rng.gen_bool(0.6) {
             return; // stays an anonymous visitor
         }
         self.stats.form_identified += 1;
-        at = self.later(at, self.rng.gen_range(MINUTE..20 * MINUTE));
+        at = self.after(at, MINUTE..20 * MINUTE);
         let whitepaper = self.rng.gen_bool(0.35);
         let traits = self.form_traits(p, !whitepaper);
         if whitepaper {
@@ -695,23 +844,61 @@ impl Generator {
             at += MINUTE;
             let (asset, title) = *WHITEPAPERS.choose(&mut self.rng).expect("papers");
             self.push_identify(out, Via::Website, &anon, at, traits, page_context(page, ua));
-            self.push_track(out, Via::Website, &anon, at + 2_000, "Form Submitted", json!({"form_id": "form-whitepaper", "form_name": "白皮书下载"}), page_context(page, ua));
-            self.push_track(out, Via::Website, &anon, at + 4_000, "Whitepaper Downloaded", json!({"asset_id": asset, "title": title, "format": "pdf"}), page_context(page, ua));
+            self.push_track(
+                out,
+                Via::Website,
+                &anon,
+                at + 2_000,
+                "Form Submitted",
+                json!({"form_id": "form-whitepaper", "form_name": "白皮书下载"}),
+                page_context(page, ua),
+            );
+            self.push_track(
+                out,
+                Via::Website,
+                &anon,
+                at + 4_000,
+                "Whitepaper Downloaded",
+                json!({"asset_id": asset, "title": title, "format": "pdf"}),
+                page_context(page, ua),
+            );
             self.stats.whitepapers += 1;
         } else {
-            let page = if self.rng.gen_bool(0.5) { CONTACT_PAGE } else { PRICING };
-            let (form_id, form_name) = *[("form-demo", "预约演示"), ("form-trial", "试用申请"), ("form-contact", "联系销售")]
-                .choose(&mut self.rng)
-                .expect("forms");
+            let page = if self.rng.gen_bool(0.5) {
+                CONTACT_PAGE
+            } else {
+                PRICING
+            };
+            let (form_id, form_name) = *[
+                ("form-demo", "预约演示"),
+                ("form-trial", "试用申请"),
+                ("form-contact", "联系销售"),
+            ]
+            .choose(&mut self.rng)
+            .expect("forms");
             self.push_page(out, &anon, ua, at, page, None, "");
             at += 2 * MINUTE;
             self.push_identify(out, Via::Website, &anon, at, traits, page_context(page, ua));
-            self.push_track(out, Via::Website, &anon, at + 2_000, "Form Submitted", json!({"form_id": form_id, "form_name": form_name}), page_context(page, ua));
+            self.push_track(
+                out,
+                Via::Website,
+                &anon,
+                at + 2_000,
+                "Form Submitted",
+                json!({"form_id": form_id, "form_name": form_name}),
+                page_context(page, ua),
+            );
         }
         self.push_group(out, Via::Website, &anon, at + 5_000, p.company);
 
         if self.rng.gen_bool(0.25) {
-            self.webinar(out, Via::Website, &anon, at + 10 * MINUTE, json!({"userAgent": ua}));
+            self.webinar(
+                out,
+                Via::Website,
+                &anon,
+                at + 10 * MINUTE,
+                json!({"userAgent": ua}),
+            );
         }
         // Later the same person browses on a second device and identifies there too: the second
         // browser's anonymous profile merges into the known contact.
@@ -719,12 +906,27 @@ impl Generator {
             self.stats.second_devices += 1;
             let other = uuid(&mut self.rng);
             let ua2 = *USER_AGENTS.choose(&mut self.rng).expect("agents");
-            let mut at2 = self.later(at, self.rng.gen_range(DAY..20 * DAY));
+            let mut at2 = self.after(at, DAY..20 * DAY);
             at2 = self.browse(out, &other, ua2, at2, None);
             let (asset, title) = *WHITEPAPERS.choose(&mut self.rng).expect("papers");
             let traits = json!({"email": p.email, "name": p.name, "demo_data": true});
-            self.push_identify(out, Via::Website, &other, at2 + MINUTE, traits, page_context(WHITEPAPER_PAGE, ua2));
-            self.push_track(out, Via::Website, &other, at2 + MINUTE + 3_000, "Whitepaper Downloaded", json!({"asset_id": asset, "title": title, "format": "pdf"}), page_context(WHITEPAPER_PAGE, ua2));
+            self.push_identify(
+                out,
+                Via::Website,
+                &other,
+                at2 + MINUTE,
+                traits,
+                page_context(WHITEPAPER_PAGE, ua2),
+            );
+            self.push_track(
+                out,
+                Via::Website,
+                &other,
+                at2 + MINUTE + 3_000,
+                "Whitepaper Downloaded",
+                json!({"asset_id": asset, "title": title, "format": "pdf"}),
+                page_context(WHITEPAPER_PAGE, ua2),
+            );
             self.stats.whitepapers += 1;
         }
     }
@@ -734,53 +936,113 @@ impl Generator {
     fn wechat_first(&mut self, out: &mut Vec<Outgoing>, p: &Person, start: i64) {
         self.stats.wechat_followers += 1;
         let union = wechat_id(&mut self.rng);
-        let first = if self.rng.gen_bool(0.7) { WECHAT_A } else { WECHAT_B };
+        let first = if self.rng.gen_bool(0.7) {
+            WECHAT_A
+        } else {
+            WECHAT_B
+        };
         let open = wechat_id(&mut self.rng);
-        let scene = *["qrcode:expo-booth", "qrcode:sales-card", "search", "article", "qrcode:webinar-poster"].choose(&mut self.rng).expect("scenes");
+        let scene = *[
+            "qrcode:expo-booth",
+            "qrcode:sales-card",
+            "search",
+            "article",
+            "qrcode:webinar-poster",
+        ]
+        .choose(&mut self.rng)
+        .expect("scenes");
         self.push_follow(out, first, &open, &union, start, scene);
         let mut at = start;
         for _ in 0..self.rng.gen_range(0..5) {
-            at = self.later(at, self.rng.gen_range(HOUR..6 * DAY));
+            at = self.after(at, HOUR..6 * DAY);
             let ctx = wechat_context(first, &open, &union);
             if self.rng.gen_bool(0.7) {
                 let article = *ARTICLES.choose(&mut self.rng).expect("articles");
                 let seconds = self.rng.gen_range(8..400);
-                self.push_track(out, Via::Wechat, &open, at, "Article Read", json!({"app_id": first.0, "article_title": article, "read_seconds": seconds}), ctx);
+                self.push_track(
+                    out,
+                    Via::Wechat,
+                    &open,
+                    at,
+                    "Article Read",
+                    json!({"app_id": first.0, "article_title": article, "read_seconds": seconds}),
+                    ctx,
+                );
             } else {
                 let menu = *MENUS.choose(&mut self.rng).expect("menus");
-                self.push_track(out, Via::Wechat, &open, at, "Menu Clicked", json!({"app_id": first.0, "menu": menu}), ctx);
+                self.push_track(
+                    out,
+                    Via::Wechat,
+                    &open,
+                    at,
+                    "Menu Clicked",
+                    json!({"app_id": first.0, "menu": menu}),
+                    ctx,
+                );
             }
         }
         // Following the group's other account too: a second openID, the same unionID.
         if self.rng.gen_bool(0.35) {
             self.stats.both_accounts += 1;
-            let second = if first == WECHAT_A { WECHAT_B } else { WECHAT_A };
+            let second = if first == WECHAT_A {
+                WECHAT_B
+            } else {
+                WECHAT_A
+            };
             let open2 = wechat_id(&mut self.rng);
-            at = self.later(at, self.rng.gen_range(HOUR..15 * DAY));
+            at = self.after(at, HOUR..15 * DAY);
             self.push_follow(out, second, &open2, &union, at, "article");
         }
         if !self.rng.gen_bool(0.5) {
             return;
         }
         // Registration inside WeChat: name, mobile and company from a WeChat form.
-        at = self.later(at, self.rng.gen_range(HOUR..5 * DAY));
+        at = self.after(at, HOUR..5 * DAY);
         let traits = json!({
             "name": p.name, "phone": p.mobile, "company": self.companies[p.company].name, "title": p.title, "demo_data": true,
         });
-        self.push_identify(out, Via::Wechat, &open, at, traits, wechat_context(first, &open, &union));
+        self.push_identify(
+            out,
+            Via::Wechat,
+            &open,
+            at,
+            traits,
+            wechat_context(first, &open, &union),
+        );
         self.push_group(out, Via::Wechat, &open, at + 3_000, p.company);
-        self.webinar(out, Via::Wechat, &open, at + 5_000, wechat_context(first, &open, &union));
+        self.webinar(
+            out,
+            Via::Wechat,
+            &open,
+            at + 5_000,
+            wechat_context(first, &open, &union),
+        );
         // Later on the website, the same person fills a form with the same mobile: the browser's
         // anonymous profile merges into the WeChat contact.
         if self.rng.gen_bool(0.35) {
             let anon = uuid(&mut self.rng);
             let ua = USER_AGENTS[self.rng.gen_range(0..2)];
-            let mut at2 = self.later(at, self.rng.gen_range(DAY..15 * DAY));
+            let mut at2 = self.after(at, DAY..15 * DAY);
             let campaign = &CAMPAIGNS[self.rng.gen_range(0..3)];
             at2 = self.browse(out, &anon, ua, at2, Some(campaign));
             let traits = self.form_traits(p, true);
-            self.push_identify(out, Via::Website, &anon, at2 + MINUTE, traits, page_context(CONTACT_PAGE, ua));
-            self.push_track(out, Via::Website, &anon, at2 + MINUTE + 2_000, "Form Submitted", json!({"form_id": "form-demo", "form_name": "预约演示"}), page_context(CONTACT_PAGE, ua));
+            self.push_identify(
+                out,
+                Via::Website,
+                &anon,
+                at2 + MINUTE,
+                traits,
+                page_context(CONTACT_PAGE, ua),
+            );
+            self.push_track(
+                out,
+                Via::Website,
+                &anon,
+                at2 + MINUTE + 2_000,
+                "Form Submitted",
+                json!({"form_id": "form-demo", "form_name": "预约演示"}),
+                page_context(CONTACT_PAGE, ua),
+            );
         }
     }
 
@@ -793,45 +1055,108 @@ impl Generator {
         let ua = *USER_AGENTS.choose(&mut self.rng).expect("agents");
         let campaign = &CAMPAIGNS[*[5usize, 6, 7, 8].choose(&mut self.rng).expect("campaigns")];
         let mut at = start;
-        self.push_page(out, &anon, ua, at, WEBINAR_PAGE, Some(campaign), campaign.referrer);
+        self.push_page(
+            out,
+            &anon,
+            ua,
+            at,
+            WEBINAR_PAGE,
+            Some(campaign),
+            campaign.referrer,
+        );
         at += 3 * MINUTE;
         let traits = self.form_traits(p, true);
-        self.push_identify(out, Via::Website, &anon, at, traits, page_context(WEBINAR_PAGE, ua));
+        self.push_identify(
+            out,
+            Via::Website,
+            &anon,
+            at,
+            traits,
+            page_context(WEBINAR_PAGE, ua),
+        );
         self.push_group(out, Via::Website, &anon, at + 3_000, p.company);
-        self.webinar(out, Via::Website, &anon, at + 5_000, json!({"userAgent": ua}));
+        self.webinar(
+            out,
+            Via::Website,
+            &anon,
+            at + 5_000,
+            json!({"userAgent": ua}),
+        );
         if self.rng.gen_bool(0.4) {
             self.stats.wechat_followers += 1;
             let union = wechat_id(&mut self.rng);
             let open = wechat_id(&mut self.rng);
-            at = self.later(at, self.rng.gen_range(HOUR..10 * DAY));
+            at = self.after(at, HOUR..10 * DAY);
             self.push_follow(out, WECHAT_B, &open, &union, at, "qrcode:webinar-poster");
             let traits = json!({"name": p.name, "phone": p.mobile, "demo_data": true});
-            self.push_identify(out, Via::Wechat, &open, self.later(at, 10 * MINUTE), traits, wechat_context(WECHAT_B, &open, &union));
+            self.push_identify(
+                out,
+                Via::Wechat,
+                &open,
+                self.clamp(at + 10 * MINUTE),
+                traits,
+                wechat_context(WECHAT_B, &open, &union),
+            );
         }
     }
 
     /// Registration for the next webinar after `at` (if any) and, when it has taken place, attendance.
     fn webinar(&mut self, out: &mut Vec<Outgoing>, via: Via, anon: &str, at: i64, context: Value) {
-        let Some(&(id, title, days_ago, minutes)) = WEBINARS.iter().find(|w| self.now - w.2 * DAY - 2 * HOUR > at) else {
+        // Webinars start at 14:00 Beijing time; registration closes two hours before.
+        let starts = |days_ago: i64| (self.now / DAY) * DAY - days_ago * DAY + 6 * HOUR;
+        let Some(&(id, title, days_ago, minutes)) =
+            WEBINARS.iter().find(|w| starts(w.2) - 2 * HOUR > at)
+        else {
             return;
         };
+        let starts = starts(days_ago);
         self.stats.webinar_registrations += 1;
-        let registered_via = if via == Via::Wechat { "wechat" } else { "website" };
-        self.push_track(out, via, anon, at, "Webinar Registered", json!({"webinar_id": id, "webinar_title": title, "registered_via": registered_via}), context.clone());
-        let starts = (self.now / DAY) * DAY - days_ago * DAY + 6 * HOUR; // 14:00 Beijing
+        let registered_via = if via == Via::Wechat {
+            "wechat"
+        } else {
+            "website"
+        };
+        self.push_track(
+            out,
+            via,
+            anon,
+            at,
+            "Webinar Registered",
+            json!({"webinar_id": id, "webinar_title": title, "registered_via": registered_via}),
+            context.clone(),
+        );
         if days_ago <= 0 || !self.rng.gen_bool(0.62) {
             return;
         }
         self.stats.webinar_attended += 1;
         let live = self.rng.gen_bool(0.75);
-        let joined = if live { starts + self.rng.gen_range(0..15) * MINUTE } else { self.later(starts, self.rng.gen_range(DAY..5 * DAY)) };
+        let joined = if live {
+            starts + self.rng.gen_range(0..15) * MINUTE
+        } else {
+            self.after(starts, DAY..5 * DAY)
+        };
         let watched = self.rng.gen_range(3..=minutes);
         let props = json!({"webinar_id": id, "webinar_title": title, "minutes_watched": watched, "duration_minutes": minutes, "live": live});
-        self.push_track(out, via, anon, self.later(joined, i64::from(watched) * MINUTE), "Webinar Attended", props, context);
+        self.push_track(
+            out,
+            via,
+            anon,
+            self.clamp(joined + i64::from(watched) * MINUTE),
+            "Webinar Attended",
+            props,
+            context,
+        );
     }
 
     /// One browsing session of 1–4 pages; returns when it ended.
-    fn browse(&mut self, out: &mut Vec<Outgoing>, anon: &str, ua: &str, mut at: i64, campaign: Option<&Campaign>) -> i64 {
+    fn browse(
+        &mut self,
+        out: &mut Vec<Outgoing>,
+        anon: &str,
+        ua: &str,
+        mut at: i64,
+        campaign: Option<&Campaign>,
+    ) -> i64 {
         let pages = self.rng.gen_range(1..=4);
         let first = match campaign {
             Some(c) => c.landing,
@@ -840,9 +1165,13 @@ impl Generator {
         let referrer = campaign.map_or("", |c| c.referrer);
         self.push_page(out, anon, ua, at, first, campaign, referrer);
         for _ in 1..pages {
-            at = self.later(at, self.rng.gen_range(15_000..6 * MINUTE));
+            at = self.after(at, 15_000..6 * MINUTE);
             // Buyers close to a decision keep coming back to the pricing page.
-            let page = if self.rng.gen_bool(0.25) { PRICING } else { self.rng.gen_range(0..PAGES.len() - 1) };
+            let page = if self.rng.gen_bool(0.25) {
+                PRICING
+            } else {
+                self.rng.gen_range(0..PAGES.len() - 1)
+            };
             self.push_page(out, anon, ua, at, page, None, SITE);
         }
         at
@@ -862,7 +1191,11 @@ impl Generator {
             t.insert("industry".into(), json!(c.industry));
             t.insert("company_size".into(), json!(c.size));
             // Forms collect provinces both with and without the suffix; the pool normalises them.
-            let province = if self.rng.gen_bool(0.5) { c.province.to_owned() } else { c.province.trim_end_matches(['省', '市']).to_owned() };
+            let province = if self.rng.gen_bool(0.5) {
+                c.province.to_owned()
+            } else {
+                c.province.trim_end_matches(['省', '市']).to_owned()
+            };
             t.insert("province".into(), json!(province));
             t.insert("city".into(), json!(c.city));
         }
@@ -870,12 +1203,25 @@ impl Generator {
     }
 
     #[expect(clippy::too_many_arguments, reason = "a page view has that many parts")]
-    fn push_page(&mut self, out: &mut Vec<Outgoing>, anon: &str, ua: &str, at: i64, page: usize, campaign: Option<&Campaign>, referrer: &str) {
+    fn push_page(
+        &mut self,
+        out: &mut Vec<Outgoing>,
+        anon: &str,
+        ua: &str,
+        at: i64,
+        page: usize,
+        campaign: Option<&Campaign>,
+        referrer: &str,
+    ) {
+        let at = self.clamp(at);
         let (path, title) = PAGES[page];
         let mut url = format!("{SITE}{path}");
         let mut context = page_context(page, ua);
         if let Some(c) = campaign.filter(|c| !c.source.is_empty()) {
-            url = format!("{url}?utm_source={}&utm_medium={}&utm_campaign={}", c.source, c.medium, c.name);
+            url = format!(
+                "{url}?utm_source={}&utm_medium={}&utm_campaign={}",
+                c.source, c.medium, c.name
+            );
             let mut cmp = json!({"source": c.source, "medium": c.medium, "name": c.name});
             if let Some(term) = c.term {
                 cmp["term"] = json!(term);
@@ -889,11 +1235,28 @@ impl Generator {
             "type": "page", "messageId": id, "anonymousId": anon, "timestamp": iso(at), "name": title,
             "properties": props, "context": context,
         });
-        out.push(Outgoing { at, via: Via::Website, message });
+        out.push(Outgoing {
+            at,
+            via: Via::Website,
+            message,
+        });
     }
 
-    #[expect(clippy::too_many_arguments, reason = "a track call has that many parts")]
-    fn push_track(&mut self, out: &mut Vec<Outgoing>, via: Via, anon: &str, at: i64, event: &str, properties: Value, context: Value) {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a track call has that many parts"
+    )]
+    fn push_track(
+        &mut self,
+        out: &mut Vec<Outgoing>,
+        via: Via,
+        anon: &str,
+        at: i64,
+        event: &str,
+        properties: Value,
+        context: Value,
+    ) {
+        let at = self.clamp(at);
         let id = self.message_id();
         let mut message = json!({
             "type": "track", "messageId": id, "anonymousId": anon, "timestamp": iso(at), "event": event,
@@ -905,7 +1268,16 @@ impl Generator {
         out.push(Outgoing { at, via, message });
     }
 
-    fn push_identify(&mut self, out: &mut Vec<Outgoing>, via: Via, anon: &str, at: i64, traits: Value, context: Value) {
+    fn push_identify(
+        &mut self,
+        out: &mut Vec<Outgoing>,
+        via: Via,
+        anon: &str,
+        at: i64,
+        traits: Value,
+        context: Value,
+    ) {
+        let at = self.clamp(at);
         let id = self.message_id();
         let mut message = json!({
             "type": "identify", "messageId": id, "anonymousId": anon, "timestamp": iso(at), "traits": traits, "context": context,
@@ -916,7 +1288,15 @@ impl Generator {
         out.push(Outgoing { at, via, message });
     }
 
-    fn push_group(&mut self, out: &mut Vec<Outgoing>, via: Via, anon: &str, at: i64, company: usize) {
+    fn push_group(
+        &mut self,
+        out: &mut Vec<Outgoing>,
+        via: Via,
+        anon: &str,
+        at: i64,
+        company: usize,
+    ) {
+        let at = self.clamp(at);
         let c = &self.companies[company];
         let traits = json!({
             "name": c.name, "industry": c.industry, "employees": c.size, "website": format!("https://www.{}", c.domain),
@@ -928,9 +1308,25 @@ impl Generator {
         out.push(Outgoing { at, via, message });
     }
 
-    fn push_follow(&mut self, out: &mut Vec<Outgoing>, account: (&str, &str), open: &str, union: &str, at: i64, scene: &str) {
+    fn push_follow(
+        &mut self,
+        out: &mut Vec<Outgoing>,
+        account: (&str, &str),
+        open: &str,
+        union: &str,
+        at: i64,
+        scene: &str,
+    ) {
         let props = json!({"app_id": account.0, "account_name": account.1, "scene": scene});
-        self.push_track(out, Via::Wechat, open, at, "Followed Official Account", props, wechat_context(account, open, union));
+        self.push_track(
+            out,
+            Via::Wechat,
+            open,
+            at,
+            "Followed Official Account",
+            props,
+            wechat_context(account, open, union),
+        );
     }
 }
 
@@ -958,27 +1354,34 @@ fn wechat_context(account: (&str, &str), open: &str, union: &str) -> Value {
 /// Orders a cohort's messages in time and cuts them into request bodies per source: nine-day
 /// windows in order, and in each window the WeChat batches before the website ones, so a person's
 /// history arrives roughly as it happened.
-fn cohort_batches(mut out: Vec<Outgoing>, now: i64) -> Vec<(Via, Vec<Value>)> {
+fn cohort_batches(mut out: Vec<Outgoing>, now: i64) -> Vec<(Via, String)> {
     out.sort_by_key(|o| o.at);
+    let sent_at = iso(now);
     let window = |at: i64| (now - at) / (9 * DAY);
     let mut batches = Vec::new();
     let mut i = 0;
     while i < out.len() {
         let w = window(out[i].at);
-        let end = out[i..].iter().position(|o| window(o.at) != w).map_or(out.len(), |n| i + n);
+        let end = out[i..]
+            .iter()
+            .position(|o| window(o.at) != w)
+            .map_or(out.len(), |n| i + n);
         for via in [Via::Wechat, Via::Website] {
             let (mut batch, mut bytes) = (Vec::new(), 0usize);
             for o in out[i..end].iter().filter(|o| o.via == via) {
-                let size = o.message.to_string().len();
-                if !batch.is_empty() && (batch.len() >= BATCH_MESSAGES || bytes + size > BATCH_BYTES) {
-                    batches.push((via, std::mem::take(&mut batch)));
+                let m = o.message.to_string();
+                if !batch.is_empty()
+                    && (batch.len() >= BATCH_MESSAGES || bytes + m.len() > BATCH_BYTES)
+                {
+                    batches.push((via, batch_body(&batch, &sent_at)));
+                    batch.clear();
                     bytes = 0;
                 }
-                bytes += size + 1;
-                batch.push(o.message.clone());
+                bytes += m.len() + 1;
+                batch.push(m);
             }
             if !batch.is_empty() {
-                batches.push((via, batch));
+                batches.push((via, batch_body(&batch, &sent_at)));
             }
         }
         i = end;
@@ -998,7 +1401,9 @@ mod tests {
             for _ in 0..40 {
                 g.person(&mut out);
             }
-            out.into_iter().map(|o| o.message.to_string()).collect::<Vec<_>>()
+            out.into_iter()
+                .map(|o| o.message.to_string())
+                .collect::<Vec<_>>()
         };
         assert_eq!(gen(7), gen(7));
         assert_ne!(gen(7), gen(8));
@@ -1012,9 +1417,19 @@ mod tests {
         for _ in 0..300 {
             g.person(&mut out);
         }
-        assert!(out.iter().all(|o| o.at < now && o.at > now - (HISTORY_DAYS + 1) * DAY));
-        let batches = cohort_batches(out, now);
-        assert!(batches.iter().all(|(_, b)| b.len() <= BATCH_MESSAGES));
+        for o in &out {
+            assert!(
+                o.at < now && o.at > now - (HISTORY_DAYS + 1) * DAY,
+                "{} {}",
+                (now - o.at) / DAY,
+                o.message
+            );
+        }
+        for (_, body) in cohort_batches(out, now) {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert!(v["batch"].as_array().unwrap().len() <= BATCH_MESSAGES);
+            assert!(body.len() <= 500 * 1024);
+        }
     }
 
     #[test]
