@@ -172,7 +172,7 @@ impl Store {
         for (kind, values) in by_kind {
             for chunk in values.chunks(CHUNK) {
                 let rows: Vec<i64> = with_pool!(self, c => {
-                    let mut qb = sqlx::QueryBuilder::new("SELECT DISTINCT contact_id FROM identities WHERE org_id = ");
+                    let mut qb = sqlx::QueryBuilder::new("SELECT contact_id FROM identities WHERE org_id = ");
                     qb.push_bind(org.0).push(" AND kind = ").push_bind(kind.as_str()).push(" AND value IN (");
                     let mut sep = qb.separated(", ");
                     for v in chunk {
