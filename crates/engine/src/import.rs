@@ -1106,9 +1106,12 @@ where
 {
     // Records of different lengths are expected (rows keep their own cells), and writing into memory
     // cannot fail, so no record is ever refused.
-    let mut out = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    let mut out = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
     for record in records {
-        out.write_record(record).expect("a flexible CSV writer into memory accepts every record");
+        out.write_record(record)
+            .expect("a flexible CSV writer into memory accepts every record");
     }
     out.into_inner().expect("flushing into memory cannot fail")
 }

@@ -28,20 +28,37 @@ struct TestDb {
 impl TestDb {
     async fn new() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
-        let (url, pg_name) = if std::env::var("HATCHERY_TEST_DATABASE").as_deref() == Ok("postgres") {
+        let (url, pg_name) = if std::env::var("HATCHERY_TEST_DATABASE").as_deref() == Ok("postgres")
+        {
             let name = format!("hatchery_test_{}", unique_suffix());
-            let pool = sqlx::PgPool::connect(PG_ADMIN).await.expect("PostgreSQL for tests on 127.0.0.1:5432");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+            let pool = sqlx::PgPool::connect(PG_ADMIN)
+                .await
+                .expect("PostgreSQL for tests on 127.0.0.1:5432");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             let base = PG_ADMIN.rsplit_once('/').unwrap().0;
             (format!("{base}/{name}"), Some(name))
         } else {
-            (format!("sqlite://{}", dir.path().join("test.db").display()), None)
+            (
+                format!("sqlite://{}", dir.path().join("test.db").display()),
+                None,
+            )
         };
-        let opts = StoreOptions { sqlite_fsync_every_commit: false, ..StoreOptions::default() };
+        let opts = StoreOptions {
+            sqlite_fsync_every_commit: false,
+            ..StoreOptions::default()
+        };
         let store = Store::connect(&url, &opts).await.unwrap();
         let org = store.create_org("Test organisation", NOW).await.unwrap().id;
-        TestDb { store, org, dir, pg_name }
+        TestDb {
+            store,
+            org,
+            dir,
+            pg_name,
+        }
     }
 
     /// Writes a file into the test's directory.
@@ -51,18 +68,34 @@ impl TestDb {
         path
     }
 
-    async fn import(&self, path: &Path, opts: &ImportOptions) -> Result<(hatchery_domain::ids::ImportId, ImportReport), ImportError> {
+    async fn import(
+        &self,
+        path: &Path,
+        opts: &ImportOptions,
+    ) -> Result<(hatchery_domain::ids::ImportId, ImportReport), ImportError> {
         let name = path.file_name().unwrap().to_str().unwrap();
         let prepared = import::prepare(&self.store, self.org, path, name, opts, NOW).await?;
         let id = prepared.import.id;
         let rules = self.store.identity_rules(self.org).await.unwrap();
-        let report =
-            import::run(&self.store, self.org, prepared, &rules, &Metrics::default(), &ManualClock::new(NOW), |_, _| {}).await?;
+        let report = import::run(
+            &self.store,
+            self.org,
+            prepared,
+            &rules,
+            &Metrics::default(),
+            &ManualClock::new(NOW),
+            |_, _| {},
+        )
+        .await?;
         Ok((id, report))
     }
 
     async fn contact(&self, kind: IdentityKind, value: &str) -> Option<Contact> {
-        let id = self.store.contact_by_identity(self.org, &Identifier::new(kind, value)).await.unwrap()?;
+        let id = self
+            .store
+            .contact_by_identity(self.org, &Identifier::new(kind, value))
+            .await
+            .unwrap()?;
         Some(self.store.get_contact(self.org, id).await.unwrap())
     }
 
@@ -86,13 +119,20 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop may run inside the test's runtime, which must not block: use a thread with its own.
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(pool) = sqlx::PgPool::connect(PG_ADMIN).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&pool)
+                        .await;
                     pool.close().await;
                 }
             });
@@ -108,7 +148,12 @@ fn unique_suffix() -> String {
 }
 
 fn mapping(targets: &str) -> ImportMapping {
-    ImportMapping { columns: targets.split(',').map(|t| ColumnTarget::parse(t).unwrap()).collect() }
+    ImportMapping {
+        columns: targets
+            .split(',')
+            .map(|t| ColumnTarget::parse(t).unwrap())
+            .collect(),
+    }
 }
 
 fn opts() -> ImportOptions {
@@ -131,15 +176,24 @@ async fn imports_a_gbk_csv_with_chinese_headers_and_normalises_mobiles_and_email
     assert_eq!(report.file.encoding, "gbk");
     assert_eq!(report.file.headers[1], "手机号码");
     assert_eq!((report.rows, report.created, report.rejected), (3, 3, 0));
-    let zhang = db.contact(IdentityKind::Mobile, "+8613800138000").await.expect("mobile normalised to E.164");
+    let zhang = db
+        .contact(IdentityKind::Mobile, "+8613800138000")
+        .await
+        .expect("mobile normalised to E.164");
     assert_eq!(zhang.name.as_deref(), Some("张三"));
     assert_eq!(zhang.email.as_deref(), Some("zhang.san@example.com"));
     assert_eq!(zhang.province.as_deref(), Some("广东"));
     assert_eq!(zhang.city.as_deref(), Some("深圳"));
     assert_eq!(zhang.company.as_deref(), Some("上海某某科技有限公司"));
     assert_eq!(zhang.source.as_deref(), Some("import"));
-    assert!(zhang.account_id.is_some(), "the company column links an account");
-    assert_eq!(zhang.traits.get("col_7").and_then(|v| v.as_str()), Some("50万"));
+    assert!(
+        zhang.account_id.is_some(),
+        "the company column links an account"
+    );
+    assert_eq!(
+        zhang.traits.get("col_7").and_then(|v| v.as_str()),
+        Some("50万")
+    );
     assert_eq!(
         db.identities(zhang.id).await,
         vec![
@@ -147,10 +201,24 @@ async fn imports_a_gbk_csv_with_chinese_headers_and_normalises_mobiles_and_email
             (IdentityKind::Mobile, "+8613800138000".to_owned()),
         ]
     );
-    assert!(db.contact(IdentityKind::Mobile, "+8613900139000").await.is_some());
-    assert!(db.contact(IdentityKind::Mobile, "+8613700137000").await.is_some());
+    assert!(db
+        .contact(IdentityKind::Mobile, "+8613900139000")
+        .await
+        .is_some());
+    assert!(db
+        .contact(IdentityKind::Mobile, "+8613700137000")
+        .await
+        .is_some());
     assert_eq!(report.reach.contacts, 3);
-    assert_eq!((report.reach.mobile, report.reach.email, report.reach.landline, report.reach.wechat), (3, 2, 0, 0));
+    assert_eq!(
+        (
+            report.reach.mobile,
+            report.reach.email,
+            report.reach.landline,
+            report.reach.wechat
+        ),
+        (3, 2, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -159,14 +227,26 @@ async fn deduplicates_rows_inside_the_file_and_against_existing_contacts() {
     // One contact is already in the pool, known by email.
     let existing = Touch {
         identifiers: vec![Identifier::new(IdentityKind::Email, "ann@example.com")],
-        profile: ProfileFields { name: Some("Ann".into()), ..ProfileFields::default() },
+        profile: ProfileFields {
+            name: Some("Ann".into()),
+            ..ProfileFields::default()
+        },
         origin: "api".into(),
         cause: "api".into(),
         at: NOW,
         ..Touch::default()
     };
     let rules = db.store.identity_rules(db.org).await;
-    let before = commit_touches(&db.store, db.org, &rules, vec![existing], NOW, &Metrics::default()).await.unwrap();
+    let before = commit_touches(
+        &db.store,
+        db.org,
+        &rules,
+        vec![existing],
+        NOW,
+        &Metrics::default(),
+    )
+    .await
+    .unwrap();
     let ann = before[0].contact.unwrap();
 
     let path = db.file(
@@ -180,20 +260,55 @@ async fn deduplicates_rows_inside_the_file_and_against_existing_contacts() {
             .as_bytes(),
     );
     // Two rows per transaction, so duplicates meet both inside a chunk and across chunks.
-    let (_, report) = db.import(&path, &ImportOptions { chunk_rows: 2, ..opts() }).await.unwrap();
+    let (_, report) = db
+        .import(
+            &path,
+            &ImportOptions {
+                chunk_rows: 2,
+                ..opts()
+            },
+        )
+        .await
+        .unwrap();
 
     assert_eq!(report.rows, 5);
-    assert_eq!(report.updated, 1, "Ann matched the contact already in the pool");
+    assert_eq!(
+        report.updated, 1,
+        "Ann matched the contact already in the pool"
+    );
     assert_eq!(report.created, 2, "Bob and Dan");
-    assert_eq!(report.duplicates_in_file, 2, "Bob again by email, Carol by Bob's mobile");
+    assert_eq!(
+        report.duplicates_in_file, 2,
+        "Bob again by email, Carol by Bob's mobile"
+    );
     assert_eq!(report.merged, 0);
     assert_eq!(db.contacts().await, 3);
-    let ann_now = db.contact(IdentityKind::Mobile, "+8613800138000").await.unwrap();
+    let ann_now = db
+        .contact(IdentityKind::Mobile, "+8613800138000")
+        .await
+        .unwrap();
     assert_eq!(ann_now.id, ann);
-    assert_eq!(ann_now.name.as_deref(), Some("Ann Lee"), "the import's values win");
-    let bob = db.contact(IdentityKind::Email, "bob@example.com").await.unwrap();
-    assert_eq!(db.contact(IdentityKind::Mobile, "+8613900139000").await.unwrap().id, bob.id);
-    assert_eq!(bob.name.as_deref(), Some("Carol"), "later rows win field by field");
+    assert_eq!(
+        ann_now.name.as_deref(),
+        Some("Ann Lee"),
+        "the import's values win"
+    );
+    let bob = db
+        .contact(IdentityKind::Email, "bob@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.contact(IdentityKind::Mobile, "+8613900139000")
+            .await
+            .unwrap()
+            .id,
+        bob.id
+    );
+    assert_eq!(
+        bob.name.as_deref(),
+        Some("Carol"),
+        "later rows win field by field"
+    );
 }
 
 #[tokio::test]
@@ -207,7 +322,16 @@ async fn dry_run_reports_the_same_counts_as_the_real_run_and_writes_no_contacts(
         ..Touch::default()
     };
     let rules = db.store.identity_rules(db.org).await;
-    commit_touches(&db.store, db.org, &rules, vec![existing], NOW, &Metrics::default()).await.unwrap();
+    commit_touches(
+        &db.store,
+        db.org,
+        &rules,
+        vec![existing],
+        NOW,
+        &Metrics::default(),
+    )
+    .await
+    .unwrap();
     let existing_events = db.store.count_events(db.org).await.unwrap();
 
     let path = db.file(
@@ -221,24 +345,74 @@ async fn dry_run_reports_the_same_counts_as_the_real_run_and_writes_no_contacts(
          甲,,a@example.com,\n"
             .as_bytes(),
     );
-    let dry_opts = ImportOptions { dry_run: true, chunk_rows: 2, ..opts() };
+    let dry_opts = ImportOptions {
+        dry_run: true,
+        chunk_rows: 2,
+        ..opts()
+    };
     let (dry_id, dry) = db.import(&path, &dry_opts).await.unwrap();
 
     assert_eq!(db.contacts().await, 1, "a dry run writes no contact");
-    assert_eq!(db.store.count_events(db.org).await.unwrap(), existing_events, "nor events");
-    assert!(db.store.tag_by_name(db.org, "重点客户").await.unwrap().is_none(), "nor tags");
-    assert!(db.store.tag_by_name(db.org, &dry.tag).await.unwrap().is_none());
+    assert_eq!(
+        db.store.count_events(db.org).await.unwrap(),
+        existing_events,
+        "nor events"
+    );
+    assert!(
+        db.store
+            .tag_by_name(db.org, "重点客户")
+            .await
+            .unwrap()
+            .is_none(),
+        "nor tags"
+    );
+    assert!(db
+        .store
+        .tag_by_name(db.org, &dry.tag)
+        .await
+        .unwrap()
+        .is_none());
     let recorded = db.store.get_import(db.org, dry_id).await.unwrap();
     assert!(recorded.dry_run);
     assert_eq!(recorded.status, ImportStatus::Completed);
     assert_eq!(recorded.processed_rows, 6);
-    assert_eq!(serde_json::from_value::<ImportReport>(recorded.report).unwrap(), dry);
-    let rejected = db.store.list_rejections(db.org, dry_id, 0, 100).await.unwrap();
+    assert_eq!(
+        serde_json::from_value::<ImportReport>(recorded.report).unwrap(),
+        dry
+    );
+    let rejected = db
+        .store
+        .list_rejections(db.org, dry_id, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(rejected.iter().map(|r| r.row).collect::<Vec<_>>(), vec![5]);
 
-    let (_, real) = db.import(&path, &ImportOptions { dry_run: false, ..dry_opts }).await.unwrap();
-    assert_eq!(ImportReport { dry_run: true, ..real.clone() }, dry);
-    assert_eq!((real.created, real.updated, real.duplicates_in_file, real.rejected), (2, 1, 2, 1));
+    let (_, real) = db
+        .import(
+            &path,
+            &ImportOptions {
+                dry_run: false,
+                ..dry_opts
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ImportReport {
+            dry_run: true,
+            ..real.clone()
+        },
+        dry
+    );
+    assert_eq!(
+        (
+            real.created,
+            real.updated,
+            real.duplicates_in_file,
+            real.rejected
+        ),
+        (2, 1, 2, 1)
+    );
     assert_eq!(db.contacts().await, 3);
 }
 
@@ -276,17 +450,30 @@ async fn rejected_rows_carry_row_numbers_and_reasons() {
         "row numbers as a spreadsheet shows them: the header is row 1 and the blank row 3 keeps its number"
     );
     let bad_email = &rejected[0];
-    assert!(bad_email.reason.starts_with("column 2 (email):"), "{}", bad_email.reason);
-    assert!(!bad_email.reason.contains("not-an-email"), "reasons never repeat the value");
+    assert!(
+        bad_email.reason.starts_with("column 2 (email):"),
+        "{}",
+        bad_email.reason
+    );
+    assert!(
+        !bad_email.reason.contains("not-an-email"),
+        "reasons never repeat the value"
+    );
     assert_eq!(bad_email.cells, vec!["Bad email", "not-an-email", "", ""]);
-    assert_eq!(rejected[3].cells.last().map(String::as_str), Some("surplus"));
+    assert_eq!(
+        rejected[3].cells.last().map(String::as_str),
+        Some("surplus")
+    );
 
     assert_eq!((report.rows, report.created, report.rejected), (8, 2, 6));
     assert_eq!(report.rejection_codes.get("invalid_email"), Some(&1));
     // Row 8 has a broken email but a valid mobile: imported, with a warning naming the row.
     let warning = &report.warnings["invalid_email"];
     assert_eq!((warning.count, warning.first_rows.clone()), (1, vec![8]));
-    let half = db.contact(IdentityKind::Mobile, "+8613800138000").await.unwrap();
+    let half = db
+        .contact(IdentityKind::Mobile, "+8613800138000")
+        .await
+        .unwrap();
     assert_eq!(half.email, None);
 
     // The rejected-rows file repeats the original header after row, code and reason.
@@ -294,8 +481,14 @@ async fn rejected_rows_carry_row_numbers_and_reasons() {
     csv.extend(import::rejections_csv_lines(&rejected));
     let text = String::from_utf8(csv).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("\u{feff}row,code,reason,name,email,mobile,wechat openid"));
-    assert!(lines.next().unwrap().starts_with("4,invalid_email,column 2 (email):"));
+    assert_eq!(
+        lines.next(),
+        Some("\u{feff}row,code,reason,name,email,mobile,wechat openid")
+    );
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("4,invalid_email,column 2 (email):"));
 }
 
 #[tokio::test]
@@ -311,24 +504,62 @@ async fn every_imported_contact_carries_the_batch_tag() {
     );
     let (id, report) = db.import(&path, &opts()).await.unwrap();
     assert_eq!(report.tag, "import:展会名单 2026-11-18");
-    assert_eq!(db.store.get_import(db.org, id).await.unwrap().tag.as_deref(), Some(report.tag.as_str()));
+    assert_eq!(
+        db.store
+            .get_import(db.org, id)
+            .await
+            .unwrap()
+            .tag
+            .as_deref(),
+        Some(report.tag.as_str())
+    );
 
-    let tag = db.store.tag_by_name(db.org, &report.tag).await.unwrap().expect("batch tag created");
+    let tag = db
+        .store
+        .tag_by_name(db.org, &report.tag)
+        .await
+        .unwrap()
+        .expect("batch tag created");
     assert_eq!(tag.category.as_deref(), Some("import"));
-    let filter = ContactFilter { tag_id: Some(tag.id), limit: 50, ..ContactFilter::default() };
+    let filter = ContactFilter {
+        tag_id: Some(tag.id),
+        limit: 50,
+        ..ContactFilter::default()
+    };
     let (tagged, _) = db.store.list_contacts(db.org, &filter).await.unwrap();
     assert_eq!(tagged.len(), 3);
 
-    let a = db.contact(IdentityKind::Mobile, "+8613800138000").await.unwrap();
+    let a = db
+        .contact(IdentityKind::Mobile, "+8613800138000")
+        .await
+        .unwrap();
     let mut tags = db.store.contact_tags(db.org, a.id).await.unwrap();
     tags.sort();
-    assert_eq!(tags, vec!["VIP".to_owned(), report.tag.clone(), "展会".to_owned()]);
+    assert_eq!(
+        tags,
+        vec!["VIP".to_owned(), report.tag.clone(), "展会".to_owned()]
+    );
 
     let named = db.file("second.csv", b"mobile\n13600136000\n");
-    let (_, report) = db.import(&named, &ImportOptions { tag: Some("  Expo 2026  ".into()), ..opts() }).await.unwrap();
+    let (_, report) = db
+        .import(
+            &named,
+            &ImportOptions {
+                tag: Some("  Expo 2026  ".into()),
+                ..opts()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(report.tag, "Expo 2026");
-    let d = db.contact(IdentityKind::Mobile, "+8613600136000").await.unwrap();
-    assert_eq!(db.store.contact_tags(db.org, d.id).await.unwrap(), vec!["Expo 2026".to_owned()]);
+    let d = db
+        .contact(IdentityKind::Mobile, "+8613600136000")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.contact_tags(db.org, d.id).await.unwrap(),
+        vec!["Expo 2026".to_owned()]
+    );
 }
 
 #[tokio::test]
@@ -344,17 +575,39 @@ async fn landlines_are_kept_apart_from_mobiles() {
     );
     let (id, report) = db.import(&path, &opts()).await.unwrap();
 
-    let desk = db.contact(IdentityKind::Email, "desk@example.com").await.unwrap();
+    let desk = db
+        .contact(IdentityKind::Email, "desk@example.com")
+        .await
+        .unwrap();
     assert_eq!(desk.landline.as_deref(), Some("+86-10-62345678"));
     assert_eq!(desk.mobile, None);
-    assert_eq!(db.identities(desk.id).await, vec![(IdentityKind::Email, "desk@example.com".to_owned())]);
-    let mobile = db.contact(IdentityKind::Mobile, "+8613800138000").await.unwrap();
+    assert_eq!(
+        db.identities(desk.id).await,
+        vec![(IdentityKind::Email, "desk@example.com".to_owned())]
+    );
+    let mobile = db
+        .contact(IdentityKind::Mobile, "+8613800138000")
+        .await
+        .unwrap();
     assert_eq!(mobile.landline, None);
 
     // A landline alone cannot identify anyone: the row is rejected, not turned into a contact.
     let rejected = db.store.list_rejections(db.org, id, 0, 100).await.unwrap();
-    assert_eq!(rejected.iter().map(|r| (r.row, r.code.as_str())).collect::<Vec<_>>(), vec![(4, "landline_only")]);
-    assert_eq!((report.reach.landline, report.reach.mobile, report.reach.email), (1, 1, 1));
+    assert_eq!(
+        rejected
+            .iter()
+            .map(|r| (r.row, r.code.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(4, "landline_only")]
+    );
+    assert_eq!(
+        (
+            report.reach.landline,
+            report.reach.mobile,
+            report.reach.email
+        ),
+        (1, 1, 1)
+    );
     assert_eq!(db.contacts().await, 2);
 }
 
@@ -364,28 +617,56 @@ async fn a_bad_mapping_is_refused_before_anything_is_written() {
     let path = db.file("bad.csv", b"name,company,remark\nA,Acme,x\n");
 
     let guessed = db.import(&path, &opts()).await.unwrap_err();
-    assert!(matches!(&guessed, ImportError::Mapping(e) if e.code == "no_identity_column"), "{guessed}");
+    assert!(
+        matches!(&guessed, ImportError::Mapping(e) if e.code == "no_identity_column"),
+        "{guessed}"
+    );
 
-    let wrong_count = ImportOptions { mapping: Some(mapping("name,mobile")), ..opts() };
+    let wrong_count = ImportOptions {
+        mapping: Some(mapping("name,mobile")),
+        ..opts()
+    };
     let err = db.import(&path, &wrong_count).await.unwrap_err();
-    assert!(matches!(&err, ImportError::Mapping(e) if e.code == "column_count_mismatch"), "{err}");
+    assert!(
+        matches!(&err, ImportError::Mapping(e) if e.code == "column_count_mismatch"),
+        "{err}"
+    );
 
-    let long_tag = ImportOptions { mapping: Some(mapping("name,company,email")), tag: Some("x".repeat(65)), ..opts() };
-    assert!(matches!(db.import(&path, &long_tag).await.unwrap_err(), ImportError::Tag(_)));
+    let long_tag = ImportOptions {
+        mapping: Some(mapping("name,company,email")),
+        tag: Some("x".repeat(65)),
+        ..opts()
+    };
+    assert!(matches!(
+        db.import(&path, &long_tag).await.unwrap_err(),
+        ImportError::Tag(_)
+    ));
 
-    assert!(db.store.list_imports(db.org, 50).await.unwrap().is_empty(), "no import recorded");
-    assert!(db.store.list_tags(db.org).await.unwrap().is_empty(), "no tag created");
+    assert!(
+        db.store.list_imports(db.org, 50).await.unwrap().is_empty(),
+        "no import recorded"
+    );
+    assert!(
+        db.store.list_tags(db.org).await.unwrap().is_empty(),
+        "no tag created"
+    );
     assert_eq!(db.contacts().await, 0);
 
     let unreadable = db.file("legacy.xls", b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest");
-    assert!(matches!(db.import(&unreadable, &opts()).await.unwrap_err(), ImportError::Table(_)));
+    assert!(matches!(
+        db.import(&unreadable, &opts()).await.unwrap_err(),
+        ImportError::Table(_)
+    ));
     assert!(db.store.list_imports(db.org, 50).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn running_the_same_file_again_creates_no_duplicates() {
     let db = TestDb::new().await;
-    let path = db.file("again.csv", "姓名,手机,邮箱\nA,13800138000,a@example.com\nB,13900139000,\n".as_bytes());
+    let path = db.file(
+        "again.csv",
+        "姓名,手机,邮箱\nA,13800138000,a@example.com\nB,13900139000,\n".as_bytes(),
+    );
 
     let (_, first) = db.import(&path, &opts()).await.unwrap();
     assert_eq!(first.created, 2);
@@ -395,23 +676,53 @@ async fn running_the_same_file_again_creates_no_duplicates() {
 
     // Running one import a second time (as after an interruption) stores no event twice.
     let events = db.store.count_events(db.org).await.unwrap();
-    let prepared = import::prepare(&db.store, db.org, &path, "again.csv", &opts(), NOW).await.unwrap();
+    let prepared = import::prepare(&db.store, db.org, &path, "again.csv", &opts(), NOW)
+        .await
+        .unwrap();
     let id = prepared.import.id;
     let rules = db.store.identity_rules(db.org).await.unwrap();
     let (metrics, clock) = (Metrics::default(), ManualClock::new(NOW));
-    import::run(&db.store, db.org, prepared, &rules, &metrics, &clock, |_, _| {}).await.unwrap();
+    import::run(
+        &db.store,
+        db.org,
+        prepared,
+        &rules,
+        &metrics,
+        &clock,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     let after_first_run = db.store.count_events(db.org).await.unwrap();
     assert_eq!(after_first_run, events + 2);
     let table = import::open_table(&path, &opts()).await.unwrap();
-    let again = import::prepare_table(&db.store, db.org, &path, "again.csv", table, &opts(), NOW).await.unwrap();
+    let again = import::prepare_table(&db.store, db.org, &path, "again.csv", table, &opts(), NOW)
+        .await
+        .unwrap();
     // Same file, same rows: re-point the fresh preparation at the first import's id.
     let rerun = rerun_of(again, id);
-    import::run(&db.store, db.org, rerun, &rules, &metrics, &clock, |_, _| {}).await.unwrap();
-    assert_eq!(db.store.count_events(db.org).await.unwrap(), after_first_run);
+    import::run(
+        &db.store,
+        db.org,
+        rerun,
+        &rules,
+        &metrics,
+        &clock,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.store.count_events(db.org).await.unwrap(),
+        after_first_run
+    );
     assert_eq!(db.contacts().await, 2);
 }
 
-fn rerun_of(mut prepared: import::PreparedImport, id: hatchery_domain::ids::ImportId) -> import::PreparedImport {
+fn rerun_of(
+    mut prepared: import::PreparedImport,
+    id: hatchery_domain::ids::ImportId,
+) -> import::PreparedImport {
     prepared.import.id = id;
     prepared
 }
@@ -424,22 +735,47 @@ async fn progress_is_reported_after_every_chunk_and_stored_with_the_import() {
         text.push_str(&format!("1380013{i:04},user{i}@example.com\n"));
     }
     let path = db.file("many.csv", text.as_bytes());
-    let opts = ImportOptions { chunk_rows: 10, encoding: Encoding::Utf8, ..opts() };
-    let prepared = import::prepare(&db.store, db.org, &path, "many.csv", &opts, NOW).await.unwrap();
+    let opts = ImportOptions {
+        chunk_rows: 10,
+        encoding: Encoding::Utf8,
+        ..opts()
+    };
+    let prepared = import::prepare(&db.store, db.org, &path, "many.csv", &opts, NOW)
+        .await
+        .unwrap();
     assert_eq!(prepared.import.status, ImportStatus::Queued);
     assert_eq!(prepared.import.total_rows, Some(25));
     let id = prepared.import.id;
     let rules = db.store.identity_rules(db.org).await.unwrap();
     let metrics = Metrics::default();
     let mut seen = Vec::new();
-    let report = import::run(&db.store, db.org, prepared, &rules, &metrics, &ManualClock::new(NOW), |n, r| {
-        seen.push((n, r.created));
-    })
+    let report = import::run(
+        &db.store,
+        db.org,
+        prepared,
+        &rules,
+        &metrics,
+        &ManualClock::new(NOW),
+        |n, r| {
+            seen.push((n, r.created));
+        },
+    )
     .await
     .unwrap();
     assert_eq!(seen, vec![(10, 10), (20, 20), (25, 25)]);
-    assert_eq!(metrics.import_rows.load(std::sync::atomic::Ordering::Relaxed), 25);
+    assert_eq!(
+        metrics
+            .import_rows
+            .load(std::sync::atomic::Ordering::Relaxed),
+        25
+    );
     let stored = db.store.get_import(db.org, id).await.unwrap();
-    assert_eq!((stored.status, stored.processed_rows, stored.finished_at), (ImportStatus::Completed, 25, Some(NOW)));
-    assert_eq!(serde_json::from_value::<ImportReport>(stored.report).unwrap(), report);
+    assert_eq!(
+        (stored.status, stored.processed_rows, stored.finished_at),
+        (ImportStatus::Completed, 25, Some(NOW))
+    );
+    assert_eq!(
+        serde_json::from_value::<ImportReport>(stored.report).unwrap(),
+        report
+    );
 }

@@ -67,6 +67,9 @@ struct DbArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     pg_url: String,
+    /// Keep the benchmark database afterwards (to inspect query plans) instead of removing it.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -83,6 +86,10 @@ struct IngestArgs {
     /// Size of the pool of returning people (default: a tenth of the events, at most 100,000).
     #[arg(long)]
     people: Option<u64>,
+    /// Contacts written to the pool (in bulk, untimed) before the traffic starts, to measure ingest
+    /// into a large pool.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=20_000_000))]
+    prefill: u64,
     /// Send gzip-compressed bodies (as some tracking libraries do).
     #[arg(long)]
     gzip: bool,
@@ -112,13 +119,13 @@ pub async fn run(cfg: Config, args: BenchArgs) -> Result<()> {
         BenchCommand::Ingest(a) => {
             let db = FreshDb::create(&a.db).await?;
             let result = ingest(&cfg, &db, &a).await;
-            db.remove().await;
+            db.finish(a.db.keep).await;
             result
         }
         BenchCommand::List(a) => {
             let db = FreshDb::create(&a.db).await?;
             let result = list(&cfg, &db, &a).await;
-            db.remove().await;
+            db.finish(a.db.keep).await;
             result
         }
     }
@@ -164,6 +171,12 @@ fn proc_kb(file: &str, key: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// Resets the kernel's peak-RSS mark (`VmHWM`) to the current RSS, so a later reading covers only
+/// what follows. False where the kernel does not allow it.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 fn mib(kb: u64) -> f64 {
@@ -256,8 +269,16 @@ impl FreshDb {
         }
     }
 
-    /// Removes the database; a failure is reported, not fatal (the figures are already printed).
-    async fn remove(self) {
+    /// Removes the database unless asked to keep it; a failure is reported, not fatal (the figures
+    /// are already printed).
+    async fn finish(self, keep: bool) {
+        if keep {
+            match &self.place {
+                Place::Dir(d) => println!("kept: {}", d.join("bench.db").display()),
+                Place::Database { name, .. } => println!("kept: PostgreSQL database {name}"),
+            }
+            return;
+        }
         match self.place {
             Place::Dir(dir) => {
                 if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -501,6 +522,10 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     let (_, key) = store
         .create_source(org, "Benchmark website", "website", now)
         .await?;
+    if a.prefill > 0 {
+        let mut rng = StdRng::seed_from_u64(a.seed ^ 0x5eed_f111);
+        fill_pool(&store, org, a.prefill as usize, &mut rng, now).await?;
+    }
 
     // Request bodies are built before the clock starts.
     let rss_start = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
@@ -541,6 +566,9 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     let app = InProcessApp::start(store.clone(), upload_dir).await?;
     let url = app.batch_url();
     let rss_before = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
+    // From here the peak covers the send phase only (generation and any prefill are behind us).
+    let hwm_setup = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
+    let peak_reset = reset_peak_rss();
     println!(
         "sending: {} clients to {url}{}",
         a.clients,
@@ -602,6 +630,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         last = last.max(end);
     }
     let wall = last - started;
+    let hwm_send = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
     let cpu = cpu_time().saturating_sub(cpu0);
     latencies.sort_unstable();
     let rate = events as f64 / wall.as_secs_f64();
@@ -667,13 +696,27 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         base_rate / rate
     );
     let hwm = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
-    println!(
-        "memory:   peak RSS {:.0} MiB (VmHWM); {:.0} MiB before generating, {:.0} MiB with the {:.0} MiB of request bodies held before sending",
-        mib(hwm),
-        mib(rss_start),
-        mib(rss_before),
-        held as f64 / 1024.0 / 1024.0
-    );
+    let body_mib = held as f64 / 1024.0 / 1024.0;
+    if peak_reset {
+        println!(
+            "memory:   peak RSS while sending {:.0} MiB (VmHWM), of which {body_mib:.0} MiB are the benchmark's own pre-generated request bodies; the rest (server and HTTP clients) ≈ {:.0} MiB",
+            mib(hwm_send),
+            mib(hwm_send) - body_mib
+        );
+        println!(
+            "          (setup peak {:.0} MiB; {:.0} MiB before generating; {:.0} MiB when sending started; {:.0} MiB peak after the baseline)",
+            mib(hwm_setup),
+            mib(rss_start),
+            mib(rss_before),
+            mib(hwm)
+        );
+    } else {
+        println!(
+            "memory:   peak RSS {:.0} MiB (VmHWM, whole run), of which {body_mib:.0} MiB are the benchmark's own pre-generated request bodies; {:.0} MiB when sending started",
+            mib(hwm),
+            mib(rss_before)
+        );
+    }
     if let Some(f) = db.sqlite_file() {
         println!(
             "  database file: {:.0} MiB",
@@ -837,20 +880,16 @@ struct Sample {
 
 const FILL_BATCH: usize = 5_000;
 
-async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
-    let total = a.contacts as usize;
-    let store = Store::connect(&db.url, &cfg.store)
-        .await
-        .context("cannot open the benchmark database")?;
-    println!(
-        "store: {} ({})",
-        store.backend_name(),
-        store_settings(cfg, &store)
-    );
-    let now = chrono::Utc::now().timestamp_millis();
-    let org = store.create_org("Benchmark", now).await?.id;
-    let mut rng = StdRng::seed_from_u64(a.seed);
-    let companies = make_companies(&mut rng, (total / 20).max(5));
+/// Writes `total` contacts with email, mobile and (three in ten) a WeChat unionID through the store's
+/// batch write path, 5,000 per transaction; returns the companies used and a sample to search for.
+async fn fill_pool(
+    store: &Store,
+    org: OrgId,
+    total: usize,
+    rng: &mut StdRng,
+    now: i64,
+) -> Result<(Vec<Company>, Sample)> {
+    let companies = make_companies(rng, (total / 20).max(5));
     let mut factory = PersonFactory::default();
     let mut sample = Sample::default();
     let every = (total / 10_000).max(1);
@@ -868,7 +907,7 @@ async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
             let k = written + i;
             let temp = ContactId(-(i as i64) - 1);
             let company = (rng.gen::<f64>().powi(2) * companies.len() as f64) as usize;
-            let p = factory.person(&mut rng, &companies, company.min(companies.len() - 1));
+            let p = factory.person(rng, &companies, company.min(companies.len() - 1));
             let c = &companies[p.company];
             let mobile = Mobile::parse(&p.mobile)
                 .map_err(|e| anyhow::anyhow!("generated mobile: {e}"))?
@@ -881,7 +920,7 @@ async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
                 sample.mobiles.push(mobile.clone());
             }
             let source = SOURCES
-                .choose_weighted(&mut rng, |s| s.1)
+                .choose_weighted(rng, |s| s.1)
                 .map(|s| s.0.to_owned())
                 .ok();
             let profile = ProfileFields {
@@ -942,6 +981,23 @@ async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
         write_time.as_secs_f64(),
         thousands((total as f64 / write_time.as_secs_f64()) as u64)
     );
+    Ok((companies, sample))
+}
+
+async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
+    let total = a.contacts as usize;
+    let store = Store::connect(&db.url, &cfg.store)
+        .await
+        .context("cannot open the benchmark database")?;
+    println!(
+        "store: {} ({})",
+        store.backend_name(),
+        store_settings(cfg, &store)
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let org = store.create_org("Benchmark", now).await?.id;
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    let (companies, sample) = fill_pool(&store, org, total, &mut rng, now).await?;
     if let Some(f) = db.sqlite_file() {
         println!(
             "  database file: {:.0} MiB",

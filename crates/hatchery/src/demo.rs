@@ -170,7 +170,16 @@ pub async fn run(cfg: Config, args: DemoArgs) -> Result<()> {
         "    white papers      {} downloads",
         thousands(s.whitepapers)
     );
-    println!("  contacts            {} in the organisation ({} identified, {} anonymous); {} created by this run", thousands(to_u64(contacts)), thousands(to_u64(known)), thousands(to_u64(contacts - known)), thousands(created));
+    println!(
+        "  contacts            {} in the organisation: {} with an email or mobile, {} known by browser or WeChat ids only",
+        thousands(to_u64(contacts)),
+        thousands(to_u64(known)),
+        thousands(to_u64(contacts - known))
+    );
+    println!(
+        "                      ({} created by this run)",
+        thousands(created)
+    );
     println!("  merges              {} (anonymous browsing and WeChat profiles matched to known contacts)", thousands(merges));
     println!("  events              {}", thousands(to_u64(events)));
     println!("  accounts            {}", thousands(to_u64(accounts)));

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hatchery_domain::import_mapping::{ColumnTarget, ImportMapping};
-use hatchery_engine::import::{self, ImportError, ImportOptions, ImportReport, DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS};
+use hatchery_engine::import::{
+    self, ImportError, ImportOptions, ImportReport, DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS,
+};
 use hatchery_engine::{Clock, Metrics, SystemClock};
 use hatchery_store::imports::ImportStatus;
 use hatchery_store::Store;
@@ -63,7 +65,10 @@ pub async fn run(cfg: Config, args: ImportArgs) -> Result<()> {
     let table = import::open_table(&args.file, &opts)
         .await
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let shown = opts.mapping.clone().unwrap_or_else(|| ImportMapping::guess(&table.headers));
+    let shown = opts
+        .mapping
+        .clone()
+        .unwrap_or_else(|| ImportMapping::guess(&table.headers));
     print_mapping(&table.headers, &shown, opts.mapping.is_some());
     if let Err(e) = import::mapping_for(&table.headers, opts.mapping.as_ref()) {
         bail!("{e}\nnothing was imported; pass --mapping with one target per column, e.g.\n  --mapping {}", mapping_arg(&shown));
@@ -73,11 +78,22 @@ pub async fn run(cfg: Config, args: ImportArgs) -> Result<()> {
     let org = org_or_default(&store, args.org.as_deref()).await?;
     let rules = store.identity_rules(org).await?;
     let clock = SystemClock;
-    let prepared = import::prepare_table(&store, org, &args.file, &file_name, table, &opts, clock.now_ms())
-        .await
-        .map_err(|e| describe(&e, &args.file))?;
+    let prepared = import::prepare_table(
+        &store,
+        org,
+        &args.file,
+        &file_name,
+        table,
+        &opts,
+        clock.now_ms(),
+    )
+    .await
+    .map_err(|e| describe(&e, &args.file))?;
     let id = prepared.import.id;
-    let total = prepared.import.total_rows.and_then(|n| u64::try_from(n).ok());
+    let total = prepared
+        .import
+        .total_rows
+        .and_then(|n| u64::try_from(n).ok());
     println!(
         "{} {id}: {}{}",
         if opts.dry_run { "Dry run" } else { "Import" },
@@ -118,7 +134,8 @@ pub async fn run(cfg: Config, args: ImportArgs) -> Result<()> {
         Ok(report) => report,
         Err(e) => {
             let (processed, _) = last.lock().map(|l| l.clone()).unwrap_or_default();
-            return Err(describe(&e, &args.file)).with_context(|| format!("{id} failed after {processed} rows"));
+            return Err(describe(&e, &args.file))
+                .with_context(|| format!("{id} failed after {processed} rows"));
         }
     };
     print_summary(&report, elapsed);
@@ -133,7 +150,12 @@ pub async fn run(cfg: Config, args: ImportArgs) -> Result<()> {
 
 fn options(args: &ImportArgs) -> Result<ImportOptions> {
     let encoding: Encoding = args.encoding.parse().context("--encoding")?;
-    let format = match args.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let format = match args
+        .format
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => None,
         Some("csv") => Some(Format::Csv),
         Some("xlsx") => Some(Format::Xlsx),
@@ -144,7 +166,10 @@ fn options(args: &ImportArgs) -> Result<ImportOptions> {
         Some(m) => {
             let mut columns = Vec::new();
             for (index, target) in m.split(',').enumerate() {
-                columns.push(ColumnTarget::parse(target).with_context(|| format!("--mapping, column {}", index + 1))?);
+                columns.push(
+                    ColumnTarget::parse(target)
+                        .with_context(|| format!("--mapping, column {}", index + 1))?,
+                );
             }
             Some(ImportMapping { columns })
         }
@@ -169,25 +194,55 @@ fn describe(e: &ImportError, file: &Path) -> anyhow::Error {
 }
 
 fn mapping_arg(mapping: &ImportMapping) -> String {
-    mapping.columns.iter().map(ColumnTarget::as_string).collect::<Vec<_>>().join(",")
+    mapping
+        .columns
+        .iter()
+        .map(ColumnTarget::as_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn print_mapping(headers: &[String], mapping: &ImportMapping, given: bool) {
-    println!("Columns ({}):", if given { "mapping given" } else { "mapping guessed from the headers" });
-    let width = headers.iter().map(|h| display_width(h)).max().unwrap_or(0).min(40);
+    println!(
+        "Columns ({}):",
+        if given {
+            "mapping given"
+        } else {
+            "mapping guessed from the headers"
+        }
+    );
+    let width = headers
+        .iter()
+        .map(|h| display_width(h))
+        .max()
+        .unwrap_or(0)
+        .min(40);
     for (index, header) in headers.iter().enumerate() {
-        let target = mapping.columns.get(index).map_or_else(|| "(no target)".to_owned(), ColumnTarget::as_string);
+        let target = mapping
+            .columns
+            .get(index)
+            .map_or_else(|| "(no target)".to_owned(), ColumnTarget::as_string);
         let pad = width.saturating_sub(display_width(header));
-        println!("  {:>3}  {header}{}  → {target}", index + 1, " ".repeat(pad));
+        println!(
+            "  {:>3}  {header}{}  → {target}",
+            index + 1,
+            " ".repeat(pad)
+        );
     }
     if mapping.columns.len() > headers.len() {
-        println!("  (the mapping has {} targets for {} columns)", mapping.columns.len(), headers.len());
+        println!(
+            "  (the mapping has {} targets for {} columns)",
+            mapping.columns.len(),
+            headers.len()
+        );
     }
 }
 
 /// Columns a header takes in a terminal: CJK characters are two wide.
 fn display_width(s: &str) -> usize {
-    s.chars().map(|c| if u32::from(c) >= 0x1100 { 2 } else { 1 }).sum()
+    s.chars()
+        .map(|c| if u32::from(c) >= 0x1100 { 2 } else { 1 })
+        .sum()
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {
@@ -203,8 +258,10 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
         None => {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {pos} rows  {per_sec}  [{elapsed_precise}]")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(
+                    "{spinner} {pos} rows  {per_sec}  [{elapsed_precise}]",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
@@ -217,7 +274,10 @@ fn print_summary(r: &ImportReport, elapsed: Duration) {
         println!("Dry run: nothing was written. The import would do this:");
     }
     let codes = |m: &std::collections::BTreeMap<String, u64>| {
-        m.iter().map(|(code, n)| format!("{code} {n}")).collect::<Vec<_>>().join(", ")
+        m.iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     println!("  rows read            {:>10}", r.rows);
     println!("  contacts created     {:>10}", r.created);
@@ -225,14 +285,30 @@ fn print_summary(r: &ImportReport, elapsed: Duration) {
     println!("  duplicates in file   {:>10}", r.duplicates_in_file);
     println!("  contacts merged      {:>10}", r.merged);
     if r.rejected > 0 {
-        println!("  rows rejected        {:>10}  ({})", r.rejected, codes(&r.rejection_codes));
+        println!(
+            "  rows rejected        {:>10}  ({})",
+            r.rejected,
+            codes(&r.rejection_codes)
+        );
     } else {
         println!("  rows rejected        {:>10}", 0);
     }
     for (code, w) in &r.warnings {
-        let rows = w.first_rows.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-        let more = if w.count > w.first_rows.len() as u64 { ", …" } else { "" };
-        println!("  warning {code}: {} rows imported without that value (rows {rows}{more})", w.count);
+        let rows = w
+            .first_rows
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if w.count > w.first_rows.len() as u64 {
+            ", …"
+        } else {
+            ""
+        };
+        println!(
+            "  warning {code}: {} rows imported without that value (rows {rows}{more})",
+            w.count
+        );
     }
     let reach = &r.reach;
     println!(
@@ -242,7 +318,11 @@ fn print_summary(r: &ImportReport, elapsed: Duration) {
     println!("Tag: {}", r.tag);
     let seconds = elapsed.as_secs_f64();
     #[expect(clippy::cast_precision_loss, reason = "a rate for people to read")]
-    let rate = if seconds > 0.0 { r.rows as f64 / seconds } else { 0.0 };
+    let rate = if seconds > 0.0 {
+        r.rows as f64 / seconds
+    } else {
+        0.0
+    };
     println!("{} rows in {seconds:.1} s ({rate:.0} rows/s)", r.rows);
 }
 
@@ -255,7 +335,8 @@ async fn write_rejections(
     out: &Path,
 ) -> Result<u64> {
     const PAGE: u32 = 5_000;
-    let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut file = std::io::BufWriter::new(file);
     file.write_all(&import::rejections_csv_head(headers))?;
     let (mut after, mut written) = (0i64, 0u64);
@@ -269,6 +350,7 @@ async fn write_rejections(
             break;
         }
     }
-    file.flush().with_context(|| format!("cannot write {}", out.display()))?;
+    file.flush()
+        .with_context(|| format!("cannot write {}", out.display()))?;
     Ok(written)
 }

@@ -44,7 +44,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/imports", post(create_import).get(list_imports))
         .route("/api/v1/imports/preview", post(preview_import))
         .route("/api/v1/imports/{id}", get(get_import))
-        .route("/api/v1/imports/{id}/rejections", get(list_import_rejections))
+        .route(
+            "/api/v1/imports/{id}/rejections",
+            get(list_import_rejections),
+        )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -107,17 +110,27 @@ pub async fn create_import(
     };
     let rules = s.ingestor.rules(org).await?;
     let upload = Upload::receive(&s.upload_dir, body).await?;
-    let prepared = match import::prepare(&s.store, org, upload.path(), &file_name, &opts, s.now()).await {
-        Ok(p) => p,
-        Err(e) => return Err(import_error(e)),
-    };
+    let prepared =
+        match import::prepare(&s.store, org, upload.path(), &file_name, &opts, s.now()).await {
+            Ok(p) => p,
+            Err(e) => return Err(import_error(e)),
+        };
     let queued = prepared.import.clone();
     let (store, metrics, clock) = (s.store.clone(), s.metrics.clone(), s.clock.clone());
     tokio::spawn(async move {
         // The upload is removed when this task ends, however the import ends; `run` records the
         // outcome (and logs a failure) itself.
         let _upload = upload;
-        let _ = import::run(&store, org, prepared, &rules, &metrics, clock.as_ref(), |_, _| {}).await;
+        let _ = import::run(
+            &store,
+            org,
+            prepared,
+            &rules,
+            &metrics,
+            clock.as_ref(),
+            |_, _| {},
+        )
+        .await;
     });
     Ok((StatusCode::ACCEPTED, Json(queued)))
 }
@@ -137,9 +150,14 @@ pub async fn preview_import(
     body: Body,
 ) -> ApiResult<Json<Preview>> {
     caller.require(Scope::ImportsWrite)?;
-    let opts = ImportOptions { encoding: encoding(q.encoding.as_deref())?, ..ImportOptions::default() };
+    let opts = ImportOptions {
+        encoding: encoding(q.encoding.as_deref())?,
+        ..ImportOptions::default()
+    };
     let upload = Upload::receive(&s.upload_dir, body).await?;
-    let preview = import::preview(upload.path(), &opts, PREVIEW_ROWS).await.map_err(import_error)?;
+    let preview = import::preview(upload.path(), &opts, PREVIEW_ROWS)
+        .await
+        .map_err(import_error)?;
     Ok(Json(preview))
 }
 
@@ -152,7 +170,10 @@ pub async fn list_imports(
 ) -> ApiResult<Json<Page<Import>>> {
     caller.require(Scope::ContactsRead)?;
     let data = s.store.list_imports(caller.org(), limit(q.limit)?).await?;
-    Ok(Json(Page { data, next_cursor: None }))
+    Ok(Json(Page {
+        data,
+        next_cursor: None,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "imports",
@@ -161,9 +182,15 @@ pub async fn list_imports(
         (status = 200, body = Import, description = "Status, progress (`processed_rows` of `total_rows`) and the report so far"),
         (status = 404, body = crate::error::ErrorBody),
     ))]
-pub async fn get_import(State(s): State<AppState>, caller: Caller, UrlPath(id): UrlPath<String>) -> ApiResult<Json<Import>> {
+pub async fn get_import(
+    State(s): State<AppState>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Json<Import>> {
     caller.require(Scope::ContactsRead)?;
-    Ok(Json(s.store.get_import(caller.org(), import_id(&id)?).await?))
+    Ok(Json(
+        s.store.get_import(caller.org(), import_id(&id)?).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/imports/{id}/rejections", tag = "imports",
@@ -182,15 +209,27 @@ pub async fn list_import_rejections(
     caller.require(Scope::ContactsRead)?;
     let org = caller.org();
     let imp = s.store.get_import(org, import_id(&id)?).await?;
-    let head = Bytes::from(import::rejections_csv_head(&import::report_headers(&imp.report)));
+    let head = Bytes::from(import::rejections_csv_head(&import::report_headers(
+        &imp.report,
+    )));
     let pages = futures_util::stream::try_unfold(
-        RejectionPages { store: s.store.clone(), org, import: imp.id, after_row: 0, done: false },
+        RejectionPages {
+            store: s.store.clone(),
+            org,
+            import: imp.id,
+            after_row: 0,
+            done: false,
+        },
         next_rejections,
     );
-    let stream = futures_util::StreamExt::chain(futures_util::stream::once(async move { Ok(head) }), pages);
+    let stream =
+        futures_util::StreamExt::chain(futures_util::stream::once(async move { Ok(head) }), pages);
     let disposition = format!("attachment; filename=\"{}-rejected.csv\"", imp.id);
     Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
         Body::from_stream(stream),
     )
         .into_response())
@@ -204,41 +243,60 @@ struct RejectionPages {
     done: bool,
 }
 
-async fn next_rejections(mut p: RejectionPages) -> Result<Option<(Bytes, RejectionPages)>, hatchery_store::StoreError> {
+async fn next_rejections(
+    mut p: RejectionPages,
+) -> Result<Option<(Bytes, RejectionPages)>, hatchery_store::StoreError> {
     if p.done {
         return Ok(None);
     }
-    let page = p.store.list_rejections(p.org, p.import, p.after_row, REJECTIONS_PAGE).await?;
-    let Some(last) = page.last() else { return Ok(None) };
+    let page = p
+        .store
+        .list_rejections(p.org, p.import, p.after_row, REJECTIONS_PAGE)
+        .await?;
+    let Some(last) = page.last() else {
+        return Ok(None);
+    };
     p.after_row = last.row;
     p.done = page.len() < REJECTIONS_PAGE as usize;
     Ok(Some((Bytes::from(import::rejections_csv_lines(&page)), p)))
 }
 
 fn import_id(id: &str) -> ApiResult<ImportId> {
-    id.parse().map_err(|e: BadId| invalid_field("id", e.to_string()))
+    id.parse()
+        .map_err(|e: BadId| invalid_field("id", e.to_string()))
 }
 
 /// The display name of the upload: its last path component, trimmed; `upload` when none is given.
 fn file_name(given: Option<&str>) -> ApiResult<String> {
-    let Some(given) = given else { return Ok("upload".to_owned()) };
+    let Some(given) = given else {
+        return Ok("upload".to_owned());
+    };
     let name = given.rsplit(['/', '\\']).next().unwrap_or_default().trim();
-    if name.is_empty() || name.chars().count() > MAX_FILE_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(invalid_field("file_name", "must be a file name of 1 to 255 characters"));
+    if name.is_empty()
+        || name.chars().count() > MAX_FILE_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(invalid_field(
+            "file_name",
+            "must be a file name of 1 to 255 characters",
+        ));
     }
     Ok(name.to_owned())
 }
 
 fn encoding(given: Option<&str>) -> ApiResult<Encoding> {
-    given.map_or(Ok(Encoding::Auto), |e| Encoding::from_str(e).map_err(|e| invalid_field("encoding", e.to_string())))
+    given.map_or(Ok(Encoding::Auto), |e| {
+        Encoding::from_str(e).map_err(|e| invalid_field("encoding", e.to_string()))
+    })
 }
 
 /// `name,mobile,custom:budget,ignore` → the mapping; the error names the column (1-based).
 fn parse_mapping(s: &str) -> ApiResult<ImportMapping> {
     let mut columns = Vec::new();
     for (index, target) in s.split(',').enumerate() {
-        let target = ColumnTarget::parse(target)
-            .map_err(|e| invalid_field("mapping", format!("column {}: {}", index + 1, e.message)))?;
+        let target = ColumnTarget::parse(target).map_err(|e| {
+            invalid_field("mapping", format!("column {}: {}", index + 1, e.message))
+        })?;
         columns.push(target);
     }
     Ok(ImportMapping { columns })
@@ -246,11 +304,12 @@ fn parse_mapping(s: &str) -> ApiResult<ImportMapping> {
 
 fn import_error(e: ImportError) -> ApiError {
     match e {
-        ImportError::Mapping(e) => {
-            invalid_field("mapping", e.message).with_details(serde_json::json!({ "field": "mapping", "reason": e.code }))
-        }
+        ImportError::Mapping(e) => invalid_field("mapping", e.message)
+            .with_details(serde_json::json!({ "field": "mapping", "reason": e.code })),
         ImportError::Tag(e) => invalid_field("tag", e.message),
-        ImportError::Table(TabularError::UnknownEncoding(_)) => invalid_field("encoding", "use auto, utf-8 or gbk"),
+        ImportError::Table(TabularError::UnknownEncoding(_)) => {
+            invalid_field("encoding", "use auto, utf-8 or gbk")
+        }
         ImportError::Table(e) => invalid_field("file", e.to_string()),
         ImportError::Store(e) => e.into(),
     }
@@ -264,15 +323,28 @@ struct Upload {
 impl Upload {
     /// Streams the request body to a new file, refusing an empty body or one over the limit.
     async fn receive(dir: &Path, mut body: Body) -> ApiResult<Upload> {
-        tokio::fs::create_dir_all(dir).await.map_err(upload_failed)?;
-        let upload = Upload { path: dir.join(format!("{:016x}.upload", rand::random::<u64>())) };
-        let mut file = tokio::fs::File::create(&upload.path).await.map_err(upload_failed)?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(upload_failed)?;
+        let upload = Upload {
+            path: dir.join(format!("{:016x}.upload", rand::random::<u64>())),
+        };
+        let mut file = tokio::fs::File::create(&upload.path)
+            .await
+            .map_err(upload_failed)?;
         let mut size: u64 = 0;
-        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
             let frame = frame.map_err(|e| {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("the upload was interrupted: {e}"))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("the upload was interrupted: {e}"),
+                )
             })?;
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             size += data.len() as u64;
             if size > MAX_UPLOAD_BYTES {
                 return Err(ApiError::new(
@@ -285,7 +357,10 @@ impl Upload {
         }
         file.flush().await.map_err(upload_failed)?;
         if size == 0 {
-            return Err(invalid_field("file", "the request body is empty; send the file itself as the body"));
+            return Err(invalid_field(
+                "file",
+                "the request body is empty; send the file itself as the body",
+            ));
         }
         Ok(upload)
     }
@@ -307,5 +382,9 @@ impl Drop for Upload {
 
 fn upload_failed(e: std::io::Error) -> ApiError {
     tracing::error!(error = %e, "could not store an import upload");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the upload could not be stored; retry later")
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        "the upload could not be stored; retry later",
+    )
 }
