@@ -99,6 +99,9 @@ pub struct TrackedEvent {
     pub group: Option<GroupRef>,
     /// When it happened, in ms since the epoch, corrected for the sender's clock skew.
     pub occurred_at: i64,
+    /// The sender's own `timestamp` (or `originalTimestamp`) exactly as sent, uncorrected. A retry
+    /// of a message repeats it, so together with `message_id` it is the message's idempotency key.
+    pub client_at: Option<i64>,
     pub sent_at: Option<i64>,
     pub received_at: i64,
     pub channel: Option<String>,
@@ -319,6 +322,7 @@ pub fn parse_message(
         context,
         group,
         occurred_at,
+        client_at: timestamp,
         sent_at,
         received_at,
         channel,

@@ -85,6 +85,27 @@ impl MemoryHoldings {
     }
 }
 
+impl MemoryHoldings {
+    /// Moves everything `from` holds to `to` (a provisional id that was given its stored one).
+    pub fn rename(&mut self, from: ContactId, to: ContactId) {
+        if let Some(ids) = self.by_contact.remove(&from) {
+            for id in &ids {
+                self.by_identifier.insert(id.clone(), to);
+            }
+            self.by_contact.entry(to).or_default().extend(ids);
+        }
+    }
+
+    /// How many identifiers are held.
+    pub fn len(&self) -> usize {
+        self.by_identifier.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_identifier.is_empty()
+    }
+}
+
 impl Holdings for MemoryHoldings {
     fn holder(&self, id: &Identifier) -> Option<ContactId> {
         self.by_identifier.get(id).copied()

@@ -1033,6 +1033,7 @@ impl Batch<'_> {
         let event = NewEvent {
             contact: ContactId(0),
             message_id: format!("import:{imp}:{row}"),
+            client_at: 0,
             kind: "import".to_owned(),
             name: Some(self.tag.clone()),
             occurred_at: now,

@@ -9,7 +9,7 @@ use hatchery_domain::{ContactId, Identifier, IdentityRules, OrgId};
 use hatchery_store::ingest::{
     AccountLink, IngestWrite, MergeOp, NewContact, NewIdentity, ProfileFields, ProfileUpdate,
 };
-use hatchery_store::{Store, StoreError};
+use hatchery_store::{Store, StoreError, Tx};
 use serde::Serialize;
 
 use crate::touch::Touch;
@@ -27,16 +27,101 @@ pub struct TouchResult {
 
 /// In-memory view of identity holdings: what was loaded from the database plus what this batch
 /// (or, for a dry run, this whole import) has created and merged so far.
+///
+/// The ingest writer keeps one overlay per organisation across group commits, so returning
+/// visitors — most of the traffic — are resolved without a lookup. It is valid only for the
+/// holdings counter it was [committed](Overlay::committed) at; see [`Store::remembers_holdings`].
 #[derive(Debug, Default)]
 pub struct Overlay {
     holdings: MemoryHoldings,
+    /// Identifiers whose holder (or absence of one) the overlay knows.
     loaded: HashSet<Identifier>,
     next_temp: i64,
     /// Merged contact → survivor, for contacts merged while the overlay lived.
     redirect: HashMap<ContactId, ContactId>,
+    /// The organisation's holdings counter the overlay reflects; `None` once it may be stale.
+    epoch: Option<i64>,
 }
 
+/// Identifiers an overlay may remember before it starts afresh (≈ 250 bytes each).
+pub const OVERLAY_CAPACITY: usize = 400_000;
+
 impl Overlay {
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        *self = Overlay::default();
+    }
+
+    /// Identifiers whose holder the overlay knows.
+    pub fn len(&self) -> usize {
+        self.loaded.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.loaded.is_empty()
+    }
+
+    /// Keeps the overlay only if it reflects the holdings counter `epoch` the store reports now.
+    pub fn check_epoch(&mut self, epoch: i64) {
+        if self.epoch != Some(epoch) {
+            self.clear();
+            self.epoch = Some(epoch);
+        }
+    }
+
+    /// After a commit: provisional contact ids become the stored ones, and the overlay reflects
+    /// the holdings counter the commit left (or forgets everything if it grew too large).
+    pub fn committed(&mut self, created: &HashMap<ContactId, ContactId>, epoch: Option<i64>) {
+        for (temp, real) in created {
+            self.holdings.rename(*temp, *real);
+        }
+        self.redirect.clear();
+        self.next_temp = 0;
+        if let Some(e) = epoch {
+            self.epoch = Some(e);
+        }
+        if self.loaded.len() > OVERLAY_CAPACITY {
+            self.clear();
+        }
+    }
+
+    fn missing(&self, touches: &[Touch]) -> Vec<Identifier> {
+        touches
+            .iter()
+            .flat_map(|t| t.identifiers.iter())
+            .filter(|i| !self.loaded.contains(*i))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    fn absorb(&mut self, missing: Vec<Identifier>, found: Vec<(Identifier, ContactId)>) {
+        for (id, contact) in found {
+            if !self.loaded.contains(&id) {
+                self.holdings.attach(contact, id.clone());
+                self.loaded.insert(id);
+            }
+        }
+        self.loaded.extend(missing);
+    }
+
+    /// [`Overlay::load`] inside a write transaction.
+    pub async fn load_in(
+        &mut self,
+        store: &Store,
+        tx: &mut Tx,
+        org: OrgId,
+        touches: &[Touch],
+    ) -> Result<(), StoreError> {
+        let missing = self.missing(touches);
+        if !missing.is_empty() {
+            let found = store.load_holdings_in(tx, org, &missing).await?;
+            self.absorb(missing, found);
+        }
+        Ok(())
+    }
+
     fn new_temp(&mut self) -> ContactId {
         self.next_temp -= 1;
         ContactId(self.next_temp)
@@ -56,24 +141,11 @@ impl Overlay {
         org: OrgId,
         touches: &[Touch],
     ) -> Result<(), StoreError> {
-        let missing: Vec<Identifier> = touches
-            .iter()
-            .flat_map(|t| t.identifiers.iter())
-            .filter(|i| !self.loaded.contains(*i))
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
+        let missing = self.missing(touches);
+        if !missing.is_empty() {
+            let found = store.load_holdings(org, &missing).await?;
+            self.absorb(missing, found);
         }
-        for (id, contact) in store.load_holdings(org, &missing).await? {
-            if !self.loaded.contains(&id) {
-                self.holdings.attach(contact, id.clone());
-                self.loaded.insert(id);
-            }
-        }
-        self.loaded.extend(missing);
         Ok(())
     }
 }

@@ -133,6 +133,7 @@ impl Touch {
         let event = NewEvent {
             contact: hatchery_domain::ContactId(0),
             message_id: e.message_id.clone(),
+            client_at: e.client_at.unwrap_or(0),
             kind: e.kind.as_str().to_owned(),
             name: e.name.clone(),
             occurred_at: e.occurred_at,

@@ -110,6 +110,7 @@ impl Ingestor {
     }
 
     async fn run(self, mut rx: mpsc::Receiver<Job>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) {
+        let mut overlays: HashMap<OrgId, Overlay> = HashMap::new();
         while let Some(first) = rx.recv().await {
             let mut n = first.touches.len();
             let mut jobs = vec![first];
@@ -130,12 +131,27 @@ impl Ingestor {
                 }
             }
             for (org, jobs) in by_org {
-                self.commit_group(org, jobs, clock.as_ref(), &metrics).await;
+                let overlay = overlays.entry(org).or_default();
+                self.commit_group(org, jobs, overlay, clock.as_ref(), &metrics)
+                    .await;
+            }
+            // The overlays together stay within one overlay's capacity.
+            if overlays.values().map(Overlay::len).sum::<usize>()
+                > crate::pipeline::OVERLAY_CAPACITY
+            {
+                overlays.clear();
             }
         }
     }
 
-    async fn commit_group(&self, org: OrgId, jobs: Vec<Job>, clock: &dyn Clock, metrics: &Metrics) {
+    async fn commit_group(
+        &self,
+        org: OrgId,
+        jobs: Vec<Job>,
+        overlay: &mut Overlay,
+        clock: &dyn Clock,
+        metrics: &Metrics,
+    ) {
         let sizes: Vec<usize> = jobs.iter().map(|j| j.touches.len()).collect();
         let mut replies = Vec::with_capacity(jobs.len());
         let mut touches = Vec::with_capacity(sizes.iter().sum());
@@ -144,13 +160,14 @@ impl Ingestor {
             touches.extend(j.touches);
         }
         let started = Instant::now();
-        let outcome = commit_touches(
+        let outcome = commit_touches_with(
             &self.store,
             org,
             &self.rules(org).await,
             touches,
             clock.now_ms(),
             metrics,
+            overlay,
         )
         .await;
         metrics.observe_commit(started.elapsed().as_secs_f64());
@@ -185,6 +202,31 @@ pub async fn commit_touches(
     now: i64,
     metrics: &Metrics,
 ) -> Result<Vec<TouchResult>, StoreError> {
+    commit_touches_with(
+        store,
+        org,
+        rules,
+        touches,
+        now,
+        metrics,
+        &mut Overlay::default(),
+    )
+    .await
+}
+
+/// [`commit_touches`] with an overlay that outlives the call, so that identifiers resolved by
+/// earlier batches need no lookup. The overlay is checked against the organisation's holdings
+/// counter inside the transaction and forgotten when anyone else changed holdings (SQLite), or
+/// used for this batch only (PostgreSQL; see [`Store::remembers_holdings`]).
+pub async fn commit_touches_with(
+    store: &Store,
+    org: OrgId,
+    rules: &Result<IdentityRules, StoreError>,
+    touches: Vec<Touch>,
+    now: i64,
+    metrics: &Metrics,
+    overlay: &mut Overlay,
+) -> Result<Vec<TouchResult>, StoreError> {
     use std::sync::atomic::Ordering::Relaxed;
     let rules = match rules {
         Ok(r) => r,
@@ -194,16 +236,34 @@ pub async fn commit_touches(
             )))
         }
     };
+    // On PostgreSQL a batch may have to be resolved again (see below), so each attempt works on a
+    // copy; on SQLite the write lock rules that out and the batch is used as it is.
+    let mut touches = Some(touches);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut overlay = Overlay::default();
-        overlay.load(store, org, &touches).await?;
-        let (write, mut results) = plan(rules, &mut overlay, touches.clone());
-        let (n_contacts, n_merges, n_events) =
-            (write.contacts.len(), write.merges.len(), write.events.len());
-        match store.write_ingest(org, write, now).await {
-            Ok(out) => {
+        let batch = if store.remembers_holdings() || attempt == ATTEMPTS {
+            touches.take().unwrap_or_default()
+        } else {
+            touches.clone().unwrap_or_default()
+        };
+        let mut tx = store.begin().await?;
+        let written = async {
+            if store.remembers_holdings() {
+                overlay.check_epoch(store.holdings_epoch(&mut tx, org).await?);
+            } else {
+                overlay.clear();
+            }
+            overlay.load_in(store, &mut tx, org, &batch).await?;
+            let (mut write, results) = plan(rules, overlay, batch);
+            let counts = (write.contacts.len(), write.merges.len(), write.events.len());
+            let out = store.write_ingest_in(&mut tx, org, &mut write, now).await?;
+            Ok((out, results, counts))
+        }
+        .await;
+        match store.end_ingest(tx, written).await {
+            Ok((out, mut results, (n_contacts, n_merges, n_events))) => {
+                overlay.committed(&out.created, out.holdings_epoch);
                 for r in &mut results {
                     if let Some(c) = &mut r.contact {
                         if let Some(real) = out.created.get(c) {
@@ -223,14 +283,19 @@ pub async fn commit_touches(
                 metrics.merges.fetch_add(n_merges as u64, Relaxed);
                 return Ok(results);
             }
-            Err(e) if e.is_unique_violation() && attempt < ATTEMPTS => {
-                tracing::warn!(
-                    org.id = org.0,
-                    attempt,
-                    "identifier linked concurrently; resolving the batch again"
-                );
+            Err(e) => {
+                // The plan may have changed the overlay for a write that did not happen.
+                overlay.clear();
+                if e.is_unique_violation() && touches.is_some() {
+                    tracing::warn!(
+                        org.id = org.0,
+                        attempt,
+                        "identifier linked concurrently; resolving the batch again"
+                    );
+                    continue;
+                }
+                return Err(e);
             }
-            Err(e) => return Err(e),
         }
     }
 }

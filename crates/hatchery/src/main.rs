@@ -11,6 +11,11 @@ mod serve;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// Ingest allocates and frees many small JSON values per message; glibc's allocator spent over a
+/// quarter of the ingest benchmark's CPU time on them (see docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "hatchery",

@@ -1,4 +1,5 @@
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,10 @@ pub struct Store {
     /// `SQLITE_BUSY` failures into orderly waiting. PostgreSQL does not use it.
     write_lock: Arc<Mutex<()>>,
     pub(crate) contact_ids: Arc<IdAllocator>,
+    /// PostgreSQL: rows written since statistics were last gathered, and in all (see
+    /// [`Store::wrote_rows`]).
+    unanalysed_rows: Arc<AtomicU64>,
+    written_rows: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -125,12 +130,21 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(sync)
                 .busy_timeout(Duration::from_secs(30))
-                .pragma("cache_size", "-65536")
-                .pragma("temp_store", "memory");
+                // 16 MiB of page cache per connection; the OS page cache is shared behind them.
+                .pragma("cache_size", "-16384")
+                .pragma("temp_store", "memory")
+                // Checkpoints run in the background (see `checkpoint_in_background`), not on the
+                // commit path of whichever write happens to cross the threshold; this large
+                // threshold is only a safety net should that task fall behind.
+                .pragma("wal_autocheckpoint", "65536");
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(2))
+                // A local file cannot drop a connection the way a network can; pinging it before
+                // every use cost the ingest writer a round trip per transaction.
+                .test_before_acquire(false)
                 .connect_with(co)
                 .await?;
+            checkpoint_in_background(pool.clone());
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let co =
@@ -150,6 +164,8 @@ impl Store {
             backend,
             write_lock: Arc::new(Mutex::new(())),
             contact_ids: Arc::new(IdAllocator::new("contacts")),
+            unanalysed_rows: Arc::default(),
+            written_rows: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -158,9 +174,51 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match &self.backend {
             Backend::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
-            Backend::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+            Backend::Postgres(p) => {
+                sqlx::migrate!("migrations/postgres").run(p).await?;
+                self.analyze().await?;
+            }
         }
         Ok(())
+    }
+
+    /// Gathers planner statistics for the tables whose size changes fastest (PostgreSQL; SQLite's
+    /// planner does without). Without statistics a young or freshly imported table is planned as
+    /// if it were empty — every contact list and identity lookup became a scan of the whole table
+    /// in the benchmarks — and a server whose autovacuum is off would never gather them.
+    pub async fn analyze(&self) -> Result<()> {
+        if let Backend::Postgres(p) = &self.backend {
+            sqlx::query("ANALYZE contacts, identities, events, contact_tags, accounts")
+                .execute(p)
+                .await?;
+            self.unanalysed_rows.store(0, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Counts rows a write added. On PostgreSQL, once they reach a fifth of all rows this process
+    /// has written (at least 10,000, at most 1,000,000), statistics are gathered again in the
+    /// background — what autovacuum's auto-analyze does, without depending on it being enabled.
+    pub fn wrote_rows(&self, n: u64) {
+        if !matches!(self.backend, Backend::Postgres(_)) || n == 0 {
+            return;
+        }
+        let written = self.written_rows.fetch_add(n, Ordering::Relaxed) + n;
+        let pending = self.unanalysed_rows.fetch_add(n, Ordering::Relaxed) + n;
+        let threshold = (written / 5).clamp(10_000, 1_000_000);
+        if pending >= threshold
+            && self
+                .unanalysed_rows
+                .compare_exchange(pending, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let store = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.analyze().await {
+                    tracing::warn!(error = %e, "gathering planner statistics failed");
+                }
+            });
+        }
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -179,7 +237,10 @@ impl Store {
         Ok(match &self.backend {
             Backend::Sqlite(p) => {
                 let guard = self.write_lock.clone().lock_owned().await;
-                Tx::Sqlite(p.begin().await?, guard)
+                // IMMEDIATE takes the database's write lock now, so another process (a `hatchery
+                // import` next to `hatchery serve`) cannot commit between this transaction's reads
+                // and its writes.
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, guard)
             }
             Backend::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
@@ -191,6 +252,39 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Backend::Sqlite(p) = &self.backend {
+            // Leave a small WAL behind: the next start does not have to replay a large one.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(p)
+                .await;
+        }
         with_pool!(self, c => c.close().await);
     }
+}
+
+/// How often the background task copies committed WAL pages into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] with a passive checkpoint, which
+/// never blocks the writer or readers. Left to SQLite, a checkpoint runs inside the `COMMIT` of the
+/// transaction that crosses `wal_autocheckpoint`, which made ingest commits wait for it. The task
+/// ends when the pool is closed.
+fn checkpoint_in_background(pool: SqlitePool) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "background WAL checkpoint failed");
+            }
+        }
+    });
 }

@@ -128,6 +128,9 @@ pub struct ContactFilter {
     pub limit: u32,
 }
 
+/// How many of the newest contacts a search looks at before it turns to the indexes.
+const SEARCH_WINDOW: u32 = 5_000;
+
 fn upper_bound(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
@@ -195,32 +198,79 @@ impl Store {
                 );
             }
         }
-        if let Some(q) = f.q.as_deref().map(search_key).filter(|q| !q.is_empty()) {
-            let hi = upper_bound(&q);
-            let mut branches = vec![
-                "SELECT id FROM contacts WHERE org_id = $1 AND name_key >= ${0} AND name_key < ${1}",
-                "SELECT id FROM contacts WHERE org_id = $1 AND company_key >= ${0} AND company_key < ${1}",
-                "SELECT contact_id FROM identities WHERE org_id = $1 AND kind = 'email' AND value >= ${0} AND value < ${1}",
-            ];
-            let mut a = vec![Arg::Text(q.clone()), Arg::Text(hi)];
-            if let Some(m) = mobile_prefix(&q) {
-                branches.push("SELECT contact_id FROM identities WHERE org_id = $1 AND kind = 'mobile' AND value >= ${2} AND value < ${3}");
-                a.push(Arg::Text(m.clone()));
-                a.push(Arg::Text(upper_bound(&m)));
-            }
-            push(
-                &mut sql,
-                &format!("id IN ({})", branches.join(" UNION ")),
-                a,
-            );
-        }
         if let Some(b) = f.before {
             push(&mut sql, "id < ${0}", vec![Arg::Int(b.0)]);
         }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let search = f.q.as_deref().map(search_key).filter(|q| !q.is_empty());
+        let Some(q) = search else {
+            sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+            return self.contact_page(&sql, &args, limit).await;
+        };
+
+        // A search matches the beginning of a name, company, email or mobile. Common prefixes (a
+        // surname such as 王 matches one contact in fourteen) have so many matches that collecting
+        // them all to sort by recency is slow, while the newest few thousand contacts already fill
+        // the page; rare ones are the opposite. So first look among the newest SEARCH_WINDOW
+        // contacts (exact when it fills the page: every contact outside the window is older), and
+        // only when it does not, collect the matches through the indexes.
+        let hi = upper_bound(&q);
+        let mobile = mobile_prefix(&q);
+        let mut qargs = vec![Arg::Text(q.clone()), Arg::Text(hi)];
+        let mut identity_kinds = "kind = 'email' AND value >= ${0} AND value < ${1}".to_owned();
+        if let Some(m) = &mobile {
+            identity_kinds = format!(
+                "({identity_kinds}) OR (kind = 'mobile' AND value >= ${{2}} AND value < ${{3}})"
+            );
+            qargs.push(Arg::Text(m.clone()));
+            qargs.push(Arg::Text(upper_bound(m)));
+        }
+        let base = args.len();
+        let n_qargs = qargs.len();
+        let renumber = |clause: &str| {
+            let mut c = clause.to_owned();
+            for i in 0..n_qargs {
+                c = c.replace(&format!("${{{i}}}"), &format!("${}", base + i + 1));
+            }
+            c
+        };
+        let on_row = renumber(&format!(
+            "(name_key >= ${{0}} AND name_key < ${{1}}) OR (company_key >= ${{0}} AND company_key < ${{1}}) \
+             OR EXISTS (SELECT 1 FROM identities i WHERE i.org_id = $1 AND i.contact_id = w.id AND ({identity_kinds}))"
+        ));
+        let columns = CONTACT_COLUMNS.replace(", ", ", w.");
+        let newest = sql.replacen(
+            CONTACT_COLUMNS,
+            &format!("{CONTACT_COLUMNS}, name_key, company_key"),
+            1,
+        );
+        let window = format!(
+            "SELECT w.{columns} FROM ({newest} ORDER BY id DESC LIMIT {SEARCH_WINDOW}) w WHERE {on_row} ORDER BY w.id DESC LIMIT {}",
+            limit + 1
+        );
+        let mut all_args = args;
+        all_args.extend(qargs);
+        let (page, more) = self.contact_page(&window, &all_args, limit).await?;
+        if more {
+            return Ok((page, more));
+        }
+        let by_index = renumber(&format!(
+            "id IN (SELECT id FROM contacts WHERE org_id = $1 AND name_key >= ${{0}} AND name_key < ${{1}} \
+             UNION SELECT id FROM contacts WHERE org_id = $1 AND company_key >= ${{0}} AND company_key < ${{1}} \
+             UNION SELECT contact_id FROM identities WHERE org_id = $1 AND ({identity_kinds}))"
+        ));
+        let sql = format!("{sql} AND {by_index} ORDER BY id DESC LIMIT {}", limit + 1);
+        self.contact_page(&sql, &all_args, limit).await
+    }
+
+    async fn contact_page(
+        &self,
+        sql: &str,
+        args: &[Arg],
+        limit: u32,
+    ) -> Result<(Vec<Contact>, bool)> {
         let mut rows: Vec<ContactRow> = with_pool!(self, c => {
-            let mut q = sqlx::query_as::<_, ContactRow>(&sql);
-            for a in &args {
+            let mut q = sqlx::query_as::<_, ContactRow>(sql);
+            for a in args {
                 q = match a {
                     Arg::Int(i) => q.bind(*i),
                     Arg::Text(t) => q.bind(t.clone()),
@@ -353,6 +403,7 @@ impl Store {
                 sqlx::query(sql).bind(org.0).bind(id.0).execute(&mut *c).await?;
             }
         });
+        self.holdings_changed(&mut tx, org).await?;
         tx.commit().await
     }
 }

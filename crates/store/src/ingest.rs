@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
 use serde_json::{Map, Value};
 
-use crate::backend::{with_pool, with_tx, Tx};
+use crate::backend::{with_tx, Backend, Tx};
 use crate::error::Result;
 use crate::{Millis, Store};
 
@@ -119,6 +119,9 @@ pub struct AccountLink {
 pub struct NewEvent {
     pub contact: ContactId,
     pub message_id: String,
+    /// The sender's own timestamp (ms), or 0 when it sent none: with `message_id`, the key that
+    /// makes a retried message a duplicate (see migration 0002).
+    pub client_at: Millis,
     pub kind: String,
     pub name: Option<String>,
     pub occurred_at: Millis,
@@ -152,11 +155,54 @@ pub struct IngestOutcome {
     pub created: HashMap<ContactId, ContactId>,
     /// Events stored (duplicates by message id are not counted).
     pub events_inserted: u64,
+    /// The organisation's holdings counter after this write, when it changed holdings on a store
+    /// that [remembers holdings](Store::remembers_holdings).
+    pub holdings_epoch: Option<i64>,
 }
 
-const CHUNK: usize = 500;
+/// Most rows one multi-row statement writes.
+const CHUNK: usize = 512;
+
+/// Splits `rows` into statements of 512, 64, 8 and 1 rows. Every distinct row count is a distinct
+/// SQL text that the driver prepares and caches; with arbitrary remainders each batch prepared a
+/// new multi-thousand-parameter statement (and pushed useful ones out of the cache), with these
+/// four sizes the statements are prepared once.
+fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = [CHUNK, CHUNK / 8, CHUNK / 64, 1]
+            .into_iter()
+            .find(|s| *s <= rest.len())
+            .unwrap_or(1);
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        Some(head)
+    })
+}
+/// Most identifier values looked up by one statement (SQLite allows 32,766 parameters).
+const LOOKUP_CHUNK: usize = 5_000;
 
 impl Store {
+    /// Whether a process may remember identity holdings between ingest transactions. True on SQLite,
+    /// where [`Store::begin`] holds the database's one write lock and [`Store::holdings_epoch`] read
+    /// inside that transaction tells exactly whether anyone (in any process) changed holdings since.
+    /// PostgreSQL writers run concurrently, possibly on several nodes, so they always look up.
+    pub fn remembers_holdings(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
+    }
+
+    /// The organisation's holdings counter (migration 0002), read inside a write transaction.
+    pub async fn holdings_epoch(&self, tx: &mut Tx, org: OrgId) -> Result<i64> {
+        Ok(with_tx!(tx, c => sqlx::query_scalar("SELECT holdings_epoch FROM organisations WHERE id = $1")
+            .bind(org.0)
+            .fetch_optional(&mut *c)
+            .await?)
+        .unwrap_or(0))
+    }
+
     /// Who holds these identifiers, plus every other identifier those holders have (the resolver
     /// needs a holder's full set to check limits). Merged-away contacts never hold identifiers.
     pub async fn load_holdings(
@@ -164,47 +210,24 @@ impl Store {
         org: OrgId,
         ids: &[Identifier],
     ) -> Result<Vec<(Identifier, ContactId)>> {
-        let mut by_kind: HashMap<IdentityKind, Vec<&str>> = HashMap::new();
-        for i in ids {
-            by_kind.entry(i.kind).or_default().push(&i.value);
+        match &self.backend {
+            Backend::Sqlite(p) => holdings_sqlite(&mut *p.acquire().await?, org, ids).await,
+            Backend::Postgres(p) => holdings_postgres(&mut *p.acquire().await?, org, ids).await,
         }
-        let mut holders: Vec<i64> = Vec::new();
-        for (kind, values) in by_kind {
-            for chunk in values.chunks(CHUNK) {
-                let rows: Vec<i64> = with_pool!(self, c => {
-                    let mut qb = sqlx::QueryBuilder::new("SELECT contact_id FROM identities WHERE org_id = ");
-                    qb.push_bind(org.0).push(" AND kind = ").push_bind(kind.as_str()).push(" AND value IN (");
-                    let mut sep = qb.separated(", ");
-                    for v in chunk {
-                        sep.push_bind(*v);
-                    }
-                    qb.push(")");
-                    qb.build_query_scalar().fetch_all(c).await?
-                });
-                holders.extend(rows);
-            }
+    }
+
+    /// [`Store::load_holdings`] inside a write transaction, so that on SQLite nobody can change the
+    /// answer before the transaction commits.
+    pub async fn load_holdings_in(
+        &self,
+        tx: &mut Tx,
+        org: OrgId,
+        ids: &[Identifier],
+    ) -> Result<Vec<(Identifier, ContactId)>> {
+        match tx {
+            Tx::Sqlite(t, _) => holdings_sqlite(&mut *t, org, ids).await,
+            Tx::Postgres(t) => holdings_postgres(&mut *t, org, ids).await,
         }
-        holders.sort_unstable();
-        holders.dedup();
-        let mut out = Vec::new();
-        for chunk in holders.chunks(CHUNK) {
-            let rows: Vec<(String, String, i64)> = with_pool!(self, c => {
-                let mut qb = sqlx::QueryBuilder::new("SELECT kind, value, contact_id FROM identities WHERE org_id = ");
-                qb.push_bind(org.0).push(" AND contact_id IN (");
-                let mut sep = qb.separated(", ");
-                for h in chunk {
-                    sep.push_bind(*h);
-                }
-                qb.push(")");
-                qb.build_query_as().fetch_all(c).await?
-            });
-            for (kind, value, contact) in rows {
-                if let Some(kind) = IdentityKind::parse(&kind) {
-                    out.push((Identifier::new(kind, value), ContactId(contact)));
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// Writes a resolved batch in one transaction. On error nothing is written.
@@ -215,13 +238,19 @@ impl Store {
         now: Millis,
     ) -> Result<IngestOutcome> {
         let mut tx = self.begin().await?;
-        match self.write_ingest_in(&mut tx, org, &mut w, now).await {
-            Ok(outcome) => {
+        let outcome = self.write_ingest_in(&mut tx, org, &mut w, now).await;
+        self.end_ingest(tx, outcome).await
+    }
+
+    /// Commits an ingest transaction if `outcome` is a success, rolls it back otherwise.
+    pub async fn end_ingest<T>(&self, tx: Tx, outcome: Result<T>) -> Result<T> {
+        match outcome {
+            Ok(v) => {
                 if let Err(e) = tx.commit().await {
                     self.contact_ids.forget_block().await;
                     return Err(e);
                 }
-                Ok(outcome)
+                Ok(v)
             }
             Err(e) => {
                 let _ = tx.rollback().await;
@@ -231,7 +260,9 @@ impl Store {
         }
     }
 
-    async fn write_ingest_in(
+    /// Writes a resolved batch inside `tx`. When it changes holdings it increments the
+    /// organisation's holdings counter (SQLite) and reports the new value in the outcome.
+    pub async fn write_ingest_in(
         &self,
         tx: &mut Tx,
         org: OrgId,
@@ -266,20 +297,138 @@ impl Store {
         for m in &w.merges {
             apply_merge(tx, org, m, now).await?;
         }
-        for u in &w.updates {
-            update_profile(tx, org, u.contact, &u.profile, now).await?;
-        }
+        update_profiles(tx, org, &w.updates, now).await?;
         link_tags(tx, org, &w.tags, now).await?;
-        for a in &w.accounts {
-            link_account(tx, org, a, now).await?;
-        }
+        link_accounts(tx, org, &w.accounts, now).await?;
         outcome.events_inserted = insert_events(tx, org, &w.events).await?;
+        if !w.identities.is_empty() || !w.merges.is_empty() {
+            outcome.holdings_epoch = self.holdings_changed(tx, org).await?;
+        }
+        self.wrote_rows(
+            (w.contacts.len() + w.identities.len() + w.updates.len()) as u64
+                + outcome.events_inserted,
+        );
         Ok(outcome)
+    }
+
+    /// Records (on SQLite) that holdings of `org` changed in `tx`; returns the new counter value.
+    pub(crate) async fn holdings_changed(&self, tx: &mut Tx, org: OrgId) -> Result<Option<i64>> {
+        if !self.remembers_holdings() {
+            return Ok(None);
+        }
+        Ok(with_tx!(tx, c => sqlx::query_scalar(
+            "UPDATE organisations SET holdings_epoch = holdings_epoch + 1 WHERE id = $1 RETURNING holdings_epoch",
+        )
+        .bind(org.0)
+        .fetch_optional(&mut *c)
+        .await?))
     }
 }
 
+/// Values grouped by kind, in chunks of at most [`LOOKUP_CHUNK`] values.
+fn lookup_chunks(ids: &[Identifier]) -> Vec<Vec<(IdentityKind, Vec<&str>)>> {
+    let mut by_kind: HashMap<IdentityKind, Vec<&str>> = HashMap::new();
+    for i in ids {
+        by_kind.entry(i.kind).or_default().push(&i.value);
+    }
+    let mut chunks = vec![Vec::new()];
+    let mut size = 0;
+    for (kind, values) in by_kind {
+        for part in values.chunks(LOOKUP_CHUNK) {
+            if size + part.len() > LOOKUP_CHUNK {
+                chunks.push(Vec::new());
+                size = 0;
+            }
+            size += part.len();
+            chunks
+                .last_mut()
+                .expect("one chunk")
+                .push((kind, part.to_vec()));
+        }
+    }
+    chunks
+}
+
+fn holdings_rows(rows: Vec<(String, String, i64)>, out: &mut Vec<(Identifier, ContactId)>) {
+    for (kind, value, contact) in rows {
+        if let Some(kind) = IdentityKind::parse(&kind) {
+            out.push((Identifier::new(kind, value), ContactId(contact)));
+        }
+    }
+}
+
+/// One statement per chunk: the holders of the values, and all their identifiers.
+async fn holdings_sqlite(
+    c: &mut sqlx::SqliteConnection,
+    org: OrgId,
+    ids: &[Identifier],
+) -> Result<Vec<(Identifier, ContactId)>> {
+    let mut out = Vec::new();
+    for chunk in lookup_chunks(ids) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT kind, value, contact_id FROM identities WHERE org_id = ",
+        );
+        qb.push_bind(org.0).push(" AND contact_id IN (");
+        for (i, (kind, values)) in chunk.iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ALL ");
+            }
+            qb.push("SELECT contact_id FROM identities WHERE org_id = ")
+                .push_bind(org.0)
+                .push(" AND kind = ")
+                .push_bind(kind.as_str())
+                .push(" AND value IN (");
+            let mut sep = qb.separated(", ");
+            for v in values {
+                sep.push_bind(*v);
+            }
+            qb.push(")");
+        }
+        qb.push(")");
+        holdings_rows(qb.build_query_as().fetch_all(&mut *c).await?, &mut out);
+    }
+    Ok(out)
+}
+
+/// As [`holdings_sqlite`], with each kind's values bound as one array (one prepared statement
+/// whatever the number of values, and an index scan of the primary key).
+async fn holdings_postgres(
+    c: &mut sqlx::PgConnection,
+    org: OrgId,
+    ids: &[Identifier],
+) -> Result<Vec<(Identifier, ContactId)>> {
+    let mut out = Vec::new();
+    for chunk in lookup_chunks(ids) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT kind, value, contact_id FROM identities WHERE org_id = ",
+        );
+        qb.push_bind(org.0).push(" AND contact_id IN (");
+        for (i, (kind, values)) in chunk.into_iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ALL ");
+            }
+            qb.push("SELECT contact_id FROM identities WHERE org_id = ")
+                .push_bind(org.0)
+                .push(" AND kind = ")
+                .push_bind(kind.as_str())
+                .push(" AND value = ANY(")
+                .push_bind(values)
+                .push(")");
+        }
+        qb.push(")");
+        holdings_rows(qb.build_query_as().fetch_all(&mut *c).await?, &mut out);
+    }
+    Ok(out)
+}
+
 async fn insert_contacts(tx: &mut Tx, org: OrgId, contacts: &[NewContact]) -> Result<()> {
-    for chunk in contacts.chunks(CHUNK) {
+    for chunk in statement_chunks(contacts) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO contacts (id, org_id, name, name_key, email, mobile, landline, company, company_key, \
@@ -319,7 +468,7 @@ async fn insert_identities(
     ids: &[NewIdentity],
     now: Millis,
 ) -> Result<()> {
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in statement_chunks(ids) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO identities (org_id, kind, value, contact_id, origin, created_at) ");
             qb.push_values(chunk, |mut b, i| {
@@ -423,35 +572,56 @@ async fn apply_merge(tx: &mut Tx, org: OrgId, m: &MergeOp, now: Millis) -> Resul
     Ok(())
 }
 
-async fn update_profile(
+/// Profile updates of one batch, as few statements as possible: `UPDATE … FROM (VALUES …)` with one
+/// row per contact (the planner already folded several updates of one contact into one).
+async fn update_profiles(
     tx: &mut Tx,
     org: OrgId,
-    contact: ContactId,
-    p: &ProfileFields,
+    updates: &[ProfileUpdate],
     now: Millis,
 ) -> Result<()> {
-    let sql = format!(
-        "UPDATE contacts SET name = COALESCE($3, name), name_key = COALESCE($4, name_key), email = COALESCE($5, email), \
-         mobile = COALESCE($6, mobile), landline = COALESCE($7, landline), company = COALESCE($8, company), \
-         company_key = COALESCE($9, company_key), title = COALESCE($10, title), department = COALESCE($11, department), \
-         industry = COALESCE($12, industry), company_size = COALESCE($13, company_size), province = COALESCE($14, province), \
-         city = COALESCE($15, city), traits = {}, updated_at = $16 WHERE org_id = $1 AND id = $2",
-        json_merge(tx, "traits", "$17")
+    // v.column1 = id, 2 name, 3 name_key, 4 email, 5 mobile, 6 landline, 7 company, 8 company_key,
+    // 9 title, 10 department, 11 industry, 12 company_size, 13 province, 14 city, 15 custom JSON.
+    let head = format!(
+        "UPDATE contacts SET name = COALESCE(v.column2, name), name_key = COALESCE(v.column3, name_key), \
+         email = COALESCE(v.column4, email), mobile = COALESCE(v.column5, mobile), landline = COALESCE(v.column6, landline), \
+         company = COALESCE(v.column7, company), company_key = COALESCE(v.column8, company_key), \
+         title = COALESCE(v.column9, title), department = COALESCE(v.column10, department), \
+         industry = COALESCE(v.column11, industry), company_size = COALESCE(v.column12, company_size), \
+         province = COALESCE(v.column13, province), city = COALESCE(v.column14, city), traits = {}, updated_at = ",
+        json_merge(tx, "traits", "v.column15")
     );
-    with_tx!(tx, c => sqlx::query(&sql)
-        .bind(org.0).bind(contact.0)
-        .bind(p.name.clone()).bind(p.name.as_deref().map(search_key))
-        .bind(p.email.clone()).bind(p.mobile.clone()).bind(p.landline.clone())
-        .bind(p.company.clone()).bind(p.company.as_deref().map(search_key))
-        .bind(p.title.clone()).bind(p.department.clone()).bind(p.industry.clone())
-        .bind(p.company_size.clone()).bind(p.province.clone()).bind(p.city.clone())
-        .bind(now).bind(p.custom_json())
-        .execute(&mut *c).await?.rows_affected());
+    for chunk in statement_chunks(updates) {
+        with_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(head.as_str());
+            qb.push_bind(now).push(" FROM (");
+            qb.push_values(chunk, |mut b, u| {
+                let p = &u.profile;
+                b.push_bind(u.contact.0)
+                    .push_bind(p.name.clone())
+                    .push_bind(p.name.as_deref().map(search_key))
+                    .push_bind(p.email.clone())
+                    .push_bind(p.mobile.clone())
+                    .push_bind(p.landline.clone())
+                    .push_bind(p.company.clone())
+                    .push_bind(p.company.as_deref().map(search_key))
+                    .push_bind(p.title.clone())
+                    .push_bind(p.department.clone())
+                    .push_bind(p.industry.clone())
+                    .push_bind(p.company_size.clone())
+                    .push_bind(p.province.clone())
+                    .push_bind(p.city.clone())
+                    .push_bind(p.custom_json());
+            });
+            qb.push(") AS v WHERE contacts.org_id = ").push_bind(org.0).push(" AND contacts.id = v.column1");
+            qb.build().execute(&mut *c).await?;
+        });
+    }
     Ok(())
 }
 
 async fn link_tags(tx: &mut Tx, org: OrgId, tags: &[(ContactId, i64)], now: Millis) -> Result<()> {
-    for chunk in tags.chunks(CHUNK) {
+    for chunk in statement_chunks(tags) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO contact_tags (org_id, contact_id, tag_id, created_at) ");
             qb.push_values(chunk, |mut b, (contact, tag)| {
@@ -472,71 +642,179 @@ fn trait_text(m: &Map<String, Value>, keys: &[&str]) -> Option<String> {
     })
 }
 
-async fn link_account(tx: &mut Tx, org: OrgId, a: &AccountLink, now: Millis) -> Result<()> {
-    let name = a
-        .name
-        .clone()
-        .or_else(|| trait_text(&a.traits, &["name", "company"]));
-    let name_key = name.as_deref().map(search_key);
-    let industry = trait_text(&a.traits, &["industry"]);
-    let size = trait_text(&a.traits, &["employees", "company_size", "size"]);
-    let domain = trait_text(&a.traits, &["website", "domain"]);
-    let province = trait_text(&a.traits, &["province", "state"]);
-    let city = trait_text(&a.traits, &["city"]);
-    let traits = Value::Object(a.traits.clone()).to_string();
-    let existing: Option<i64> = match (&a.external_id, &name_key) {
-        (Some(_), _) => None,
-        (None, Some(k)) => with_tx!(tx, c => sqlx::query_scalar(
-            "SELECT id FROM accounts WHERE org_id = $1 AND name_key = $2 ORDER BY id LIMIT 1",
-        )
-        .bind(org.0)
-        .bind(k)
-        .fetch_optional(&mut *c)
-        .await?),
-        (None, None) => return Ok(()),
-    };
-    let id = match existing {
-        Some(id) => id,
-        None => {
-            // By external id (a `group` call) the account is upserted; by name (an import) it is
-            // created only when no account of that name exists (checked above).
-            let merge = json_merge(tx, "accounts.traits", "excluded.traits");
-            let sql = format!(
-                "INSERT INTO accounts (org_id, external_id, name, name_key, domain, industry, company_size, province, city, traits, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-                 ON CONFLICT (org_id, external_id) DO UPDATE SET name = COALESCE(excluded.name, accounts.name), \
-                 name_key = COALESCE(excluded.name_key, accounts.name_key), domain = COALESCE(excluded.domain, accounts.domain), \
-                 industry = COALESCE(excluded.industry, accounts.industry), company_size = COALESCE(excluded.company_size, accounts.company_size), \
-                 province = COALESCE(excluded.province, accounts.province), city = COALESCE(excluded.city, accounts.city), \
-                 traits = {merge}, updated_at = excluded.updated_at RETURNING id"
-            );
-            with_tx!(tx, c => sqlx::query_scalar(&sql)
-                .bind(org.0).bind(a.external_id.clone()).bind(name.clone()).bind(name_key).bind(domain).bind(industry)
-                .bind(size).bind(province).bind(city).bind(traits).bind(now)
-                .fetch_one(&mut *c).await?)
+/// An account as a link names it, with the columns taken from its traits.
+struct AccountRow {
+    external_id: Option<String>,
+    name: Option<String>,
+    name_key: Option<String>,
+    domain: Option<String>,
+    industry: Option<String>,
+    size: Option<String>,
+    province: Option<String>,
+    city: Option<String>,
+    traits: String,
+}
+
+impl AccountRow {
+    fn of(a: &AccountLink) -> AccountRow {
+        let name = a
+            .name
+            .clone()
+            .or_else(|| trait_text(&a.traits, &["name", "company"]));
+        AccountRow {
+            external_id: a.external_id.clone(),
+            name_key: name.as_deref().map(search_key),
+            name,
+            domain: trait_text(&a.traits, &["website", "domain"]),
+            industry: trait_text(&a.traits, &["industry"]),
+            size: trait_text(&a.traits, &["employees", "company_size", "size"]),
+            province: trait_text(&a.traits, &["province", "state"]),
+            city: trait_text(&a.traits, &["city"]),
+            traits: Value::Object(a.traits.clone()).to_string(),
         }
-    };
-    with_tx!(tx, c => sqlx::query(
-        "UPDATE contacts SET account_id = $1, company = COALESCE(company, $4), company_key = COALESCE(company_key, $5) \
-         WHERE org_id = $2 AND id = $3",
-    )
-    .bind(id).bind(org.0).bind(a.contact.0).bind(name.clone()).bind(name.as_deref().map(search_key))
-    .execute(&mut *c).await?.rows_affected());
+    }
+}
+
+/// Links contacts to their accounts. By external id (a `group` call) the account is upserted; by
+/// name (an import row) it is created only when no account of that name exists. A batch costs a
+/// lookup of the names it mentions, one insert of the missing accounts and one update of the
+/// contacts, however many rows name a company.
+async fn link_accounts(tx: &mut Tx, org: OrgId, links: &[AccountLink], now: Millis) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<AccountRow> = links.iter().map(AccountRow::of).collect();
+    let mut by_external: HashMap<&str, i64> = HashMap::new();
+    let mut by_name: HashMap<&str, i64> = HashMap::new();
+
+    let merge = json_merge(tx, "accounts.traits", "excluded.traits");
+    let upsert = format!(
+        "INSERT INTO accounts (org_id, external_id, name, name_key, domain, industry, company_size, province, city, traits, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         ON CONFLICT (org_id, external_id) DO UPDATE SET name = COALESCE(excluded.name, accounts.name), \
+         name_key = COALESCE(excluded.name_key, accounts.name_key), domain = COALESCE(excluded.domain, accounts.domain), \
+         industry = COALESCE(excluded.industry, accounts.industry), company_size = COALESCE(excluded.company_size, accounts.company_size), \
+         province = COALESCE(excluded.province, accounts.province), city = COALESCE(excluded.city, accounts.city), \
+         traits = {merge}, updated_at = excluded.updated_at RETURNING id"
+    );
+    for r in &rows {
+        let Some(ext) = r.external_id.as_deref() else {
+            continue;
+        };
+        let id: i64 = with_tx!(tx, c => sqlx::query_scalar(&upsert)
+            .bind(org.0).bind(ext).bind(r.name.clone()).bind(r.name_key.clone()).bind(r.domain.clone())
+            .bind(r.industry.clone()).bind(r.size.clone()).bind(r.province.clone()).bind(r.city.clone())
+            .bind(r.traits.clone()).bind(now)
+            .fetch_one(&mut *c).await?);
+        by_external.insert(ext, id);
+    }
+
+    let mut wanted: Vec<&AccountRow> = Vec::new();
+    for r in &rows {
+        if let (None, Some(k)) = (&r.external_id, r.name_key.as_deref()) {
+            if by_name.insert(k, 0).is_none() {
+                wanted.push(r);
+            }
+        }
+    }
+    for chunk in wanted.chunks(LOOKUP_CHUNK) {
+        let found: Vec<(i64, String)> = with_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("SELECT id, name_key FROM accounts WHERE org_id = ");
+            qb.push_bind(org.0).push(" AND name_key IN (");
+            let mut sep = qb.separated(", ");
+            for r in chunk {
+                sep.push_bind(r.name_key.clone());
+            }
+            qb.push(") ORDER BY id DESC");
+            qb.build_query_as().fetch_all(&mut *c).await?
+        });
+        // Descending ids: the oldest account of a name is written last and wins.
+        for (id, key) in found {
+            if let Some(slot) = by_name.get_mut(key.as_str()) {
+                *slot = id;
+            }
+        }
+    }
+    let missing: Vec<&AccountRow> = wanted
+        .into_iter()
+        .filter(|r| r.name_key.as_deref().and_then(|k| by_name.get(k)) == Some(&0))
+        .collect();
+    for chunk in statement_chunks(&missing) {
+        let created: Vec<(i64, String)> = with_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO accounts (org_id, name, name_key, domain, industry, company_size, province, city, traits, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(org.0).push_bind(r.name.clone()).push_bind(r.name_key.clone()).push_bind(r.domain.clone())
+                    .push_bind(r.industry.clone()).push_bind(r.size.clone()).push_bind(r.province.clone())
+                    .push_bind(r.city.clone()).push_bind(r.traits.clone()).push_bind(now).push_bind(now);
+            });
+            qb.push(" RETURNING id, name_key");
+            qb.build_query_as().fetch_all(&mut *c).await?
+        });
+        for (id, key) in created {
+            if let Some(slot) = by_name.get_mut(key.as_str()) {
+                *slot = id;
+            }
+        }
+    }
+
+    // One update for all contacts (the last link of a contact wins).
+    let mut contact_rows: HashMap<ContactId, (i64, &AccountRow)> = HashMap::new();
+    for (link, r) in links.iter().zip(&rows) {
+        let id = match (r.external_id.as_deref(), r.name_key.as_deref()) {
+            (Some(ext), _) => by_external.get(ext).copied(),
+            (None, Some(k)) => by_name.get(k).copied().filter(|id| *id != 0),
+            (None, None) => None,
+        };
+        if let Some(id) = id {
+            contact_rows.insert(link.contact, (id, r));
+        }
+    }
+    let mut updates: Vec<(ContactId, (i64, &AccountRow))> = contact_rows.into_iter().collect();
+    updates.sort_unstable_by_key(|(c, _)| *c);
+    for chunk in statement_chunks(&updates) {
+        with_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "UPDATE contacts SET account_id = v.column2, company = COALESCE(company, v.column3), \
+                 company_key = COALESCE(company_key, v.column4) FROM (",
+            );
+            qb.push_values(chunk, |mut b, (contact, (id, r))| {
+                b.push_bind(contact.0).push_bind(*id).push_bind(r.name.clone()).push_bind(r.name_key.clone());
+            });
+            qb.push(") AS v WHERE contacts.org_id = ").push_bind(org.0).push(" AND contacts.id = v.column1");
+            qb.build().execute(&mut *c).await?;
+        });
+    }
     Ok(())
 }
 
 async fn insert_events(tx: &mut Tx, org: OrgId, events: &[NewEvent]) -> Result<u64> {
+    // A duplicate (same org, client timestamp and messageId) is skipped. On SQLite `OR IGNORE`
+    // says so for every constraint, which spares SQLite the statement journal it keeps for a
+    // multi-row statement that might abort halfway (none of the other constraints can fail: every
+    // NOT NULL column is always bound a value).
+    let (verb, conflict) = if tx.is_postgres() {
+        (
+            "INSERT INTO",
+            " ON CONFLICT (org_id, client_at, message_id) DO NOTHING",
+        )
+    } else {
+        ("INSERT OR IGNORE INTO", "")
+    };
     let mut inserted = 0;
-    for chunk in events.chunks(CHUNK) {
+    for chunk in statement_chunks(events) {
         inserted += with_tx!(tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO events (org_id, contact_id, message_id, kind, name, occurred_at, sent_at, received_at, \
+            let mut qb = sqlx::QueryBuilder::new(verb);
+            qb.push(
+                " events (org_id, contact_id, message_id, client_at, kind, name, occurred_at, sent_at, received_at, \
                  source_id, channel, utm_source, utm_medium, utm_campaign, properties, context) ",
             );
             qb.push_values(chunk, |mut b, e| {
                 b.push_bind(org.0)
                     .push_bind(e.contact.0)
                     .push_bind(e.message_id.clone())
+                    .push_bind(e.client_at)
                     .push_bind(e.kind.clone())
                     .push_bind(e.name.clone())
                     .push_bind(e.occurred_at)
@@ -550,9 +828,24 @@ async fn insert_events(tx: &mut Tx, org: OrgId, events: &[NewEvent]) -> Result<u
                     .push_bind(e.properties.clone())
                     .push_bind(e.context.clone());
             });
-            qb.push(" ON CONFLICT (org_id, message_id) DO NOTHING");
+            qb.push(conflict);
             qb.build().execute(&mut *c).await?.rows_affected()
         });
     }
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn statements_come_in_four_sizes_and_cover_every_row() {
+        let rows: Vec<u32> = (0..1_237).collect();
+        let chunks: Vec<&[u32]> = statement_chunks(&rows).collect();
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [512, 512, 64, 64, 64, 8, 8, 1, 1, 1, 1, 1]);
+        assert_eq!(chunks.concat(), rows);
+        assert_eq!(statement_chunks::<u32>(&[]).count(), 0);
+    }
 }

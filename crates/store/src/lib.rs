@@ -21,7 +21,7 @@ mod backend;
 mod error;
 mod ids;
 
-pub use backend::{Backend, Store, StoreOptions};
+pub use backend::{Backend, Store, StoreOptions, Tx};
 pub use error::StoreError;
 
 /// Milliseconds since the Unix epoch: the one time representation of the store.

@@ -367,3 +367,53 @@ async fn metrics_count_ingested_events_and_merges() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_retry_is_a_duplicate_but_a_reused_message_id_with_another_timestamp_is_not() {
+    let app = spawn_app().await;
+    let at = |ts: &str| json!({"type":"track","anonymousId":"a","event":"Viewed Pricing","messageId":"m-7","timestamp":ts});
+    // A client retries with the same timestamp (only sentAt changes): stored once.
+    let mut retry = at("2026-11-20T08:00:00.000Z");
+    app.batch(vec![retry.clone()]).await;
+    retry["sentAt"] = json!("2026-11-20T08:00:05.000Z");
+    app.batch(vec![retry]).await;
+    assert_eq!(app.count("events").await, 1);
+    // The same messageId on an event of another time is another event: nothing is dropped.
+    app.batch(vec![at("2026-11-21T09:30:00.000Z")]).await;
+    assert_eq!(app.count("events").await, 2);
+}
+
+#[tokio::test]
+async fn a_visitor_erased_between_batches_comes_back_as_a_new_contact() {
+    // The ingest writer remembers who holds which identifier between batches; an erasure must make
+    // it forget, or the next event would land on the erased contact.
+    let app = spawn_app().await;
+    app.batch(vec![json!({"type":"identify","anonymousId":"b-1","messageId":"e1","traits":{"email":"gone@example.cn"}})]).await;
+    let first = app.contact_by("anonymous_id:b-1").await.unwrap();
+    let (s, _) = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/contacts/{}", first["id"].as_str().unwrap()),
+            json!(null),
+        )
+        .await;
+    assert_eq!(s, 204);
+    app.batch(vec![
+        json!({"type":"page","anonymousId":"b-1","name":"Home","messageId":"e2"}),
+    ])
+    .await;
+    let again = app
+        .contact_by("anonymous_id:b-1")
+        .await
+        .expect("a new contact");
+    assert_ne!(again["id"], first["id"]);
+    let (s, tl) = app
+        .get(&format!(
+            "/api/v1/contacts/{}/events",
+            again["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(tl["data"].as_array().unwrap().len(), 1);
+    assert_eq!(app.count("contacts").await, 1);
+}

@@ -77,6 +77,23 @@ fn clock_skew_is_corrected_with_sent_at() {
     )
     .unwrap();
     assert_eq!(e.occurred_at, NOW - 2_000);
+    // The idempotency key keeps the sender's timestamp as sent, so a retry (with a later sentAt)
+    // produces the same key although its corrected time differs.
+    assert_eq!(
+        e.client_at,
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2026-09-21T12:00:08Z")
+                .unwrap()
+                .timestamp_millis()
+        )
+    );
+}
+
+#[test]
+fn a_message_without_timestamp_has_no_client_time() {
+    let e = parse(json!({"type":"track","userId":"u","event":"E"}), None).unwrap();
+    assert_eq!(e.client_at, None);
+    assert_eq!(e.occurred_at, NOW);
 }
 
 #[test]
