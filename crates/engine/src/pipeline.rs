@@ -30,7 +30,7 @@ pub struct TouchResult {
 ///
 /// The ingest writer keeps one overlay per organisation across group commits, so returning
 /// visitors — most of the traffic — are resolved without a lookup. It is valid only for the
-/// holdings counter it was [committed](Overlay::committed) at; see [`Store::remembers_holdings`].
+/// holdings counter it was [committed](Overlay::committed) at; see [`Store::lock_holdings`].
 #[derive(Debug, Default)]
 pub struct Overlay {
     holdings: MemoryHoldings,

@@ -18,7 +18,6 @@ use crate::touch::Touch;
 /// Most touches committed in one transaction.
 pub const MAX_GROUP_TOUCHES: usize = 10_000;
 const RULES_TTL: Duration = Duration::from_secs(5);
-const ATTEMPTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -192,8 +191,10 @@ impl Ingestor {
     }
 }
 
-/// Resolves and writes one batch of touches in a transaction, retrying when another process
-/// linked the same identifier first (PostgreSQL with several Hatchery nodes).
+/// Resolves and writes one batch of touches in one transaction. The transaction holds the
+/// organisation's holdings lock from its first read (see [`Store::lock_holdings`]), so no other
+/// writer — in this process, another process or another node — can link an identifier between the
+/// lookups and the writes; nothing needs resolving twice.
 pub async fn commit_touches(
     store: &Store,
     org: OrgId,
@@ -215,9 +216,9 @@ pub async fn commit_touches(
 }
 
 /// [`commit_touches`] with an overlay that outlives the call, so that identifiers resolved by
-/// earlier batches need no lookup. The overlay is checked against the organisation's holdings
-/// counter inside the transaction and forgotten when anyone else changed holdings (SQLite), or
-/// used for this batch only (PostgreSQL; see [`Store::remembers_holdings`]).
+/// earlier batches need no lookup. The transaction locks the organisation's holdings first (see
+/// [`Store::lock_holdings`]) and the overlay is forgotten if anyone else changed them since it was
+/// last used.
 pub async fn commit_touches_with(
     store: &Store,
     org: OrgId,
@@ -236,66 +237,42 @@ pub async fn commit_touches_with(
             )))
         }
     };
-    // On PostgreSQL a batch may have to be resolved again (see below), so each attempt works on a
-    // copy; on SQLite the write lock rules that out and the batch is used as it is.
-    let mut touches = Some(touches);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let batch = if store.remembers_holdings() || attempt == ATTEMPTS {
-            touches.take().unwrap_or_default()
-        } else {
-            touches.clone().unwrap_or_default()
-        };
-        let mut tx = store.begin().await?;
-        let written = async {
-            if store.remembers_holdings() {
-                overlay.check_epoch(store.holdings_epoch(&mut tx, org).await?);
-            } else {
-                overlay.clear();
-            }
-            overlay.load_in(store, &mut tx, org, &batch).await?;
-            let (mut write, results) = plan(rules, overlay, batch);
-            let counts = (write.contacts.len(), write.merges.len(), write.events.len());
-            let out = store.write_ingest_in(&mut tx, org, &mut write, now).await?;
-            Ok((out, results, counts))
-        }
-        .await;
-        match store.end_ingest(tx, written).await {
-            Ok((out, mut results, (n_contacts, n_merges, n_events))) => {
-                overlay.committed(&out.created, out.holdings_epoch);
-                for r in &mut results {
-                    if let Some(c) = &mut r.contact {
-                        if let Some(real) = out.created.get(c) {
-                            *c = *real;
-                        }
+    let mut tx = store.begin().await?;
+    let written = async {
+        overlay.check_epoch(store.lock_holdings(&mut tx, org).await?);
+        overlay.load_in(store, &mut tx, org, &touches).await?;
+        let (mut write, results) = plan(rules, overlay, touches);
+        let counts = (write.contacts.len(), write.merges.len(), write.events.len());
+        let out = store.write_ingest_in(&mut tx, org, &mut write, now).await?;
+        Ok((out, results, counts))
+    }
+    .await;
+    match store.end_ingest(tx, written).await {
+        Ok((out, mut results, (n_contacts, n_merges, n_events))) => {
+            overlay.committed(&out.created, out.holdings_epoch);
+            for r in &mut results {
+                if let Some(c) = &mut r.contact {
+                    if let Some(real) = out.created.get(c) {
+                        *c = *real;
                     }
                 }
-                metrics
-                    .events_ingested
-                    .fetch_add(out.events_inserted, Relaxed);
-                metrics
-                    .events_duplicate
-                    .fetch_add(n_events as u64 - out.events_inserted, Relaxed);
-                metrics
-                    .contacts_created
-                    .fetch_add(n_contacts as u64, Relaxed);
-                metrics.merges.fetch_add(n_merges as u64, Relaxed);
-                return Ok(results);
             }
-            Err(e) => {
-                // The plan may have changed the overlay for a write that did not happen.
-                overlay.clear();
-                if e.is_unique_violation() && touches.is_some() {
-                    tracing::warn!(
-                        org.id = org.0,
-                        attempt,
-                        "identifier linked concurrently; resolving the batch again"
-                    );
-                    continue;
-                }
-                return Err(e);
-            }
+            metrics
+                .events_ingested
+                .fetch_add(out.events_inserted, Relaxed);
+            metrics
+                .events_duplicate
+                .fetch_add(n_events as u64 - out.events_inserted, Relaxed);
+            metrics
+                .contacts_created
+                .fetch_add(n_contacts as u64, Relaxed);
+            metrics.merges.fetch_add(n_merges as u64, Relaxed);
+            Ok(results)
+        }
+        Err(e) => {
+            // The plan changed the overlay for a write that did not happen.
+            overlay.clear();
+            Err(e)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `hatchery bench`: figures for the record, each run on a fresh database that is removed afterwards.
 //!
-//! - `ingest` sends pre-generated tracking batches over HTTP to the application running in this
-//!   process — the whole path of real traffic: parsing, identity resolution, group commit — and
+//! - `ingest` sends pre-generated tracking batches over HTTP to `hatchery serve`, started from this
+//!   binary as its own process — the whole path of real traffic: parsing, identity resolution,
+//!   group commit — and
 //!   compares the rate with a raw multi-row `INSERT` of the same rows into a table shaped and indexed
 //!   like `events`, in the same database and with the same batch size: the ceiling the storage
 //!   itself allows.
@@ -32,7 +33,7 @@ use sqlx::Connection;
 
 use crate::config::Config;
 use crate::demo::{
-    batch_body, iso, make_companies, thousands, uuid, Company, InProcessApp, Person, PersonFactory,
+    batch_body, iso, make_companies, thousands, uuid, Company, Person, PersonFactory,
 };
 
 #[derive(clap::Args, Debug)]
@@ -571,9 +572,8 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    let upload_dir = std::env::temp_dir().join("hatchery-bench-uploads");
-    let app = InProcessApp::start(store.clone(), upload_dir).await?;
-    let url = app.batch_url();
+    let server = ServerProcess::start(&db.url).await?;
+    let url = server.batch_url();
     let rss_before = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
     // From here the peak covers the send phase only (generation and any prefill are behind us).
     let hwm_setup = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
@@ -643,12 +643,14 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     let cpu = cpu_time().saturating_sub(cpu0);
     latencies.sort_unstable();
     let rate = events as f64 / wall.as_secs_f64();
-    let metrics = &app.state.metrics;
-    let commits = metrics.commits.load(Ordering::Relaxed);
-    let merges = metrics.merges.load(Ordering::Relaxed);
+    let metrics = server.metrics().await?;
+    let commits =
+        prometheus_value(&metrics, "hatchery_batch_commit_seconds_count").unwrap_or(0.0) as u64;
+    let merges = prometheus_value(&metrics, "hatchery_merges_total").unwrap_or(0.0) as u64;
     let writer_secs =
-        prometheus_value(&metrics.render(), "hatchery_batch_commit_seconds_sum").unwrap_or(0.0);
-    app.stop().await;
+        prometheus_value(&metrics, "hatchery_batch_commit_seconds_sum").unwrap_or(0.0);
+    let server_cpu = server.cpu_time();
+    let server_hwm = server.stop().await?;
     drop(bodies);
 
     let stored = store.count_events(org).await?;
@@ -669,12 +671,17 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         writer_secs,
         100.0 * writer_secs / wall.as_secs_f64()
     );
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
     println!(
-        "  cpu:    {:.1} s user+system in this process while sending = {:.0} % of {} CPUs (HTTP clients included{})",
+        "  cpu:    server {:.1} s, HTTP clients {:.1} s (user+system) = {:.0} % of {cpus} CPUs{}",
+        server_cpu.as_secs_f64(),
         cpu.as_secs_f64(),
-        100.0 * cpu.as_secs_f64() / wall.as_secs_f64() / std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64,
-        std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        if store.backend_name() == "postgres" { "; the PostgreSQL server's own CPU is not" } else { "" }
+        100.0 * (server_cpu + cpu).as_secs_f64() / wall.as_secs_f64() / cpus,
+        if store.backend_name() == "postgres" {
+            " (the PostgreSQL server's own CPU not counted)"
+        } else {
+            ""
+        }
     );
     println!(
         "  stored: {} events, {} contacts, {} merges",
@@ -709,14 +716,14 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     );
     let hwm = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
     let body_mib = held as f64 / 1024.0 / 1024.0;
+    println!(
+        "memory:   server peak RSS {:.0} MiB (VmHWM of the `hatchery serve` process, whole life)",
+        mib(server_hwm)
+    );
     if peak_reset {
         println!(
-            "memory:   peak RSS while sending {:.0} MiB (VmHWM), of which {body_mib:.0} MiB are the benchmark's own pre-generated request bodies; the rest (server and HTTP clients) ≈ {:.0} MiB",
+            "          benchmark process: peak {:.0} MiB while sending, of which {body_mib:.0} MiB are the pre-generated request bodies (setup peak {:.0} MiB; {:.0} MiB before generating; {:.0} MiB when sending started; {:.0} MiB after the baseline)",
             mib(hwm_send),
-            mib(hwm_send) - body_mib
-        );
-        println!(
-            "          (setup peak {:.0} MiB; {:.0} MiB before generating; {:.0} MiB when sending started; {:.0} MiB peak after the baseline)",
             mib(hwm_setup),
             mib(rss_start),
             mib(rss_before),
@@ -724,9 +731,8 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         );
     } else {
         println!(
-            "memory:   peak RSS {:.0} MiB (VmHWM, whole run), of which {body_mib:.0} MiB are the benchmark's own pre-generated request bodies; {:.0} MiB when sending started",
-            mib(hwm),
-            mib(rss_before)
+            "          benchmark process: peak {:.0} MiB (whole run), of which {body_mib:.0} MiB are the pre-generated request bodies",
+            mib(hwm)
         );
     }
     if let Some(f) = db.sqlite_file() {
@@ -769,6 +775,110 @@ fn prometheus_value(text: &str, name: &str) -> Option<f64> {
             .and_then(|r| r.strip_prefix(' '))
             .and_then(|v| v.trim().parse().ok())
     })
+}
+
+/// `hatchery serve` started from this very binary on a free local port against the benchmark
+/// database, so the server's memory and CPU are its own and not mixed with the load generator's.
+struct ServerProcess {
+    child: std::process::Child,
+    addr: String,
+    client: reqwest::Client,
+}
+
+impl ServerProcess {
+    async fn start(database_url: &str) -> Result<ServerProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("cannot find a free local port")?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let data_dir = std::env::temp_dir().join(format!("hatchery-bench-server-{port}"));
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", &addr])
+            .env("HATCHERY_DATABASE_URL", database_url)
+            .env("HATCHERY_DATA_DIR", &data_dir)
+            .env("HATCHERY_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .context("cannot start `hatchery serve`")?;
+        let server = ServerProcess {
+            child,
+            addr: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = server
+                .client
+                .get(format!("{}/readyz", server.addr))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                bail!("`hatchery serve` did not become ready within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn batch_url(&self) -> String {
+        format!("{}/v1/batch", self.addr)
+    }
+
+    async fn metrics(&self) -> Result<String> {
+        Ok(self
+            .client
+            .get(format!("{}/metrics", self.addr))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    fn status_file(&self) -> String {
+        format!("/proc/{}/status", self.child.id())
+    }
+
+    /// User + system CPU time the server has used so far.
+    fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime is the 14th field of
+        // the line, stime the 15th, in clock ticks (100 per second on Linux).
+        let rest = stat.rsplit(')').next().unwrap_or_default();
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 30 s) and returns its peak RSS in KiB.
+    async fn stop(mut self) -> Result<u64> {
+        let hwm = proc_kb(&self.status_file(), "VmHWM:").unwrap_or(0);
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.wait();
+        let port = self.addr.rsplit(':').next().unwrap_or_default();
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("hatchery-bench-server-{port}")),
+        );
+        Ok(hwm)
+    }
 }
 
 /// Runs `$body` with `$p` bound to the store's pool, whichever the backend.

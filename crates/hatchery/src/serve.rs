@@ -56,7 +56,25 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Resolves on Ctrl-C or SIGTERM (what service managers and container runtimes send); requests in
+/// flight finish and the store is closed cleanly.
 async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down");
 }

@@ -391,6 +391,7 @@ impl Store {
     pub async fn delete_contact(&self, org: OrgId, id: ContactId) -> Result<()> {
         let id = self.resolve_contact_id(org, id).await?;
         let mut tx = self.begin().await?;
+        self.lock_holdings(&mut tx, org).await?;
         with_tx!(&mut tx, c => {
             for sql in [
                 "DELETE FROM events WHERE org_id = $1 AND contact_id = $2",

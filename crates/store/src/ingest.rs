@@ -155,8 +155,8 @@ pub struct IngestOutcome {
     pub created: HashMap<ContactId, ContactId>,
     /// Events stored (duplicates by message id are not counted).
     pub events_inserted: u64,
-    /// The organisation's holdings counter after this write, when it changed holdings on a store
-    /// that [remembers holdings](Store::remembers_holdings).
+    /// The organisation's holdings counter after this write, when it changed holdings (see
+    /// [`Store::lock_holdings`]).
     pub holdings_epoch: Option<i64>,
 }
 
@@ -186,17 +186,22 @@ fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 const LOOKUP_CHUNK: usize = 5_000;
 
 impl Store {
-    /// Whether a process may remember identity holdings between ingest transactions. True on SQLite,
-    /// where [`Store::begin`] holds the database's one write lock and [`Store::holdings_epoch`] read
-    /// inside that transaction tells exactly whether anyone (in any process) changed holdings since.
-    /// PostgreSQL writers run concurrently, possibly on several nodes, so they always look up.
-    pub fn remembers_holdings(&self) -> bool {
-        matches!(self.backend, Backend::Sqlite(_))
-    }
-
-    /// The organisation's holdings counter (migration 0002), read inside a write transaction.
-    pub async fn holdings_epoch(&self, tx: &mut Tx, org: OrgId) -> Result<i64> {
-        Ok(with_tx!(tx, c => sqlx::query_scalar("SELECT holdings_epoch FROM organisations WHERE id = $1")
+    /// Locks the organisation's identity holdings for the rest of `tx` and returns its holdings
+    /// counter (migration 0002), which every transaction that changes holdings increments.
+    ///
+    /// While the lock is held nobody else — no other task, process or node — can change who holds
+    /// which identifier, so what the transaction reads stays true until it commits, and a process
+    /// that remembered holdings at counter *n* knows its memory is exact if the counter is still
+    /// *n*. On SQLite [`Store::begin`] already holds the database's one write lock; on PostgreSQL
+    /// the organisation's row is locked (`FOR UPDATE`), so writers of one organisation take turns
+    /// while other organisations proceed in parallel.
+    pub async fn lock_holdings(&self, tx: &mut Tx, org: OrgId) -> Result<i64> {
+        let sql = if tx.is_postgres() {
+            "SELECT holdings_epoch FROM organisations WHERE id = $1 FOR UPDATE"
+        } else {
+            "SELECT holdings_epoch FROM organisations WHERE id = $1"
+        };
+        Ok(with_tx!(tx, c => sqlx::query_scalar(sql)
             .bind(org.0)
             .fetch_optional(&mut *c)
             .await?)
@@ -260,8 +265,9 @@ impl Store {
         }
     }
 
-    /// Writes a resolved batch inside `tx`. When it changes holdings it increments the
-    /// organisation's holdings counter (SQLite) and reports the new value in the outcome.
+    /// Writes a resolved batch inside `tx`, which must hold [`Store::lock_holdings`]. When it
+    /// changes holdings it increments the organisation's holdings counter and reports the new value
+    /// in the outcome.
     pub async fn write_ingest_in(
         &self,
         tx: &mut Tx,
@@ -311,11 +317,8 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Records (on SQLite) that holdings of `org` changed in `tx`; returns the new counter value.
+    /// Records that holdings of `org` changed in `tx`; returns the new counter value.
     pub(crate) async fn holdings_changed(&self, tx: &mut Tx, org: OrgId) -> Result<Option<i64>> {
-        if !self.remembers_holdings() {
-            return Ok(None);
-        }
         Ok(with_tx!(tx, c => sqlx::query_scalar(
             "UPDATE organisations SET holdings_epoch = holdings_epoch + 1 WHERE id = $1 RETURNING holdings_epoch",
         )
@@ -428,6 +431,9 @@ async fn holdings_postgres(
 }
 
 async fn insert_contacts(tx: &mut Tx, org: OrgId, contacts: &[NewContact]) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        return postgres::insert_contacts(t, org, contacts).await;
+    }
     for chunk in statement_chunks(contacts) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
@@ -468,6 +474,9 @@ async fn insert_identities(
     ids: &[NewIdentity],
     now: Millis,
 ) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        return postgres::insert_identities(t, org, ids, now).await;
+    }
     for chunk in statement_chunks(ids) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO identities (org_id, kind, value, contact_id, origin, created_at) ");
@@ -591,6 +600,9 @@ async fn update_profiles(
          province = COALESCE(v.column13, province), city = COALESCE(v.column14, city), traits = {}, updated_at = ",
         json_merge(tx, "traits", "v.column15")
     );
+    if let Tx::Postgres(t) = tx {
+        return postgres::update_profiles(t, org, &head, updates, now).await;
+    }
     for chunk in statement_chunks(updates) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(head.as_str());
@@ -790,24 +802,18 @@ async fn link_accounts(tx: &mut Tx, org: OrgId, links: &[AccountLink], now: Mill
 }
 
 async fn insert_events(tx: &mut Tx, org: OrgId, events: &[NewEvent]) -> Result<u64> {
-    // A duplicate (same org, client timestamp and messageId) is skipped. On SQLite `OR IGNORE`
-    // says so for every constraint, which spares SQLite the statement journal it keeps for a
-    // multi-row statement that might abort halfway (none of the other constraints can fail: every
-    // NOT NULL column is always bound a value).
-    let (verb, conflict) = if tx.is_postgres() {
-        (
-            "INSERT INTO",
-            " ON CONFLICT (org_id, client_at, message_id) DO NOTHING",
-        )
-    } else {
-        ("INSERT OR IGNORE INTO", "")
-    };
+    // A duplicate (same org, client timestamp and messageId) is skipped. `OR IGNORE` says so for
+    // every constraint, which spares SQLite the statement journal it keeps for a multi-row
+    // statement that might abort halfway (none of the other constraints can fail: every NOT NULL
+    // column is always bound a value).
+    if let Tx::Postgres(t) = tx {
+        return postgres::insert_events(t, org, events).await;
+    }
     let mut inserted = 0;
     for chunk in statement_chunks(events) {
         inserted += with_tx!(tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(verb);
-            qb.push(
-                " events (org_id, contact_id, message_id, client_at, kind, name, occurred_at, sent_at, received_at, \
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT OR IGNORE INTO events (org_id, contact_id, message_id, client_at, kind, name, occurred_at, sent_at, received_at, \
                  source_id, channel, utm_source, utm_medium, utm_campaign, properties, context) ",
             );
             qb.push_values(chunk, |mut b, e| {
@@ -828,11 +834,179 @@ async fn insert_events(tx: &mut Tx, org: OrgId, events: &[NewEvent]) -> Result<u
                     .push_bind(e.properties.clone())
                     .push_bind(e.context.clone());
             });
-            qb.push(conflict);
             qb.build().execute(&mut *c).await?.rows_affected()
         });
     }
     Ok(inserted)
+}
+
+/// PostgreSQL's fast path for the bulk writes: each column bound as one array and the rows made
+/// by `unnest`, so a batch of any size is one statement prepared once, instead of thousands of
+/// parameters that the server must parse per statement.
+mod postgres {
+    use sqlx::PgConnection;
+
+    use super::{search_key, NewContact, NewEvent, NewIdentity, ProfileFields, ProfileUpdate};
+    use crate::error::Result;
+    use crate::Millis;
+    use hatchery_domain::OrgId;
+
+    pub(super) async fn insert_contacts(
+        c: &mut PgConnection,
+        org: OrgId,
+        contacts: &[NewContact],
+    ) -> Result<()> {
+        if contacts.is_empty() {
+            return Ok(());
+        }
+        let col = |f: &dyn Fn(&NewContact) -> Option<String>| -> Vec<Option<String>> {
+            contacts.iter().map(f).collect()
+        };
+        sqlx::query(
+            "INSERT INTO contacts (id, org_id, name, name_key, email, mobile, landline, company, company_key, \
+             title, department, industry, company_size, province, city, source, traits, created_at, updated_at) \
+             SELECT u.id, $1, u.name, u.name_key, u.email, u.mobile, u.landline, u.company, u.company_key, u.title, \
+             u.department, u.industry, u.company_size, u.province, u.city, u.source, u.traits, u.created_at, u.created_at \
+             FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
+             $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[]) \
+             AS u(id, name, name_key, email, mobile, landline, company, company_key, title, department, industry, \
+             company_size, province, city, source, traits, created_at)",
+        )
+        .bind(org.0)
+        .bind(contacts.iter().map(|n| n.temp_id.0).collect::<Vec<i64>>())
+        .bind(col(&|n| n.profile.name.clone()))
+        .bind(col(&|n| n.profile.name.as_deref().map(search_key)))
+        .bind(col(&|n| n.profile.email.clone()))
+        .bind(col(&|n| n.profile.mobile.clone()))
+        .bind(col(&|n| n.profile.landline.clone()))
+        .bind(col(&|n| n.profile.company.clone()))
+        .bind(col(&|n| n.profile.company.as_deref().map(search_key)))
+        .bind(col(&|n| n.profile.title.clone()))
+        .bind(col(&|n| n.profile.department.clone()))
+        .bind(col(&|n| n.profile.industry.clone()))
+        .bind(col(&|n| n.profile.company_size.clone()))
+        .bind(col(&|n| n.profile.province.clone()))
+        .bind(col(&|n| n.profile.city.clone()))
+        .bind(col(&|n| n.source.clone()))
+        .bind(contacts.iter().map(|n| n.profile.custom_json()).collect::<Vec<String>>())
+        .bind(contacts.iter().map(|n| n.created_at).collect::<Vec<i64>>())
+        .execute(c)
+        .await?;
+        Ok(())
+    }
+
+    /// `set` is the `UPDATE contacts SET … updated_at = ` head shared with SQLite, which reads the
+    /// new values from `v.column1` … `v.column15`.
+    pub(super) async fn update_profiles(
+        c: &mut PgConnection,
+        org: OrgId,
+        set: &str,
+        updates: &[ProfileUpdate],
+        now: Millis,
+    ) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let col = |f: &dyn Fn(&ProfileFields) -> Option<String>| -> Vec<Option<String>> {
+            updates.iter().map(|u| f(&u.profile)).collect()
+        };
+        let sql = format!(
+            "{set}$2 FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
+             $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) \
+             AS v(column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, \
+             column12, column13, column14, column15) WHERE contacts.org_id = $1 AND contacts.id = v.column1"
+        );
+        sqlx::query(&sql)
+            .bind(org.0)
+            .bind(now)
+            .bind(updates.iter().map(|u| u.contact.0).collect::<Vec<i64>>())
+            .bind(col(&|p| p.name.clone()))
+            .bind(col(&|p| p.name.as_deref().map(search_key)))
+            .bind(col(&|p| p.email.clone()))
+            .bind(col(&|p| p.mobile.clone()))
+            .bind(col(&|p| p.landline.clone()))
+            .bind(col(&|p| p.company.clone()))
+            .bind(col(&|p| p.company.as_deref().map(search_key)))
+            .bind(col(&|p| p.title.clone()))
+            .bind(col(&|p| p.department.clone()))
+            .bind(col(&|p| p.industry.clone()))
+            .bind(col(&|p| p.company_size.clone()))
+            .bind(col(&|p| p.province.clone()))
+            .bind(col(&|p| p.city.clone()))
+            .bind(
+                updates
+                    .iter()
+                    .map(|u| u.profile.custom_json())
+                    .collect::<Vec<String>>(),
+            )
+            .execute(c)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_identities(
+        c: &mut PgConnection,
+        org: OrgId,
+        ids: &[NewIdentity],
+        now: Millis,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO identities (org_id, kind, value, contact_id, origin, created_at) \
+             SELECT $1, u.kind, u.value, u.contact_id, u.origin, $2 \
+             FROM unnest($3::text[], $4::text[], $5::bigint[], $6::text[]) AS u(kind, value, contact_id, origin)",
+        )
+        .bind(org.0)
+        .bind(now)
+        .bind(ids.iter().map(|i| i.identifier.kind.as_str()).collect::<Vec<&str>>())
+        .bind(ids.iter().map(|i| i.identifier.value.as_str()).collect::<Vec<&str>>())
+        .bind(ids.iter().map(|i| i.contact.0).collect::<Vec<i64>>())
+        .bind(ids.iter().map(|i| i.origin.as_str()).collect::<Vec<&str>>())
+        .execute(c)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_events(
+        c: &mut PgConnection,
+        org: OrgId,
+        events: &[NewEvent],
+    ) -> Result<u64> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let text = |f: &dyn Fn(&NewEvent) -> Option<&str>| -> Vec<Option<&str>> {
+            events.iter().map(f).collect()
+        };
+        let done = sqlx::query(
+            "INSERT INTO events (org_id, contact_id, message_id, client_at, kind, name, occurred_at, sent_at, received_at, \
+             source_id, channel, utm_source, utm_medium, utm_campaign, properties, context) \
+             SELECT $1, u.* FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], \
+             $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[]) AS u \
+             ON CONFLICT (org_id, client_at, message_id) DO NOTHING",
+        )
+        .bind(org.0)
+        .bind(events.iter().map(|e| e.contact.0).collect::<Vec<i64>>())
+        .bind(events.iter().map(|e| e.message_id.as_str()).collect::<Vec<&str>>())
+        .bind(events.iter().map(|e| e.client_at).collect::<Vec<i64>>())
+        .bind(events.iter().map(|e| e.kind.as_str()).collect::<Vec<&str>>())
+        .bind(text(&|e| e.name.as_deref()))
+        .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<i64>>())
+        .bind(events.iter().map(|e| e.sent_at).collect::<Vec<Option<i64>>>())
+        .bind(events.iter().map(|e| e.received_at).collect::<Vec<i64>>())
+        .bind(events.iter().map(|e| e.source_id).collect::<Vec<Option<i64>>>())
+        .bind(text(&|e| e.channel.as_deref()))
+        .bind(text(&|e| e.utm_source.as_deref()))
+        .bind(text(&|e| e.utm_medium.as_deref()))
+        .bind(text(&|e| e.utm_campaign.as_deref()))
+        .bind(events.iter().map(|e| e.properties.as_str()).collect::<Vec<&str>>())
+        .bind(events.iter().map(|e| e.context.as_str()).collect::<Vec<&str>>())
+        .execute(c)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 #[cfg(test)]
