@@ -130,6 +130,8 @@ pub struct ContactFilter {
 
 /// How many of the newest contacts a search looks at before it turns to the indexes.
 const SEARCH_WINDOW: u32 = 5_000;
+/// Contacts a search fetches per statement once it has collected the matching ids.
+const FETCH_IDS: usize = 500;
 
 fn upper_bound(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
@@ -253,13 +255,55 @@ impl Store {
         if more {
             return Ok((page, more));
         }
-        let by_index = renumber(&format!(
-            "id IN (SELECT id FROM contacts WHERE org_id = $1 AND name_key >= ${{0}} AND name_key < ${{1}} \
-             UNION SELECT id FROM contacts WHERE org_id = $1 AND company_key >= ${{0}} AND company_key < ${{1}} \
-             UNION SELECT contact_id FROM identities WHERE org_id = $1 AND ({identity_kinds}))"
-        ));
-        let sql = format!("{sql} AND {by_index} ORDER BY id DESC LIMIT {}", limit + 1);
-        self.contact_page(&sql, &all_args, limit).await
+        // Otherwise the prefix is rare among recent contacts: collect the ids of every match
+        // through the indexes (one range scan per field; an OR across identity kinds would defeat
+        // the index), newest first, and fetch rows in that order until the page is full. Sorting
+        // ids in memory keeps the plan the same on both databases, whatever their statistics.
+        let mut branches = vec![
+            "SELECT id FROM contacts WHERE org_id = $1 AND name_key >= ${0} AND name_key < ${1}",
+            "SELECT id FROM contacts WHERE org_id = $1 AND company_key >= ${0} AND company_key < ${1}",
+            "SELECT contact_id FROM identities WHERE org_id = $1 AND kind = 'email' AND value >= ${0} AND value < ${1}",
+        ];
+        if mobile.is_some() {
+            branches.push("SELECT contact_id FROM identities WHERE org_id = $1 AND kind = 'mobile' AND value >= ${2} AND value < ${3}");
+        }
+        // Numbered on its own: $1 is the organisation, the search terms follow.
+        let mut matches = branches.join(" UNION ALL ");
+        for i in 0..n_qargs {
+            matches = matches.replace(&format!("${{{i}}}"), &format!("${}", i + 2));
+        }
+        let mut ids: Vec<i64> = with_pool!(self, c => {
+            let mut q = sqlx::query_scalar(&matches);
+            q = q.bind(org.0);
+            for a in &all_args[base..] {
+                q = match a {
+                    Arg::Int(i) => q.bind(*i),
+                    Arg::Text(t) => q.bind(t.clone()),
+                };
+            }
+            q.fetch_all(c).await?
+        });
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        let mut page: Vec<Contact> = Vec::new();
+        for chunk in ids.chunks(FETCH_IDS) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let want = limit as usize + 1 - page.len();
+            let sql = format!(
+                "{sql} AND id IN ({}) ORDER BY id DESC LIMIT {want}",
+                list.join(", ")
+            );
+            let (rows, _) = self
+                .contact_page(&sql, &all_args[..base], want as u32)
+                .await?;
+            page.extend(rows);
+            if page.len() > limit as usize {
+                break;
+            }
+        }
+        let more = page.len() > limit as usize;
+        page.truncate(limit as usize);
+        Ok((page, more))
     }
 
     async fn contact_page(

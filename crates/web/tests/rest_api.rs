@@ -376,3 +376,48 @@ async fn custom_fields_are_defined_once_with_a_valid_key() {
     let (_, list) = app.get("/api/v1/fields").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn search_pages_newest_first_and_combines_with_filters() {
+    let app = spawn_app().await;
+    seed_people(&app).await;
+    app.batch(vec![json!({"type":"identify","userId":"4","traits":{"name":"王磊","email":"lei@acme.com","company":"Acme Robotics","industry":"制造业"}})]).await;
+    // Three 王: a page of two from the newest contacts, then the rest through the cursor.
+    let (s, v) = app
+        .get(&format!(
+            "/api/v1/contacts?limit=2&q={}",
+            common::urlencode("王")
+        ))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(names(&v), vec!["王磊", "王芳"]);
+    let cursor = v["next_cursor"].as_str().expect("a next page").to_owned();
+    let (_, v) = app
+        .get(&format!(
+            "/api/v1/contacts?limit=2&q={}&cursor={cursor}",
+            common::urlencode("王")
+        ))
+        .await;
+    assert_eq!(names(&v), vec!["王伟"]);
+    assert!(v["next_cursor"].is_null());
+    // A search together with a filter: both must hold.
+    let (s, v) = app
+        .get(&format!(
+            "/api/v1/contacts?q={}&industry={}",
+            common::urlencode("acme"),
+            common::urlencode("制造业")
+        ))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(names(&v), vec!["王磊", "Anna Li", "王芳"]);
+    let (_, v) = app
+        .get(&format!(
+            "/api/v1/contacts?q={}&source=wechat",
+            common::urlencode("139")
+        ))
+        .await;
+    assert!(
+        names(&v).is_empty(),
+        "王芳's mobile matches but her source is not wechat"
+    );
+}
