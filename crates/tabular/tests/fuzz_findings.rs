@@ -76,3 +76,16 @@ fn a_huge_shared_strings_count_is_refused_without_aborting() {
         assert!(table.count() <= 1);
     }
 }
+
+/// Found by crafting an input for the `tabular_xlsx` target after the two above: calamine 0.38
+/// builds a sheet as a dense grid from its first to its last cell, so a valid 1.6 KB workbook with
+/// one value in A1 and one in XFD1048576 (Excel's last cell) asks for 512 GiB and aborts the
+/// process, whatever the import's column limit.
+#[test]
+#[ignore = "calamine 0.38 dense Range: aborts the process; run it alone"]
+fn a_value_in_the_last_cell_of_a_sheet_is_refused_without_aborting() {
+    let bytes = include_bytes!("fuzz_findings/far_cell.xlsx").to_vec();
+    if let Ok(table) = Table::from_bytes(bytes, Some(Format::Xlsx), Encoding::Auto) {
+        assert!(table.count() <= 1);
+    }
+}
