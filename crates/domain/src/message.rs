@@ -252,6 +252,13 @@ pub fn parse_message(
                     .entry("name")
                     .or_insert_with(|| Value::String(n.clone()));
             }
+            // The spec's top-level `category` (Segment's libraries send it beside `name`) is kept
+            // where analytics.js puts it, so it is not lost.
+            if let Some(c) = text(m, "category") {
+                properties
+                    .entry("category")
+                    .or_insert_with(|| Value::String(c));
+            }
             n
         }
         _ => None,

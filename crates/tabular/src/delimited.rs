@@ -95,7 +95,33 @@ impl DelimitedRows {
             .sum();
         let end = self.parser.position().line();
         self.next_line = end;
+        if self.ends_inside_quotes() {
+            // No line end of its own was consumed: the last one is inside the open cell.
+            let row = end.saturating_sub(embedded as u64).max(1);
+            return Err(TabularError::Csv {
+                row,
+                message: "a quoted cell is never closed, so the rest of the file would be read \
+                          as one cell"
+                    .into(),
+            });
+        }
         Ok(Some(end.saturating_sub(1 + embedded as u64).max(1)))
+    }
+
+    /// Whether the record just read is the end of the file inside a quoted cell. The CSV parser
+    /// ends such a record at the end of input without an error, its last cell holding the rest of
+    /// the file. It is told apart by the input's final `\n` (always there: see [`LineEndings`]):
+    /// it is inside the last cell, and not merely the end of a cell whose content ends with a line
+    /// break, which is always written `\n"\n` (a `"` followed by a line end closes a quoted cell).
+    fn ends_inside_quotes(&self) -> bool {
+        let input = self.parser.get_ref();
+        input.consumed_all(self.parser.position().byte())
+            && self
+                .record
+                .iter()
+                .next_back()
+                .is_some_and(|cell| cell.ends_with(b"\n"))
+            && input.tail() != *b"\n\"\n"
     }
 
     fn parse_error(&self, e: csv::Error) -> TabularError {

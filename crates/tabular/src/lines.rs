@@ -17,6 +17,9 @@ pub(crate) struct LineEndings<R> {
     since_mark: u64,
     limit: u64,
     exceeded: bool,
+    /// Bytes passed on so far, and the last three of them.
+    emitted: u64,
+    tail: [u8; 3],
 }
 
 impl<R: Read> LineEndings<R> {
@@ -29,6 +32,25 @@ impl<R: Read> LineEndings<R> {
             since_mark: 0,
             limit,
             exceeded: false,
+            emitted: 0,
+            tail: [0; 3],
+        }
+    }
+
+    /// Whether the input has ended and a reader that has taken `consumed` bytes has taken them all.
+    pub(crate) fn consumed_all(&self, consumed: u64) -> bool {
+        self.finished && !self.exceeded && consumed == self.emitted
+    }
+
+    /// The last three bytes passed on (fewer at the very start, padded with NUL in front).
+    pub(crate) fn tail(&self) -> [u8; 3] {
+        self.tail
+    }
+
+    fn passed(&mut self, bytes: &[u8]) {
+        self.emitted += bytes.len() as u64;
+        for &b in &bytes[bytes.len().saturating_sub(3)..] {
+            self.tail = [self.tail[1], self.tail[2], b];
         }
     }
 
@@ -64,6 +86,7 @@ impl<R: Read> Read for LineEndings<R> {
                 if self.last.is_some_and(|b| b != b'\n') {
                     buf[0] = b'\n';
                     self.last = Some(b'\n');
+                    self.passed(b"\n");
                     return Ok(1);
                 }
                 return Ok(0);
@@ -92,6 +115,7 @@ impl<R: Read> Read for LineEndings<R> {
                 continue;
             }
             self.last = Some(buf[written - 1]);
+            self.passed(&buf[..written]);
             self.since_mark += written as u64;
             if self.since_mark > self.limit {
                 self.exceeded = true;
@@ -143,6 +167,17 @@ mod tests {
         assert_eq!(normalise(b"a"), b"a\n");
         assert_eq!(normalise(b""), b"");
         assert_eq!(normalise(b"a\r"), b"a\n");
+    }
+
+    #[test]
+    fn knows_how_much_it_passed_on_and_its_last_bytes() {
+        let mut reader = LineEndings::new(Trickle(b"a\r\n\"b"), u64::MAX);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"a\n\"b\n");
+        assert_eq!(reader.tail(), *b"\"b\n");
+        assert!(reader.consumed_all(5));
+        assert!(!reader.consumed_all(4));
     }
 
     #[test]

@@ -119,6 +119,28 @@ fn missing_message_id_is_generated() {
 }
 
 #[test]
+fn page_category_is_kept_in_properties_unless_they_name_one() {
+    let e = parse(
+        json!({"type":"page","anonymousId":"a","name":"Pricing","category":"Docs","properties":{}}),
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.properties["category"], "Docs");
+    let e = parse(
+        json!({"type":"screen","anonymousId":"a","category":"Docs","properties":{"category":"Own"}}),
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.properties["category"], "Own");
+    let e = parse(
+        json!({"type":"page","anonymousId":"a","name":"Pricing","category":null}),
+        None,
+    )
+    .unwrap();
+    assert!(!e.properties.contains_key("category"));
+}
+
+#[test]
 fn invalid_trait_email_is_dropped_and_reported_by_kind() {
     let e = parse(
         json!({"type":"identify","userId":"u","traits":{"email":"not-an-email"}}),
