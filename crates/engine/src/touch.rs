@@ -86,9 +86,7 @@ pub fn profile_from_traits(traits: &Map<String, Value>) -> ProfileFields {
     ];
     let custom = traits
         .iter()
-        .filter(|(k, v)| {
-            !STANDARD.contains(&k.as_str()) && !(k.as_str() == "company" && v.is_object())
-        })
+        .filter(|(k, _)| !STANDARD.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let company = match traits.get("company") {

@@ -31,7 +31,10 @@ const KEY_TTL: Duration = Duration::from_secs(30);
 
 /// Recently seen write keys, so a busy source does not cost a key lookup per request.
 #[derive(Clone, Default)]
-pub struct WriteKeyCache(Arc<RwLock<HashMap<String, (Option<Source>, Instant)>>>);
+pub struct WriteKeyCache(Arc<RwLock<HashMap<String, CachedKey>>>);
+
+/// The source a write key belongs to (`None`: unknown or disabled) and when that was looked up.
+type CachedKey = (Option<Source>, Instant);
 
 impl WriteKeyCache {
     async fn source(&self, state: &AppState, key: &str) -> Result<Option<Source>, ApiError> {
