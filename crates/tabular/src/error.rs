@@ -1,4 +1,9 @@
+use std::fmt;
+
+use crate::workbook::{MAX_PART_BYTES, MAX_SHEET_COLUMNS, MAX_SHEET_ROWS};
 use crate::{MAX_CELL_BYTES, MAX_COLUMNS};
+
+const RESAVE: &str = "open it in Excel and save it again, or export the sheet as CSV";
 
 /// Why a file or a row could not be read. Messages name the row (and column) so a person can find
 /// the place to fix, and never quote a cell: cells are personal data and these messages are logged.
@@ -32,6 +37,44 @@ pub enum TabularError {
     Workbook(#[source] calamine::XlsxError),
     #[error("the workbook has no worksheet")]
     NoWorksheet,
+    #[error(
+        "the workbook is too large once unpacked: its part `{part}` is {} bytes; at most {} are \
+         supported, so export the sheet as CSV",
+        Grouped(*.bytes),
+        Grouped(MAX_PART_BYTES)
+    )]
+    WorkbookPartTooLarge { part: String, bytes: u64 },
+    #[error(
+        "the workbook declares {} shared strings; the limit is {} for this file, so it is probably \
+         damaged: {RESAVE}",
+        Grouped(*.declared),
+        Grouped(*.limit)
+    )]
+    TooManySharedStrings { declared: u64, limit: u64 },
+    #[error(
+        "the first sheet declares its used range as `{reference}`, which is not a range from a \
+         top-left to a bottom-right cell, so the workbook is probably damaged: {RESAVE}"
+    )]
+    InvalidSheetRange { reference: String },
+    #[error(
+        "the first sheet declares a used range of {} rows × {} columns ({reference}); at most {} \
+         rows × {} columns are supported: delete what lies beyond the data, or export the sheet as \
+         CSV",
+        Grouped(*.rows),
+        Grouped(*.columns),
+        Grouped(MAX_SHEET_ROWS),
+        Grouped(MAX_SHEET_COLUMNS)
+    )]
+    SheetTooLarge {
+        reference: String,
+        rows: u64,
+        columns: u64,
+    },
+    #[error(
+        "the first sheet refers to cell `{reference}`, beyond Excel's last cell XFD1048576, so the \
+         workbook is damaged: {RESAVE}"
+    )]
+    CellOutOfRange { reference: String },
     #[error("{0} files are not supported; save the file as CSV (UTF-8) or as an .xlsx workbook")]
     UnsupportedFormat(&'static str),
     #[error("unknown encoding `{0}`; use auto, utf-8 or gbk")]
@@ -43,6 +86,41 @@ impl From<calamine::XlsxError> for TabularError {
         match e {
             calamine::XlsxError::Io(io) => TabularError::Io(io),
             other => TabularError::Workbook(other),
+        }
+    }
+}
+
+/// A count with thousands separators: `900,000,000`.
+struct Grouped(u64);
+
+impl fmt::Display for Grouped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.0.to_string();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                f.write_str(",")?;
+            }
+            write!(f, "{digit}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        for (n, shown) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (16_384, "16,384"),
+            (900_000_000, "900,000,000"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(Grouped(n).to_string(), shown);
         }
     }
 }

@@ -1,8 +1,4 @@
 //! Bugs the fuzz targets found (see docs/fuzzing.md), each reproduced with its minimised input.
-//!
-//! The ignored tests are bugs not fixed yet, in calamine; they fail (or, for the last one, abort the
-//! test process) until then. Run them with
-//! `cargo test -p hatchery-tabular --test fuzz_findings -- --ignored --test-threads 1`.
 
 use hatchery_tabular::{Encoding, Format, Table, TabularError};
 
@@ -52,40 +48,71 @@ fn a_closed_quote_ending_in_a_line_break_at_the_end_is_still_a_row() {
 }
 
 /// Found by `tabular_xlsx`: calamine 0.38's `get_dimension` subtracts the range's start from its
-/// end unchecked, so a `<dimension ref="A2:B1"/>` (or a merged-cell or table range written
-/// backwards) panics with overflow checks on (debug builds, tests); release builds wrap and only log
-/// a warning. The import runs it on a blocking task, so the panic becomes a failed import.
+/// end unchecked, so a `<dimension ref="A2:B1"/>` panicked with overflow checks on (debug builds,
+/// tests) and wrapped silently in release builds. The dimension is now checked before calamine
+/// reads the sheet.
 #[test]
-#[ignore = "calamine 0.38 bug: a backwards range panics on overflow in debug builds"]
-fn a_backwards_dimension_is_read_or_refused_without_panicking() {
-    let bytes = include_bytes!("fuzz_findings/reversed_dimension.xlsx").to_vec();
-    if let Ok(table) = Table::from_bytes(bytes, Some(Format::Xlsx), Encoding::Auto) {
-        assert_eq!(table.count(), 1);
-    }
+fn a_backwards_dimension_is_refused_as_a_damaged_workbook() {
+    let err = xlsx(include_bytes!("fuzz_findings/reversed_dimension.xlsx")).unwrap_err();
+    assert!(
+        matches!(&err, TabularError::InvalidSheetRange { reference } if reference == "A2:B1"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`A2:B1`"), "{err}");
+    assert!(err.to_string().contains("save it again"), "{err}");
 }
 
 /// Found by crafting what the `tabular_xlsx` target reports with AddressSanitizer: calamine 0.38
 /// reserves room for the shared-strings table's `uniqueCount` before reading it (upstream issue
-/// tafia/calamine#684), so a workbook claiming 10^11 strings asks for 2.4 TB. The allocation
-/// failure aborts the whole process — the server, in the case of an uploaded import.
+/// tafia/calamine#684), so a workbook claiming 10^11 strings asked for 2.4 TB and the allocation
+/// failure aborted the whole process (the server, for an uploaded import). A table can hold no more
+/// strings than one per 5 bytes, and no more than 2^24, so this one (173 bytes) is refused.
 #[test]
-#[ignore = "calamine 0.38 bug (tafia/calamine#684): aborts the process; run it alone"]
 fn a_huge_shared_strings_count_is_refused_without_aborting() {
-    let bytes = include_bytes!("fuzz_findings/huge_shared_strings_count.xlsx").to_vec();
-    if let Ok(table) = Table::from_bytes(bytes, Some(Format::Xlsx), Encoding::Auto) {
-        assert!(table.count() <= 1);
-    }
+    let err = xlsx(include_bytes!(
+        "fuzz_findings/huge_shared_strings_count.xlsx"
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TabularError::TooManySharedStrings {
+                declared: 100_000_000_000,
+                limit: 34
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("the workbook declares 100,000,000,000 shared strings; the limit is 34"),
+        "{err}"
+    );
 }
 
 /// Found by crafting an input for the `tabular_xlsx` target after the two above: calamine 0.38
 /// builds a sheet as a dense grid from its first to its last cell, so a valid 1.6 KB workbook with
-/// one value in A1 and one in XFD1048576 (Excel's last cell) asks for 512 GiB and aborts the
-/// process, whatever the import's column limit.
+/// one value in A1 and one in XFD1048576 (Excel's last cell) asked for 512 GiB and aborted the
+/// process. Cells are now streamed and only the filled ones kept: the far cell fails its row, as
+/// too many columns in any row do.
 #[test]
-#[ignore = "calamine 0.38 dense Range: aborts the process; run it alone"]
-fn a_value_in_the_last_cell_of_a_sheet_is_refused_without_aborting() {
-    let bytes = include_bytes!("fuzz_findings/far_cell.xlsx").to_vec();
-    if let Ok(table) = Table::from_bytes(bytes, Some(Format::Xlsx), Encoding::Auto) {
-        assert!(table.count() <= 1);
-    }
+fn a_value_in_the_last_cell_of_a_sheet_fails_its_row_only() {
+    let mut table = xlsx(include_bytes!("fuzz_findings/far_cell.xlsx")).unwrap();
+    assert_eq!(table.headers, ["email"]);
+    let err = table.next().unwrap().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TabularError::TooManyColumns {
+                row: 1_048_576,
+                count: 16_384
+            }
+        ),
+        "{err}"
+    );
+    assert!(table.next().is_none());
+}
+
+fn xlsx(bytes: &[u8]) -> Result<Table, TabularError> {
+    Table::from_bytes(bytes.to_vec(), Some(Format::Xlsx), Encoding::Auto)
 }
