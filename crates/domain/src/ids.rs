@@ -69,6 +69,8 @@ typed_id!(SourceId, "src_", "source");
 typed_id!(ApiKeyId, "key_", "API key");
 typed_id!(MergeId, "mg_", "merge");
 typed_id!(FieldId, "fld_", "custom field");
+typed_id!(UserId, "usr_", "user");
+typed_id!(BusinessUnitId, "bu_", "business unit");
 
 #[cfg(test)]
 mod tests {

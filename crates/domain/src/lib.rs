@@ -1,8 +1,10 @@
 //! Hatchery's domain model: the pool's contacts and their identities, the rules that decide when two
-//! profiles are one person, the tracking messages that arrive, and the fields an import maps onto.
+//! profiles are one person, the tracking messages that arrive, the fields an import maps onto, and who
+//! may do what (roles, business units and the pool policy).
 //!
 //! Nothing here performs IO: storage lives in `hatchery-store`, HTTP in `hatchery-web`.
 
+pub mod access;
 pub mod fields;
 pub mod identity;
 pub mod ids;
@@ -11,6 +13,7 @@ pub mod message;
 pub mod normalize;
 pub mod resolution;
 
+pub use access::{Access, Grant, Permission, PoolPolicy, Role};
 pub use fields::StandardField;
 pub use identity::{Identifier, IdentityKind, IdentityRule, IdentityRules};
 pub use ids::{ContactId, OrgId};
