@@ -1,7 +1,7 @@
 //! Reading and managing contacts: the list with filters and search, one contact with its
 //! identities and merge history, profile edits and erasure.
 
-use hatchery_domain::ids::{AccountId, MergeId};
+use hatchery_domain::ids::{AccountId, BusinessUnitId, MergeId, UserId};
 use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -126,6 +126,32 @@ pub struct ContactFilter {
     /// Only contacts with an id below this (keyset pagination, newest first).
     pub before: Option<ContactId>,
     pub limit: u32,
+    /// Only contacts a console user may see under a BU-isolated pool; `None` for the whole pool
+    /// (API keys are org-wide).
+    pub visible_to: Option<VisibleTo>,
+}
+
+/// Contacts placed in one of these business units or owned by this user (see
+/// `hatchery_domain::access::ContactScope::Limited`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibleTo {
+    pub bus: Vec<BusinessUnitId>,
+    pub owner: UserId,
+}
+
+impl VisibleTo {
+    /// The condition with `${0}` for the owner and `${1}`… for the business units.
+    fn clause(&self) -> (String, Vec<Arg>) {
+        let mut args = vec![Arg::Int(self.owner.0)];
+        let mut clause = "(owner_user_id = ${0}".to_owned();
+        if !self.bus.is_empty() {
+            let list: Vec<String> = (1..=self.bus.len()).map(|i| format!("${{{i}}}")).collect();
+            clause.push_str(&format!(" OR bu_id IN ({})", list.join(", ")));
+            args.extend(self.bus.iter().map(|b| Arg::Int(b.0)));
+        }
+        clause.push(')');
+        (clause, args)
+    }
 }
 
 /// How many of the newest contacts a search looks at before it turns to the indexes.
@@ -202,6 +228,10 @@ impl Store {
         }
         if let Some(b) = f.before {
             push(&mut sql, "id < ${0}", vec![Arg::Int(b.0)]);
+        }
+        if let Some(v) = &f.visible_to {
+            let (clause, a) = v.clause();
+            push(&mut sql, &clause, a);
         }
         let search = f.q.as_deref().map(search_key).filter(|q| !q.is_empty());
         let Some(q) = search else {
@@ -428,6 +458,27 @@ impl Store {
         .bind(org.0)
         .fetch_one(c)
         .await?))
+    }
+
+    /// Live contacts a console user with limited visibility may see.
+    pub async fn count_visible_contacts(&self, org: OrgId, v: &VisibleTo) -> Result<i64> {
+        let (mut clause, args) = v.clause();
+        for i in (0..args.len()).rev() {
+            clause = clause.replace(&format!("${{{i}}}"), &format!("${}", i + 2));
+        }
+        let sql = format!(
+            "SELECT COUNT(*) FROM contacts WHERE org_id = $1 AND merged_into IS NULL AND {clause}"
+        );
+        Ok(with_pool!(self, c => {
+            let mut q = sqlx::query_scalar(&sql).bind(org.0);
+            for a in &args {
+                q = match a {
+                    Arg::Int(i) => q.bind(*i),
+                    Arg::Text(t) => q.bind(t.clone()),
+                };
+            }
+            q.fetch_one(c).await?
+        }))
     }
 
     /// Erases a contact and everything recorded about it (right to erasure): events, identities,

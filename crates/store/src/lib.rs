@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod keys;
 pub mod orgs;
 pub mod tags;
+pub mod users;
 
 mod backend;
 mod error;

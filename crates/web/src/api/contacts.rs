@@ -136,6 +136,8 @@ pub async fn list_contacts(
         city: q.city.clone(),
         before,
         limit: limit(q.limit)?,
+        // API keys are org-wide: they see the whole pool.
+        visible_to: None,
     };
     let (data, more) = s.store.list_contacts(org, &filter).await?;
     let next_cursor = if more {
