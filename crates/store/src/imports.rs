@@ -105,6 +105,10 @@ fn import_from(r: ImportRow) -> Result<Import> {
 }
 
 impl Store {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one column per argument of the import row"
+    )]
     pub async fn create_import(
         &self,
         org: OrgId,
@@ -148,6 +152,10 @@ impl Store {
     }
 
     /// Records progress (and the running report) of an import.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one column per argument of the import row"
+    )]
     pub async fn update_import(
         &self,
         org: OrgId,
