@@ -47,9 +47,11 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
             .next_back()
             .unwrap_or_default()
     );
-    println!("Console: http://{addr}/");
+    println!("Console: http://{addr}/ (the first visit creates the first administrator)");
     println!("Next: `hatchery admin source create --name Website --kind website` for a write key.");
-    axum::serve(listener, router(state))
+    // The connection's address feeds sign-in throttling (per email and client address).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
     store.close().await;

@@ -76,6 +76,17 @@ fn session_org(token: &str) -> Option<OrgId> {
 }
 
 type UserRow = (i64, i64, String, String, Option<String>, i64, Option<i64>);
+/// A user row followed by the password hash.
+type CredentialRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    String,
+);
 const USER_COLUMNS: &str = "id, org_id, email, name, locale, created_at, disabled_at";
 
 fn user_from(r: UserRow) -> User {
@@ -199,16 +210,7 @@ impl Store {
         let sql = format!(
             "SELECT {USER_COLUMNS}, password_hash FROM users WHERE org_id = $1 AND email = $2"
         );
-        let row: Option<(
-            i64,
-            i64,
-            String,
-            String,
-            Option<String>,
-            i64,
-            Option<i64>,
-            String,
-        )> = with_pool!(self, c => sqlx::query_as(&sql)
+        let row: Option<CredentialRow> = with_pool!(self, c => sqlx::query_as(&sql)
                 .bind(org.0)
                 .bind(email.trim().to_lowercase())
                 .fetch_optional(c)

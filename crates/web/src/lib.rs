@@ -1,8 +1,10 @@
 //! Hatchery's HTTP surface: the Segment-compatible tracking API (`/v1/*`), the REST API
-//! (`/api/v1/*`, described by `/api/openapi.json`), ops endpoints and the start page.
+//! (`/api/v1/*`, described by `/api/openapi.json`), ops endpoints and the console (server-rendered
+//! pages for people who sign in).
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod openapi;
 pub mod ops;
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tracking::routes())
         .merge(api::routes())
         .merge(ops::routes())
+        .merge(console::routes())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
 }

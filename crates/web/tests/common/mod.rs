@@ -122,7 +122,7 @@ pub async fn spawn_app() -> TestApp {
     std::fs::create_dir_all(&state.upload_dir).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(state.clone());
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     TestApp {
         addr,

@@ -1,0 +1,95 @@
+//! The console: server-rendered pages (askama templates, escaped by default) in Simplified
+//! Chinese and English, for people who sign in with email and password. Works without
+//! JavaScript; the stylesheet is compiled into the binary.
+//!
+//! What a user may see is decided by `hatchery_domain::access`; pages only ask it.
+
+pub mod contacts;
+pub mod entry;
+pub mod home;
+pub mod i18n;
+pub mod page;
+pub mod password;
+pub mod session;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use hatchery_domain::OrgId;
+use hatchery_store::StoreError;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::home))
+        .route("/setup", get(entry::setup_page).post(entry::setup))
+        .route("/sign-in", get(entry::sign_in_page).post(entry::sign_in))
+        .route("/sign-out", post(entry::sign_out))
+        .route(
+            "/account/password",
+            get(entry::password_page).post(entry::change_password),
+        )
+        .route("/language/{lang}", get(entry::switch_language))
+        .route("/contacts", get(contacts::list))
+        .route("/contacts/{id}", get(contacts::show))
+        .route("/static/console.css", get(stylesheet))
+}
+
+/// The organisation the console serves: the instance's first organisation (the one `hatchery
+/// serve` creates), created on a brand-new database.
+pub async fn console_org(state: &AppState) -> Result<OrgId, StoreError> {
+    match state.store.list_orgs().await?.first() {
+        Some(o) => Ok(o.id),
+        None => Ok(state
+            .store
+            .create_org("Default organisation", state.now())
+            .await?
+            .id),
+    }
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/console.css"),
+    )
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A `next` target that stays on this site (a path, not `//host` or a full URL).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_targets_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/contacts?q=a")), "/contacts?q=a");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

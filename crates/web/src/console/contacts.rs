@@ -1,0 +1,481 @@
+//! The contact list (search, source and tag filters, keyset paging) and the contact 360° page
+//! (profile, identities, custom fields, tags, account, merges, timeline by day).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use hatchery_domain::access::ContactScope;
+use hatchery_domain::{ContactId, Permission};
+use hatchery_store::contacts::{ContactFilter, VisibleTo};
+use hatchery_store::events::TimelineCursor;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::i18n::{Lang, EVENT_KINDS};
+use super::page::{render, Chrome, PageError};
+use super::session::Viewer;
+use super::urlencode;
+use crate::AppState;
+
+const PAGE_SIZE: u32 = 50;
+const TIMELINE_PAGE: u32 = 100;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    source: Option<String>,
+    tag: Option<String>,
+    cursor: Option<String>,
+}
+
+struct Row {
+    href: String,
+    name: String,
+    company: String,
+    title: String,
+    email: String,
+    mobile: String,
+    source: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "contacts.html")]
+struct ListPage {
+    chrome: Chrome,
+    q: String,
+    source: String,
+    tag: String,
+    tags: Vec<String>,
+    rows: Vec<Row>,
+    next_href: Option<String>,
+    first_href: Option<String>,
+    filtered: bool,
+}
+
+fn nonempty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn or_dash(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+/// The filter limiting a user to what they may see, or `Forbidden` when they may see nothing.
+fn visibility(v: &Viewer) -> Result<Option<VisibleTo>, PageError> {
+    match v.access.contact_scope(Permission::ContactsRead) {
+        ContactScope::All => Ok(None),
+        ContactScope::Limited { bus, owner } => Ok(Some(VisibleTo { bus, owner })),
+        ContactScope::Nothing => Err(PageError::Forbidden(v.lang, "error.forbidden.body")),
+    }
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    v: Viewer,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let lang = v.lang;
+    let org = v.org();
+    let visible_to = visibility(&v)?;
+    let store_err = |e| PageError::from_store(e, lang);
+    let search = nonempty(&q.q);
+    if search.as_ref().is_some_and(|x| x.chars().count() > 100) {
+        return Err(PageError::BadRequest(
+            lang,
+            format!("{}: q ≤ 100", lang.t("contacts.search")),
+        ));
+    }
+    let source = nonempty(&q.source);
+    let tag = nonempty(&q.tag);
+    let before = match nonempty(&q.cursor) {
+        Some(c) => Some(
+            c.parse::<ContactId>()
+                .map_err(|e| PageError::BadRequest(lang, e.to_string()))?,
+        ),
+        None => None,
+    };
+    let tags: Vec<String> = s
+        .store
+        .list_tags(org)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    let tag_id = match &tag {
+        Some(name) => s
+            .store
+            .tag_by_name(org, name)
+            .await
+            .map_err(store_err)?
+            .map(|t| t.id),
+        None => None,
+    };
+    let (contacts, more) = if tag.is_some() && tag_id.is_none() {
+        (vec![], false)
+    } else {
+        let filter = ContactFilter {
+            q: search.clone(),
+            source: source.clone(),
+            tag_id,
+            before,
+            limit: PAGE_SIZE,
+            visible_to,
+            ..ContactFilter::default()
+        };
+        s.store
+            .list_contacts(org, &filter)
+            .await
+            .map_err(store_err)?
+    };
+    let mut base = String::from("/contacts?");
+    for (k, val) in [("q", &search), ("source", &source), ("tag", &tag)] {
+        if let Some(x) = val {
+            base.push_str(&format!("{k}={}&", urlencode(x)));
+        }
+    }
+    let next_href = more
+        .then(|| contacts.last().map(|c| format!("{base}cursor={}", c.id)))
+        .flatten();
+    let first_href = before.map(|_| base.trim_end_matches(['&', '?']).to_owned());
+    let rows = contacts
+        .into_iter()
+        .map(|c| Row {
+            href: format!("/contacts/{}", c.id),
+            name: c
+                .name
+                .clone()
+                .unwrap_or_else(|| lang.t("contacts.unnamed").to_owned()),
+            company: or_dash(&c.company),
+            title: or_dash(&c.title),
+            email: or_dash(&c.email),
+            mobile: or_dash(&c.mobile),
+            source: or_dash(&c.source),
+            created: lang.datetime(c.created_at),
+        })
+        .collect();
+    let here = base.trim_end_matches(['&', '?']).to_owned();
+    let page = ListPage {
+        chrome: Chrome::signed_in(&v, "contacts", &here),
+        filtered: search.is_some() || source.is_some() || tag.is_some(),
+        q: search.unwrap_or_default(),
+        source: source.unwrap_or_default(),
+        tag: tag.unwrap_or_default(),
+        tags,
+        rows,
+        next_href,
+        first_href,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    kind: Option<String>,
+    cursor: Option<String>,
+}
+
+struct Field {
+    label: &'static str,
+    value: String,
+}
+
+struct IdentityRow {
+    kind: String,
+    value: String,
+    origin: String,
+    since: String,
+}
+
+struct MergeRow {
+    merged: String,
+    linked_by: String,
+    cause: String,
+    at: String,
+}
+
+struct EventRow {
+    time: String,
+    kind: String,
+    name: String,
+    detail: String,
+}
+
+struct Day {
+    heading: String,
+    events: Vec<EventRow>,
+}
+
+struct KindLink {
+    label: String,
+    href: String,
+    current: bool,
+}
+
+struct AccountView {
+    name: String,
+    domain: String,
+    industry: String,
+}
+
+#[derive(Template)]
+#[template(path = "contact.html")]
+struct ContactPage {
+    chrome: Chrome,
+    name: String,
+    subtitle: String,
+    fields: Vec<Field>,
+    traits: Vec<(String, String)>,
+    tags: Vec<String>,
+    account: Option<AccountView>,
+    identities: Vec<IdentityRow>,
+    merges: Vec<MergeRow>,
+    kinds: Vec<KindLink>,
+    days: Vec<Day>,
+    older_href: Option<String>,
+    newest_href: Option<String>,
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, PageError> {
+    let lang = v.lang;
+    let org = v.org();
+    let store_err = |e| PageError::from_store(e, lang);
+    let id: ContactId = id
+        .parse()
+        .map_err(|e: hatchery_domain::ids::BadId| PageError::BadRequest(lang, e.to_string()))?;
+    let contact = s.store.get_contact(org, id).await.map_err(store_err)?;
+    let placement = s
+        .store
+        .contact_placement(org, contact.id)
+        .await
+        .map_err(store_err)?;
+    if !v.access.may_on_contact(Permission::ContactsRead, placement) {
+        tracing::info!(
+            org.id = org.0,
+            user.id = v.user.id.0,
+            contact.id = contact.id.0,
+            "contact refused: outside the user's business units"
+        );
+        return Err(PageError::Forbidden(lang, "error.forbidden.body"));
+    }
+    let kind = nonempty(&q.kind);
+    if let Some(k) = &kind {
+        if !EVENT_KINDS.contains(&k.as_str()) {
+            return Err(PageError::BadRequest(
+                lang,
+                format!("{}: {k}", lang.t("contact.filter_kind")),
+            ));
+        }
+    }
+    let before = match nonempty(&q.cursor) {
+        Some(c) => Some(TimelineCursor::decode(&c).ok_or_else(|| {
+            PageError::BadRequest(lang, lang.t("error.bad_request.title").to_owned())
+        })?),
+        None => None,
+    };
+    let tags = s
+        .store
+        .contact_tags(org, contact.id)
+        .await
+        .map_err(store_err)?;
+    let identities = s
+        .store
+        .contact_identities(org, contact.id)
+        .await
+        .map_err(store_err)?;
+    let merges = s
+        .store
+        .contact_merges(org, contact.id)
+        .await
+        .map_err(store_err)?;
+    let account = match contact.account_id {
+        Some(a) => match s.store.get_account(org, a).await {
+            Ok(a) => Some(AccountView {
+                name: a.name.unwrap_or_else(|| a.id.to_string()),
+                domain: a.domain.unwrap_or_default(),
+                industry: a.industry.unwrap_or_default(),
+            }),
+            Err(hatchery_store::StoreError::NotFound(_)) => None,
+            Err(e) => return Err(store_err(e)),
+        },
+        None => None,
+    };
+    let (events, next) = s
+        .store
+        .timeline(org, contact.id, kind.as_deref(), before, TIMELINE_PAGE)
+        .await
+        .map_err(store_err)?;
+    let bu_name = match placement.bu {
+        Some(bu) => match s.store.get_business_unit(org, bu).await {
+            Ok(b) => b.name,
+            Err(_) => bu.to_string(),
+        },
+        None => String::new(),
+    };
+    let owner_name = match placement.owner {
+        Some(u) => match s.store.get_user(org, u).await {
+            Ok(u) => u.name,
+            Err(_) => u.to_string(),
+        },
+        None => String::new(),
+    };
+
+    let base = format!("/contacts/{}", contact.id);
+    let kind_q = kind
+        .as_ref()
+        .map(|k| format!("kind={}&", urlencode(k)))
+        .unwrap_or_default();
+    let mut kinds = vec![KindLink {
+        label: lang.t("contact.all_kinds").to_owned(),
+        href: base.clone(),
+        current: kind.is_none(),
+    }];
+    kinds.extend(EVENT_KINDS.iter().map(|k| KindLink {
+        label: lang.event_kind(k),
+        href: format!("{base}?kind={k}"),
+        current: kind.as_deref() == Some(*k),
+    }));
+    let mut days: Vec<Day> = vec![];
+    let mut current_day = None;
+    for e in events {
+        let key = Lang::day_key(e.occurred_at);
+        if current_day != Some(key) {
+            current_day = Some(key);
+            days.push(Day {
+                heading: lang.day(e.occurred_at),
+                events: vec![],
+            });
+        }
+        let mut detail = vec![];
+        for x in [&e.channel, &e.utm_source, &e.utm_campaign]
+            .into_iter()
+            .flatten()
+        {
+            detail.push(x.clone());
+        }
+        if let Some(url) = e.properties.get("url").and_then(Value::as_str) {
+            detail.push(url.to_owned());
+        }
+        days.last_mut()
+            .expect("pushed above")
+            .events
+            .push(EventRow {
+                time: lang.time(e.occurred_at),
+                kind: lang.event_kind(&e.kind),
+                name: e.name.unwrap_or_default(),
+                detail: detail.join(" · "),
+            });
+    }
+    let region = [&contact.province, &contact.city]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let field = |label, value: &Option<String>| Field {
+        label,
+        value: or_dash(value),
+    };
+    let fields = vec![
+        field("field.email", &contact.email),
+        field("contact.mobile", &contact.mobile),
+        field("contact.landline", &contact.landline),
+        field("contacts.company", &contact.company),
+        field("contacts.title_col", &contact.title),
+        field("contact.department", &contact.department),
+        field("contact.industry", &contact.industry),
+        field("contact.company_size", &contact.company_size),
+        Field {
+            label: "contact.region",
+            value: region,
+        },
+        field("contacts.source", &contact.source),
+        Field {
+            label: "contact.business_unit",
+            value: bu_name,
+        },
+        Field {
+            label: "contact.owner",
+            value: owner_name,
+        },
+        Field {
+            label: "contacts.created",
+            value: lang.datetime(contact.created_at),
+        },
+        Field {
+            label: "contact.updated",
+            value: lang.datetime(contact.updated_at),
+        },
+    ];
+    let subtitle = [&contact.title, &contact.company]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let page = ContactPage {
+        chrome: Chrome::signed_in(&v, "contacts", &base),
+        name: contact
+            .name
+            .clone()
+            .unwrap_or_else(|| lang.t("contacts.unnamed").to_owned()),
+        subtitle,
+        fields,
+        traits: contact
+            .traits
+            .iter()
+            .map(|(k, val)| (k.clone(), value_text(val)))
+            .collect(),
+        tags,
+        account,
+        identities: identities
+            .into_iter()
+            .map(|i| IdentityRow {
+                kind: lang.identity_kind(i.kind.as_str()),
+                value: i.value,
+                origin: i.origin,
+                since: lang.datetime(i.created_at),
+            })
+            .collect(),
+        merges: merges
+            .into_iter()
+            .map(|m| MergeRow {
+                merged: m.merged_id.to_string(),
+                linked_by: m
+                    .linked_by
+                    .iter()
+                    .map(|i| format!("{}: {}", lang.identity_kind(i.kind.as_str()), i.value))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cause: m.cause,
+                at: lang.datetime(m.created_at),
+            })
+            .collect(),
+        kinds,
+        days,
+        older_href: next.map(|c| format!("{base}?{kind_q}cursor={}", c.encode())),
+        newest_href: before.map(|_| {
+            format!("{base}?{kind_q}")
+                .trim_end_matches(['&', '?'])
+                .to_owned()
+        }),
+    };
+    Ok(render(&page)?.into_response())
+}

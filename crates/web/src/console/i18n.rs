@@ -1,0 +1,390 @@
+//! The console's two languages: Simplified Chinese (the default; the primary users are Chinese
+//! marketers) and English. Every visible string is looked up here by key, and numbers and times
+//! are formatted per language.
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Utc, Weekday};
+
+/// A console language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+/// The console shows times in China Standard Time, where its users work.
+pub const DISPLAY_OFFSET_SECS: i32 = 8 * 3600;
+
+impl Lang {
+    /// The BCP 47 tag, for `<html lang>` and the stored preference.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// Parses a stored preference or a switch link (`zh-CN`, `zh`, `en`, `en-GB` …).
+    pub fn parse(s: &str) -> Option<Lang> {
+        let primary = s.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The best match for an `Accept-Language` header, by quality; Chinese when nothing matches.
+    pub fn from_accept_language(header: &str) -> Lang {
+        let mut best: Option<(f32, usize, Lang)> = None;
+        for (i, part) in header.split(',').enumerate() {
+            let mut bits = part.split(';');
+            let tag = bits.next().unwrap_or_default();
+            let q = bits
+                .find_map(|b| b.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if let Some(lang) = Lang::parse(tag) {
+                // Higher quality wins; on a tie, the earlier entry.
+                if q > 0.0 && best.is_none_or(|(bq, _, _)| q > bq) {
+                    best = Some((q, i, lang));
+                }
+            }
+        }
+        best.map_or(Lang::Zh, |(_, _, l)| l)
+    }
+
+    /// The language of a request before the user is known: the switch cookie, else
+    /// `Accept-Language`.
+    pub fn of_request(headers: &HeaderMap) -> Lang {
+        if let Some(l) = super::session::cookie(headers, super::session::LANG_COOKIE)
+            .as_deref()
+            .and_then(Lang::parse)
+        {
+            return l;
+        }
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|h| h.to_str().ok())
+            .map_or(Lang::Zh, Lang::from_accept_language)
+    }
+
+    /// The other language, for the switch link.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// The language's own name, as the switch link shows it.
+    pub fn own_name(self) -> &'static str {
+        match self {
+            Lang::Zh => "中文",
+            Lang::En => "English",
+        }
+    }
+
+    /// The message for `key`. A key missing from the catalogue shows as itself (a test checks
+    /// that every key the templates use exists).
+    pub fn t(self, key: &str) -> &'static str {
+        match MESSAGES.iter().find(|(k, _, _)| *k == key) {
+            Some((_, zh, en)) => match self {
+                Lang::Zh => zh,
+                Lang::En => en,
+            },
+            None => {
+                debug_assert!(false, "missing console message `{key}`");
+                "?"
+            }
+        }
+    }
+
+    /// An integer with thousands separators (both languages group by three in the console).
+    pub fn number(self, n: i64) -> String {
+        let digits = n.unsigned_abs().to_string();
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+        if n < 0 {
+            out.push('-');
+        }
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    }
+
+    fn local(ms: i64) -> DateTime<FixedOffset> {
+        let offset = FixedOffset::east_opt(DISPLAY_OFFSET_SECS).expect("valid offset");
+        let utc = Utc
+            .timestamp_millis_opt(ms)
+            .single()
+            .unwrap_or_else(|| Utc.timestamp_millis_opt(0).unwrap());
+        utc.with_timezone(&offset)
+    }
+
+    /// A date and time, e.g. `2026年11月25日 09:30` / `25 Nov 2026 09:30`.
+    pub fn datetime(self, ms: i64) -> String {
+        let t = Lang::local(ms);
+        match self {
+            Lang::Zh => t.format("%Y年%-m月%-d日 %H:%M").to_string(),
+            Lang::En => t.format("%-d %b %Y %H:%M").to_string(),
+        }
+    }
+
+    /// A time of day, `09:30`.
+    pub fn time(self, ms: i64) -> String {
+        Lang::local(ms).format("%H:%M").to_string()
+    }
+
+    /// A day heading, e.g. `2026年11月25日 星期三` / `Wednesday, 25 November 2026`.
+    pub fn day(self, ms: i64) -> String {
+        let t = Lang::local(ms);
+        match self {
+            Lang::Zh => {
+                let wd = match t.weekday() {
+                    Weekday::Mon => "一",
+                    Weekday::Tue => "二",
+                    Weekday::Wed => "三",
+                    Weekday::Thu => "四",
+                    Weekday::Fri => "五",
+                    Weekday::Sat => "六",
+                    Weekday::Sun => "日",
+                };
+                format!("{} 星期{wd}", t.format("%Y年%-m月%-d日"))
+            }
+            Lang::En => t.format("%A, %-d %B %Y").to_string(),
+        }
+    }
+
+    /// The calendar day of a timestamp in display time, to group a timeline by.
+    pub fn day_key(ms: i64) -> chrono::NaiveDate {
+        Lang::local(ms).date_naive()
+    }
+
+    /// The label of an event kind; unknown kinds show as they are.
+    pub fn event_kind(self, kind: &str) -> String {
+        let key = format!("kind.{kind}");
+        match MESSAGES.iter().find(|(k, _, _)| *k == key) {
+            Some(_) => self.t(&key).to_owned(),
+            None => kind.to_owned(),
+        }
+    }
+
+    /// The label of an identity kind (`email`, `wechat_openid` …).
+    pub fn identity_kind(self, kind: &str) -> String {
+        let key = format!("identity.{kind}");
+        match MESSAGES.iter().find(|(k, _, _)| *k == key) {
+            Some(_) => self.t(&key).to_owned(),
+            None => kind.to_owned(),
+        }
+    }
+
+    /// The label of a role.
+    pub fn role(self, role: hatchery_domain::Role) -> &'static str {
+        self.t(&format!("role.{}", role.as_str()))
+    }
+}
+
+/// Event kinds a timeline can be filtered by, in the order the filter shows them.
+pub const EVENT_KINDS: [&str; 7] = [
+    "track", "page", "screen", "identify", "group", "alias", "import",
+];
+
+/// (key, Simplified Chinese, English)
+pub const MESSAGES: &[(&str, &str, &str)] = &[
+    ("app.name", "Hatchery 孵化器", "Hatchery"),
+    ("nav.skip", "跳到正文", "Skip to content"),
+    ("nav.main", "主导航", "Main navigation"),
+    ("nav.home", "首页", "Home"),
+    ("nav.contacts", "联系人", "Contacts"),
+    ("nav.account", "我的账号", "My account"),
+    ("nav.sign_out", "退出", "Sign out"),
+    ("nav.switch_language", "切换语言", "Switch language"),
+    ("footer.times", "时间均为北京时间 (UTC+8)", "Times are China Standard Time (UTC+8)"),
+    ("setup.title", "初始设置", "First-run setup"),
+    ("setup.intro", "这是一个新的 Hatchery 实例。请创建组织的第一位管理员。", "This is a new Hatchery instance. Create the organisation's first administrator."),
+    ("setup.submit", "创建管理员并登录", "Create the administrator and sign in"),
+    ("field.name", "姓名", "Name"),
+    ("field.email", "邮箱", "Email"),
+    ("field.password", "密码", "Password"),
+    ("field.password_confirm", "确认密码", "Confirm password"),
+    ("field.password_hint", "至少 10 个字符", "At least 10 characters"),
+    ("field.current_password", "当前密码", "Current password"),
+    ("field.new_password", "新密码", "New password"),
+    ("sign_in.title", "登录", "Sign in"),
+    ("sign_in.submit", "登录", "Sign in"),
+    ("sign_in.failed", "邮箱或密码不正确。", "The email or password is incorrect."),
+    ("sign_in.signed_out", "您已退出。", "You have signed out."),
+    ("throttled.title", "尝试次数过多", "Too many attempts"),
+    ("throttled.body", "登录失败次数过多。请 15 分钟后再试。", "Too many failed sign-ins. Try again in 15 minutes."),
+    ("password.title", "修改密码", "Change password"),
+    ("password.submit", "修改密码", "Change password"),
+    ("password.changed", "密码已修改，其他设备上的登录已退出。", "Your password was changed; sessions on other devices were signed out."),
+    ("password.wrong_current", "当前密码不正确。", "The current password is incorrect."),
+    ("error.password_length", "密码长度须为 10 到 128 个字符。", "The password must be 10 to 128 characters long."),
+    ("error.password_mismatch", "两次输入的密码不一致。", "The two passwords do not match."),
+    ("error.name_required", "请填写姓名（最多 100 个字符）。", "Enter a name (at most 100 characters)."),
+    ("error.email_invalid", "邮箱格式不正确。", "The email address is not valid."),
+    ("error.form_expired", "表单已过期或来源不明。请刷新页面后重试。", "The form expired or did not come from this site. Reload the page and try again."),
+    ("error.forbidden.title", "无权访问", "Access denied"),
+    ("error.forbidden.body", "您的角色或业务单元无权查看此页面。如需访问，请联系管理员。", "Your role or business unit does not allow you to see this page. Ask an administrator if you need access."),
+    ("error.not_found.title", "页面不存在", "Page not found"),
+    ("error.not_found.body", "找不到您要的内容。", "What you were looking for does not exist."),
+    ("error.bad_request.title", "请求有误", "Bad request"),
+    ("error.unavailable.title", "暂时无法完成", "Temporarily unavailable"),
+    ("error.unavailable.body", "数据库暂时无法完成请求，请稍后重试。", "The database could not complete the request; try again shortly."),
+    ("error.back_home", "返回首页", "Back to the home page"),
+    ("home.title", "首页", "Home"),
+    ("home.welcome", "欢迎，", "Welcome, "),
+    ("home.pool_size", "流量池联系人", "Contacts in the pool"),
+    ("home.visible", "您可见的联系人", "Contacts you can see"),
+    ("home.events", "已记录事件", "Events recorded"),
+    ("home.roles", "您的角色", "Your roles"),
+    ("home.org_wide", "全组织", "Whole organisation"),
+    ("home.policy", "联系人可见范围", "Contact visibility"),
+    ("policy.shared", "共享：所有业务单元共用一个流量池", "Shared: all business units use one pool"),
+    ("policy.bu_isolated", "按业务单元隔离", "Isolated per business unit"),
+    ("contacts.title", "联系人", "Contacts"),
+    ("contacts.search", "搜索", "Search"),
+    ("contacts.search_hint", "姓名、公司、邮箱或手机号开头", "Start of a name, company, email or mobile"),
+    ("contacts.source", "来源", "Source"),
+    ("contacts.tag", "标签", "Tag"),
+    ("contacts.any", "全部", "Any"),
+    ("contacts.apply", "筛选", "Filter"),
+    ("contacts.clear", "清除筛选", "Clear filters"),
+    ("contacts.none", "没有符合条件的联系人。", "No contacts match."),
+    ("contacts.next", "下一页", "Next page"),
+    ("contacts.first", "第一页", "First page"),
+    ("contacts.company", "公司", "Company"),
+    ("contacts.title_col", "职位", "Title"),
+    ("contacts.created", "创建时间", "Created"),
+    ("contacts.unnamed", "（未命名）", "(no name)"),
+    ("contact.profile", "资料", "Profile"),
+    ("contact.mobile", "手机", "Mobile"),
+    ("contact.landline", "固定电话", "Landline"),
+    ("contact.department", "部门", "Department"),
+    ("contact.industry", "行业", "Industry"),
+    ("contact.company_size", "公司规模", "Company size"),
+    ("contact.region", "地区", "Region"),
+    ("contact.business_unit", "业务单元", "Business unit"),
+    ("contact.owner", "负责人", "Owner"),
+    ("contact.updated", "更新时间", "Updated"),
+    ("contact.traits", "自定义字段", "Custom fields"),
+    ("contact.tags", "标签", "Tags"),
+    ("contact.no_tags", "暂无标签", "No tags"),
+    ("contact.account", "所属公司（客户）", "Account"),
+    ("contact.no_account", "未关联公司", "No account"),
+    ("contact.domain", "域名", "Domain"),
+    ("contact.identities", "身份标识", "Identities"),
+    ("contact.identity_kind", "类型", "Kind"),
+    ("contact.identity_value", "值", "Value"),
+    ("contact.identity_origin", "来源", "Learnt from"),
+    ("contact.since", "时间", "Since"),
+    ("contact.merges", "合并记录", "Merge history"),
+    ("contact.no_merges", "没有合并记录", "No merges"),
+    ("contact.merged", "并入的档案", "Profile merged in"),
+    ("contact.linked_by", "关联依据", "Linked by"),
+    ("contact.cause", "原因", "Cause"),
+    ("contact.timeline", "时间线", "Timeline"),
+    ("contact.all_kinds", "全部", "All"),
+    ("contact.filter_kind", "按类型筛选", "Filter by kind"),
+    ("contact.no_events", "没有事件", "No events"),
+    ("contact.older", "更早的事件", "Older events"),
+    ("contact.newest", "最新事件", "Newest events"),
+    ("contact.none", "—", "—"),
+    ("kind.track", "行为", "Action"),
+    ("kind.page", "页面浏览", "Page view"),
+    ("kind.screen", "屏幕浏览", "Screen view"),
+    ("kind.identify", "资料更新", "Profile update"),
+    ("kind.group", "公司关联", "Company link"),
+    ("kind.alias", "身份关联", "Identity link"),
+    ("kind.import", "导入", "Import"),
+    ("identity.email", "邮箱", "Email"),
+    ("identity.mobile", "手机", "Mobile"),
+    ("identity.user_id", "用户 ID", "User id"),
+    ("identity.anonymous_id", "匿名浏览器 ID", "Anonymous browser id"),
+    ("identity.wechat_openid", "微信 openID", "WeChat openID"),
+    ("identity.wechat_unionid", "微信 unionID", "WeChat unionID"),
+    ("identity.wecom_external_id", "企业微信外部联系人", "WeCom external contact"),
+    ("identity.crm_id", "CRM ID", "CRM id"),
+    ("identity.fingerprint", "表单指纹", "Form fingerprint"),
+    ("role.admin", "管理员", "Administrator"),
+    ("role.marketer", "市场运营", "Marketer"),
+    ("role.sdr", "SDR（销售开发）", "SDR"),
+    ("role.sales_rep", "销售代表", "Sales rep"),
+    ("role.sales_manager", "销售经理", "Sales manager"),
+    ("role.analyst", "分析师", "Analyst"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_best_supported_language() {
+        assert_eq!(Lang::from_accept_language("en-US,en;q=0.9"), Lang::En);
+        assert_eq!(
+            Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Lang::Zh
+        );
+        assert_eq!(
+            Lang::from_accept_language("fr-FR, en;q=0.5, zh;q=0.4"),
+            Lang::En
+        );
+        assert_eq!(Lang::from_accept_language("de"), Lang::Zh);
+        assert_eq!(Lang::from_accept_language(""), Lang::Zh);
+        assert_eq!(Lang::from_accept_language("en;q=0, zh-TW"), Lang::Zh);
+    }
+
+    #[test]
+    fn numbers_and_dates_follow_the_language() {
+        assert_eq!(Lang::En.number(1_234_567), "1,234,567");
+        assert_eq!(Lang::Zh.number(999), "999");
+        assert_eq!(Lang::Zh.number(-1000), "-1,000");
+        // 2026-11-25T01:30:00Z is 09:30 in Beijing.
+        let t = 1_795_570_200_000;
+        assert_eq!(Lang::Zh.datetime(t), "2026年11月25日 09:30");
+        assert_eq!(Lang::En.datetime(t), "25 Nov 2026 09:30");
+        assert_eq!(Lang::Zh.day(t), "2026年11月25日 星期三");
+        assert_eq!(Lang::En.day(t), "Wednesday, 25 November 2026");
+    }
+
+    #[test]
+    fn every_message_has_both_languages_and_a_unique_key() {
+        let mut keys: Vec<&str> = MESSAGES.iter().map(|m| m.0).collect();
+        for (k, zh, en) in MESSAGES {
+            assert!(!zh.is_empty() && !en.is_empty(), "{k}");
+        }
+        let n = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "duplicate message keys");
+    }
+
+    #[test]
+    fn every_key_the_templates_use_exists() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for piece in text.split(".t(\"").skip(1) {
+                let key = piece.split('"').next().unwrap();
+                assert!(
+                    MESSAGES.iter().any(|m| m.0 == key),
+                    "template uses missing message `{key}`"
+                );
+            }
+        }
+        for kind in EVENT_KINDS {
+            assert!(MESSAGES.iter().any(|m| m.0 == format!("kind.{kind}")));
+        }
+        for role in hatchery_domain::Role::ALL {
+            assert!(MESSAGES
+                .iter()
+                .any(|m| m.0 == format!("role.{}", role.as_str())));
+        }
+    }
+}

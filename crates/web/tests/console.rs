@@ -1,0 +1,787 @@
+//! The console as a browser sees it: first-run setup, sign-in, throttling, CSRF, sign-out,
+//! password change, languages, escaping, and business-unit isolation of contacts.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{spawn_app, TestApp};
+use hatchery_domain::access::Placement;
+use hatchery_domain::ids::{BusinessUnitId, UserId};
+use hatchery_domain::{ContactId, Grant, PoolPolicy, Role};
+use hatchery_store::users::NewUser;
+use serde_json::json;
+
+/// A browser without JavaScript: keeps cookies, does not follow redirects.
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+    accept_language: Option<&'static str>,
+}
+
+struct Reply {
+    status: u16,
+    location: String,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            base: app.addr.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+            accept_language: None,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Reply {
+        let mut req = req.header("cookie", self.cookie_header());
+        if let Some(l) = self.accept_language {
+            req = req.header("accept-language", l);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let set_cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for c in &set_cookies {
+            let first = c.split(';').next().unwrap();
+            let (k, v) = first.split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        Reply {
+            status,
+            location,
+            set_cookies,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Reply {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let req = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+
+    /// Posts a form shown at `page` with its CSRF token.
+    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
+        let shown = self.get(page).await;
+        assert_eq!(shown.status, 200, "{page}: {}", shown.body);
+        let csrf = csrf_of(&shown.body);
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Reply {
+        self.submit(
+            "/sign-in",
+            "/sign-in",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a CSRF field");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn add_user(app: &TestApp, email: &str, name: &str, grants: &[Grant]) -> UserId {
+    let hash = hatchery_web::console::password::hash_blocking(PASSWORD);
+    app.store
+        .create_user(
+            app.org,
+            &NewUser {
+                email,
+                name,
+                password_hash: &hash,
+                locale: None,
+            },
+            grants,
+            false,
+            common::START,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+async fn contact_id(app: &TestApp, identity: &str) -> ContactId {
+    app.contact_by(identity).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn setup_creates_the_first_admin_and_then_is_gone() {
+    let app = spawn_app().await;
+    let mut b = Browser::new(&app);
+    let r = b.get("/").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/setup"));
+    let r = b.get("/sign-in").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/setup"));
+
+    let bad = b
+        .submit(
+            "/setup",
+            "/setup",
+            &[
+                ("name", "李雷"),
+                ("email", "not-an-email"),
+                ("password", "short"),
+                ("password_confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("邮箱格式不正确"), "{}", bad.body);
+    assert!(bad.body.contains("10 到 128"), "{}", bad.body);
+    assert_eq!(app.count("users").await, 0);
+
+    let r = b
+        .submit(
+            "/setup",
+            "/setup",
+            &[
+                ("name", "李雷"),
+                ("email", "Li.Lei@Example.cn"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/"), "{}", r.body);
+    let home = b.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("李雷"));
+    assert!(home.body.contains("管理员 · 全组织"), "{}", home.body);
+
+    let user = app
+        .store
+        .user_by_email(app.org, "li.lei@example.cn")
+        .await
+        .unwrap()
+        .expect("the admin exists, email normalised");
+    let grants = app.store.user_grants(app.org, user.id).await.unwrap();
+    assert_eq!(grants, vec![Grant::org_wide(Role::Admin)]);
+    let hash = app.store.password_hash(app.org, user.id).await.unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+
+    assert_eq!(b.get("/setup").await.status, 404);
+    let mut other = Browser::new(&app);
+    assert_eq!(other.get("/setup").await.status, 404);
+    let csrf = "x".repeat(32);
+    other.cookies.insert("hatchery_form".into(), csrf.clone());
+    let again = other
+        .post(
+            "/setup",
+            &[
+                ("csrf", &csrf),
+                ("name", "Mallory"),
+                ("email", "m@example.com"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 404);
+    assert_eq!(app.count("users").await, 1);
+}
+
+#[tokio::test]
+async fn sign_in_succeeds_with_the_right_password_and_fails_otherwise() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+
+    let r = b.get("/contacts?q=a").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location, "/sign-in?next=%2Fcontacts%3Fq%3Da");
+
+    let shown = b.get("/sign-in?next=%2Fcontacts").await;
+    let csrf = csrf_of(&shown.body);
+    let wrong = b
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("email", "ann@example.com"),
+                ("password", "not the password"),
+                ("next", "/contacts"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("邮箱或密码不正确"));
+    assert!(!b.cookies.contains_key("hatchery_session"));
+    let unknown = b.sign_in("nobody@example.com", PASSWORD).await;
+    assert_eq!(unknown.status, 401);
+
+    let ok = b
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("email", "ANN@example.com"),
+                ("password", PASSWORD),
+                ("next", "/contacts"),
+            ],
+        )
+        .await;
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/contacts"));
+    let cookie = ok
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("hatchery_session="))
+        .unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http on 127.0.0.1 is allowed"
+    );
+    let token = &b.cookies["hatchery_session"];
+    assert_eq!(app.count("sessions").await, 1);
+    let stored: String = match app.store.backend() {
+        hatchery_store::Backend::Sqlite(p) => sqlx::query_scalar("SELECT token_hash FROM sessions")
+            .fetch_one(p)
+            .await
+            .unwrap(),
+        hatchery_store::Backend::Postgres(p) => {
+            sqlx::query_scalar("SELECT token_hash FROM sessions")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        !stored.contains(token.as_str()),
+        "the token is stored hashed"
+    );
+    assert_eq!(b.get("/contacts").await.status, 200);
+
+    // An open redirect through `next` is not possible.
+    let mut c = Browser::new(&app);
+    let shown = c.get("/sign-in").await;
+    let csrf = csrf_of(&shown.body);
+    let r = c
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location, "/");
+
+    // Signing out ends the session on the server too.
+    let home = b.get("/").await;
+    let out = b.post("/sign-out", &[("csrf", &csrf_of(&home.body))]).await;
+    assert_eq!(
+        (out.status, out.location.as_str()),
+        (303, "/sign-in?signed_out=1")
+    );
+    assert_eq!(b.get("/").await.status, 303);
+    assert_eq!(app.count("sessions").await, 1, "only the other browser's");
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_https() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(format!("{}/setup", app.addr))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let c = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(c.contains("; Secure") && c.contains("HttpOnly"), "{c}");
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_after_five_failures() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    for _ in 0..5 {
+        assert_eq!(
+            b.sign_in("ann@example.com", "wrong password!").await.status,
+            401
+        );
+    }
+    let r = b.sign_in("ann@example.com", PASSWORD).await;
+    assert_eq!(r.status, 429, "even the right password waits");
+    assert!(r.body.contains("15 分钟"), "{}", r.body);
+    assert!(app.count("login_failures").await >= 5);
+    // Another account from the same address is not affected.
+    add_user(
+        &app,
+        "bob@example.com",
+        "Bob",
+        &[Grant::org_wide(Role::Analyst)],
+    )
+    .await;
+    assert_eq!(b.sign_in("bob@example.com", PASSWORD).await.status, 303);
+    // After the window the account can sign in again.
+    app.clock.advance_ms(15 * 60 * 1000 + 1);
+    let mut c = Browser::new(&app);
+    assert_eq!(c.sign_in("ann@example.com", PASSWORD).await.status, 303);
+}
+
+#[tokio::test]
+async fn posts_without_the_csrf_token_are_refused() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    // Sign-in form without its token (or without the cookie it must match).
+    let r = b
+        .post(
+            "/sign-in",
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(!b.cookies.contains_key("hatchery_session"));
+    assert_eq!(b.sign_in("ann@example.com", PASSWORD).await.status, 303);
+
+    for fields in [vec![], vec![("csrf", "forged")]] {
+        let mut form = fields.clone();
+        form.extend([
+            ("current", PASSWORD),
+            ("new", "a brand new password"),
+            ("confirm", "a brand new password"),
+        ]);
+        let r = b.post("/account/password", &form).await;
+        assert_eq!(r.status, 403, "{form:?}");
+        assert!(r.body.contains("表单已过期"), "{}", r.body);
+        assert_eq!(b.post("/sign-out", &fields).await.status, 403);
+    }
+    assert_eq!(b.get("/").await.status, 200, "still signed in");
+    let mut c = Browser::new(&app);
+    assert_eq!(
+        c.sign_in("ann@example.com", PASSWORD).await.status,
+        303,
+        "the password did not change"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_password_and_ends_other_sessions() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Marketer)],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    let mut elsewhere = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    elsewhere.sign_in("ann@example.com", PASSWORD).await;
+
+    let new = "新的密码 new password";
+    let r = b
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[("current", "wrong one!!"), ("new", new), ("confirm", new)],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("当前密码不正确"));
+    let r = b
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[
+                ("current", PASSWORD),
+                ("new", new),
+                ("confirm", "different"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("两次输入的密码不一致"));
+    let r = b
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[("current", PASSWORD), ("new", new), ("confirm", new)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("密码已修改"));
+
+    assert_eq!(b.get("/").await.status, 200, "this session continues");
+    assert_eq!(
+        elsewhere.get("/").await.status,
+        303,
+        "others are signed out"
+    );
+    let mut c = Browser::new(&app);
+    assert_eq!(c.sign_in("ann@example.com", PASSWORD).await.status, 401);
+    assert_eq!(c.sign_in("ann@example.com", new).await.status, 303);
+}
+
+#[tokio::test]
+async fn the_language_follows_accept_language_the_switch_and_the_user() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    let zh = b.get("/sign-in").await;
+    assert!(zh.body.contains("<html lang=\"zh-CN\">"));
+    assert!(zh.body.contains("<h1>登录</h1>"));
+
+    b.accept_language = Some("en-GB,en;q=0.9,zh;q=0.5");
+    let en = b.get("/sign-in").await;
+    assert!(en.body.contains("<html lang=\"en\">"));
+    assert!(en.body.contains("<h1>Sign in</h1>"));
+    assert!(en.body.contains("href=\"/language/zh-CN?next=%2Fsign-in\""));
+
+    // One click back to Chinese, remembered in a cookie.
+    let r = b.get("/language/zh-CN?next=%2Fsign-in").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/sign-in"));
+    assert!(b.get("/sign-in").await.body.contains("<h1>登录</h1>"));
+    assert_eq!(b.get("/language/fr").await.status, 404);
+
+    // Signed in, the switch becomes the user's preference, which wins everywhere.
+    b.sign_in("ann@example.com", PASSWORD).await;
+    b.get("/language/en?next=%2F").await;
+    let mut phone = Browser::new(&app);
+    phone.accept_language = Some("zh-CN");
+    phone.sign_in("ann@example.com", PASSWORD).await;
+    let home = phone.get("/").await;
+    assert!(home.body.contains("Contacts in the pool"), "{}", home.body);
+
+    // Numbers are localised.
+    let msgs: Vec<_> = (0..3)
+        .map(|i| json!({"type":"track","userId":format!("u{i}"),"event":"Visited"}))
+        .collect();
+    app.batch(msgs).await;
+    assert!(home.body.contains("data-stat=\"pool\">0<"));
+    let home = phone.get("/").await;
+    assert!(home.body.contains("data-stat=\"pool\">3<"), "{}", home.body);
+}
+
+#[tokio::test]
+async fn values_are_escaped_everywhere() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"x1","traits":{
+        "email":"x@example.com","name":"<b>Bold</b>","plan":"<script>alert(1)</script>"}}),
+        json!({"type":"track","userId":"x1","event":"<img src=x onerror=alert(2)>"}),
+    ])
+    .await;
+    let id = contact_id(&app, "email:x@example.com").await;
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    let page = b.get(&format!("/contacts/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script>alert(1)"));
+    assert!(!page.body.contains("<img src=x"));
+    assert!(!page.body.contains("<b>Bold</b>"));
+    let list = b.get("/contacts?q=%3Cb%3E").await;
+    assert!(!list.body.contains("<b>Bold</b>"));
+    assert!(!list.body.contains("value=\"<b>"));
+}
+
+#[tokio::test]
+async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    let day1 = "2026-11-20T02:00:00Z";
+    let day2 = "2026-11-21T03:00:00Z";
+    app.batch(vec![
+        json!({"type":"page","anonymousId":"b-1","name":"Pricing","timestamp":day1,"properties":{"url":"https://acme.cn/pricing"}}),
+        json!({"type":"identify","anonymousId":"b-1","userId":"u-1","timestamp":day2,"traits":{"email":"wei@yunqi.cn","name":"王伟","company":"云启科技","industry":"软件"}}),
+        json!({"type":"track","userId":"u-1","event":"Trial Requested","timestamp":day2}),
+    ])
+    .await;
+    let id = contact_id(&app, "email:wei@yunqi.cn").await;
+    let tag = app
+        .store
+        .ensure_tag(app.org, "重点客户", None, common::START)
+        .await
+        .unwrap();
+    app.store
+        .set_tag(app.org, tag.id, &[id], true, common::START)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+
+    let list = b.get("/contacts").await;
+    assert!(list.body.contains(&format!("href=\"/contacts/{id}\"")));
+    let by_tag = b
+        .get("/contacts?tag=%E9%87%8D%E7%82%B9%E5%AE%A2%E6%88%B7")
+        .await;
+    assert!(by_tag.body.contains("王伟"));
+    let other_tag = b.get("/contacts?tag=nope").await;
+    assert!(!other_tag.body.contains("王伟"));
+    assert!(b.get("/contacts?q=%E7%8E%8B").await.body.contains("王伟"));
+    assert_eq!(b.get("/contacts?cursor=oops").await.status, 400);
+
+    let page = b.get(&format!("/contacts/{id}")).await;
+    assert_eq!(page.status, 200);
+    for expected in [
+        "王伟",
+        "云启科技",
+        "重点客户",
+        "匿名浏览器 ID",
+        "b-1",
+        "wei@yunqi.cn",
+        "2026年11月21日 星期六",
+        "2026年11月20日 星期五",
+        "页面浏览",
+        "Pricing",
+        "行为",
+        "Trial Requested",
+        "https://acme.cn/pricing",
+    ] {
+        assert!(
+            page.body.contains(expected),
+            "missing {expected}: {}",
+            page.body
+        );
+    }
+    let timeline = &page.body[page.body.find("id=\"h-timeline\"").unwrap()..];
+    let day2_at = timeline.find("2026年11月21日 星期六").unwrap();
+    let day1_at = timeline.find("2026年11月20日 星期五").unwrap();
+    assert!(day2_at < day1_at, "newest day first");
+
+    let only_pages = b.get(&format!("/contacts/{id}?kind=page")).await;
+    assert!(only_pages.body.contains("Pricing"));
+    assert!(!only_pages.body.contains("Trial Requested"));
+    assert_eq!(
+        b.get(&format!("/contacts/{id}?kind=nonsense")).await.status,
+        400
+    );
+    assert_eq!(b.get("/contacts/ct_999999").await.status, 404);
+    assert_eq!(b.get("/contacts/acc_1").await.status, 400);
+}
+
+#[tokio::test]
+async fn under_bu_isolation_a_sales_rep_sees_only_their_units_contacts() {
+    let app = spawn_app().await;
+    let a = app
+        .store
+        .create_business_unit(app.org, "华东事业部", common::START)
+        .await
+        .unwrap()
+        .id;
+    let b_unit = app
+        .store
+        .create_business_unit(app.org, "华南事业部", common::START)
+        .await
+        .unwrap()
+        .id;
+    add_user(
+        &app,
+        "admin@example.com",
+        "Admin",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    let rep = add_user(
+        &app,
+        "rep@example.com",
+        "Rep",
+        &[Grant::in_bu(Role::SalesRep, a)],
+    )
+    .await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"a1","traits":{"email":"in-a@example.com","name":"Alice A"}}),
+        json!({"type":"identify","userId":"b1","traits":{"email":"in-b@example.com","name":"Bob B"}}),
+        json!({"type":"identify","userId":"g1","traits":{"email":"group@example.com","name":"Gina Group"}}),
+        json!({"type":"identify","userId":"o1","traits":{"email":"owned@example.com","name":"Olga Owned"}}),
+    ])
+    .await;
+    let in_a = contact_id(&app, "email:in-a@example.com").await;
+    let in_b = contact_id(&app, "email:in-b@example.com").await;
+    let group = contact_id(&app, "email:group@example.com").await;
+    let owned = contact_id(&app, "email:owned@example.com").await;
+    let place = |bu: Option<BusinessUnitId>, owner: Option<UserId>| Placement { bu, owner };
+    app.store
+        .place_contact(app.org, in_a, place(Some(a), None), common::START)
+        .await
+        .unwrap();
+    app.store
+        .place_contact(app.org, in_b, place(Some(b_unit), None), common::START)
+        .await
+        .unwrap();
+    app.store
+        .place_contact(
+            app.org,
+            owned,
+            place(Some(b_unit), Some(rep)),
+            common::START,
+        )
+        .await
+        .unwrap();
+
+    let mut rep_browser = Browser::new(&app);
+    rep_browser.sign_in("rep@example.com", PASSWORD).await;
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin@example.com", PASSWORD).await;
+
+    // Shared pool (the default): everyone who reads contacts reads them all.
+    assert_eq!(
+        rep_browser.get(&format!("/contacts/{in_b}")).await.status,
+        200
+    );
+
+    app.store
+        .set_pool_policy(app.org, PoolPolicy::BuIsolated)
+        .await
+        .unwrap();
+    let refused = rep_browser.get(&format!("/contacts/{in_b}")).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("无权访问"), "{}", refused.body);
+    assert!(!refused.body.contains("Bob B"));
+    assert_eq!(
+        rep_browser.get(&format!("/contacts/{group}")).await.status,
+        403
+    );
+    assert_eq!(
+        rep_browser.get(&format!("/contacts/{in_a}")).await.status,
+        200
+    );
+    assert_eq!(
+        rep_browser.get(&format!("/contacts/{owned}")).await.status,
+        200
+    );
+    let list = rep_browser.get("/contacts").await.body;
+    assert!(
+        list.contains("Alice A") && list.contains("Olga Owned"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("Bob B") && !list.contains("Gina Group"),
+        "{list}"
+    );
+    let searched = rep_browser.get("/contacts?q=b").await.body;
+    assert!(
+        !searched.contains("Bob B"),
+        "search respects the policy too"
+    );
+    let home = rep_browser.get("/").await.body;
+    assert!(
+        home.contains("data-stat=\"pool\">4<") && home.contains("data-stat=\"visible\">2<"),
+        "{home}"
+    );
+    assert!(home.contains("销售代表 · 华东事业部"), "{home}");
+
+    for id in [in_a, in_b, group, owned] {
+        assert_eq!(admin.get(&format!("/contacts/{id}")).await.status, 200);
+    }
+    let list = admin.get("/contacts").await.body;
+    assert!(list.contains("Bob B") && list.contains("Gina Group"));
+
+    // API keys stay org-wide.
+    let (s, v) = app.get(&format!("/api/v1/contacts/{in_b}")).await;
+    assert_eq!((s, v["name"].as_str()), (200, Some("Bob B")));
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_served_from_the_binary() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(format!("{}/static/console.css", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(r.text().await.unwrap().contains("@media"));
+}
