@@ -4,6 +4,8 @@ use hatchery_store::keys::Scope;
 
 use crate::config::{org_or_default, Config};
 
+mod users;
+
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
     /// Organisations.
@@ -21,6 +23,21 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: SourceCommand,
     },
+    /// Console users and their roles.
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
+    /// Business units (BU/BG).
+    Bu {
+        #[command(subcommand)]
+        command: users::BuCommand,
+    },
+    /// Where contacts sit: business unit and owner.
+    Contact {
+        #[command(subcommand)]
+        command: users::ContactCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -30,6 +47,12 @@ pub enum OrgCommand {
         name: String,
     },
     List,
+    /// Who sees which contacts: `shared` (one pool) or `bu_isolated`.
+    PoolPolicy {
+        policy: String,
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +108,26 @@ pub async fn run(cfg: Config, cmd: AdminCommand) -> Result<()> {
             for o in store.list_orgs().await? {
                 println!("{}\t{}", o.id, o.name);
             }
+        }
+        AdminCommand::Org {
+            command: OrgCommand::PoolPolicy { policy, org },
+        } => {
+            let org = org_or_default(&store, org.as_deref()).await?;
+            let p = users::pool_policy(&policy)?;
+            store.set_pool_policy(org, p).await?;
+            eprintln!("Pool policy of {org}: {}.", p.as_str());
+        }
+        AdminCommand::User { command } => {
+            let org = org_or_default(&store, command.org()).await?;
+            users::user(&store, org, command, now).await?;
+        }
+        AdminCommand::Bu { command } => {
+            let org = org_or_default(&store, command.org()).await?;
+            users::bu(&store, org, command, now).await?;
+        }
+        AdminCommand::Contact { command } => {
+            let org = org_or_default(&store, command.org()).await?;
+            users::contact(&store, org, command, now).await?;
         }
         AdminCommand::ApiKey {
             command: KeyCommand::Create { name, scopes, org },

@@ -103,3 +103,186 @@ fn admin_api_key_create_refuses_an_unknown_scope_by_name() {
         "the error names the scope:\n{stderr}"
     );
 }
+
+/// Runs the binary with `input` on standard input.
+fn hatchery_with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hatchery"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("HATCHERY_DATABASE_URL")
+        .env_remove("HATCHERY_DATABASE_URL_FILE")
+        .env_remove("HATCHERY_CONFIG")
+        .env_remove("HATCHERY_DATA_DIR")
+        .env("HATCHERY_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the hatchery binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn admin_user_create_reads_the_password_from_stdin_and_never_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = [
+        "admin",
+        "user",
+        "create",
+        "--email",
+        "Admin@Example.cn",
+        "--name",
+        "李雷",
+        "--role",
+        "admin",
+        "--password-stdin",
+    ];
+    let out = hatchery_with_stdin(dir.path(), &create, "a long enough secret\n");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.trim().starts_with("usr_"), "{stdout}");
+    assert!(!stdout.contains("secret") && !stderr.contains("secret"));
+
+    let again = hatchery_with_stdin(dir.path(), &create, "a long enough secret\n");
+    assert!(!again.status.success());
+    assert!(
+        text(&again).1.contains("already exists"),
+        "{}",
+        text(&again).1
+    );
+
+    let short = hatchery_with_stdin(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "b@example.cn",
+            "--name",
+            "B",
+            "--role",
+            "analyst",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(text(&short).1.contains("10 to 128"), "{}", text(&short).1);
+
+    // Without a terminal and without --password-stdin there is no way to ask: say so.
+    let no_tty = hatchery_with_stdin(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "c@example.cn",
+            "--name",
+            "C",
+            "--role",
+            "analyst",
+        ],
+        "",
+    );
+    assert!(!no_tty.status.success());
+    assert!(text(&no_tty).1.contains("--password-stdin"));
+}
+
+#[test]
+fn admin_manages_business_units_grants_and_the_pool_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let out = hatchery(dir.path(), args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{args:?}: {stdout}\n{stderr}");
+        stdout
+    };
+    assert!(ok(&["admin", "bu", "create", "--name", "华东事业部"]).starts_with("bu_"));
+    assert!(ok(&["admin", "bu", "list"]).contains("华东事业部"));
+    let out = hatchery_with_stdin(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "rep@example.cn",
+            "--name",
+            "王芳",
+            "--role",
+            "sales_rep",
+            "--bu",
+            "华东事业部",
+            "--password-stdin",
+        ],
+        "a long enough secret\n",
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    ok(&[
+        "admin",
+        "user",
+        "grant",
+        "--email",
+        "rep@example.cn",
+        "--role",
+        "analyst",
+    ]);
+    ok(&["admin", "org", "pool-policy", "bu_isolated"]);
+
+    for (args, message) in [
+        (&["admin", "org", "pool-policy", "private"][..], "shared"),
+        (
+            &[
+                "admin",
+                "user",
+                "grant",
+                "--email",
+                "rep@example.cn",
+                "--role",
+                "boss",
+            ][..],
+            "sales_rep",
+        ),
+        (
+            &[
+                "admin",
+                "user",
+                "grant",
+                "--email",
+                "rep@example.cn",
+                "--role",
+                "sdr",
+                "--bu",
+                "西部",
+            ][..],
+            "no business unit",
+        ),
+        (
+            &[
+                "admin",
+                "contact",
+                "place",
+                "--contact",
+                "ct_404",
+                "--bu",
+                "华东事业部",
+            ][..],
+            "contact not found",
+        ),
+    ] {
+        let out = hatchery(dir.path(), args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).1.contains(message), "{args:?}: {}", text(&out).1);
+    }
+}
