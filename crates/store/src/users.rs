@@ -434,6 +434,13 @@ impl Store {
         now: Millis,
         lifetime_ms: Millis,
     ) -> Result<(String, Session)> {
+        // Expired sessions of the organisation go as new ones start, so the table stays small.
+        with_pool!(self, c => sqlx::query("DELETE FROM sessions WHERE org_id = $1 AND expires_at <= $2")
+            .bind(org.0)
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected());
         let token = format!("hs_{}_{}", org.0, random(40));
         let session = Session {
             org_id: org,

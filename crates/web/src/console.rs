@@ -12,8 +12,8 @@ pub mod page;
 pub mod password;
 pub mod session;
 
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use hatchery_domain::OrgId;
@@ -35,6 +35,34 @@ pub fn routes() -> Router<AppState> {
         .route("/contacts", get(contacts::list))
         .route("/contacts/{id}", get(contacts::show))
         .route("/static/console.css", get(stylesheet))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Headers every console response carries: no scripts, styles or frames from elsewhere (the
+/// console has no JavaScript at all), no embedding in other sites' frames, and pages holding
+/// personal data are not kept in caches.
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
 }
 
 /// The organisation the console serves: the instance's first organisation (the one `hatchery

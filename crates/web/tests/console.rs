@@ -785,3 +785,57 @@ async fn the_stylesheet_is_served_from_the_binary() {
         .starts_with("text/css"));
     assert!(r.text().await.unwrap().contains("@media"));
 }
+
+#[tokio::test]
+async fn pages_forbid_scripts_framing_and_caching() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    let r = b
+        .client
+        .get(format!("{}/contacts", app.addr))
+        .header("cookie", b.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("script-src"), "no script may run: {csp}");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn expired_sessions_sign_the_user_out() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    assert_eq!(b.get("/").await.status, 200);
+    app.clock.advance_ms(12 * 3600 * 1000 + 1);
+    let r = b.get("/").await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/sign-in?next=%2F"));
+    let mut c = Browser::new(&app);
+    c.sign_in("ann@example.com", PASSWORD).await;
+    assert_eq!(
+        app.count("sessions").await,
+        1,
+        "the expired session was removed"
+    );
+}
