@@ -69,6 +69,7 @@ typed_id!(SourceId, "src_", "source");
 typed_id!(ApiKeyId, "key_", "API key");
 typed_id!(MergeId, "mg_", "merge");
 typed_id!(FieldId, "fld_", "custom field");
+typed_id!(SegmentId, "seg_", "segment");
 
 #[cfg(test)]
 mod tests {

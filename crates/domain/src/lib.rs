@@ -1,5 +1,6 @@
 //! Hatchery's domain model: the pool's contacts and their identities, the rules that decide when two
-//! profiles are one person, the tracking messages that arrive, and the fields an import maps onto.
+//! profiles are one person, the tracking messages that arrive, the fields an import maps onto, and
+//! the segment filter language.
 //!
 //! Nothing here performs IO: storage lives in `hatchery-store`, HTTP in `hatchery-web`.
 
@@ -10,6 +11,7 @@ pub mod import_mapping;
 pub mod message;
 pub mod normalize;
 pub mod resolution;
+pub mod segment;
 
 pub use fields::StandardField;
 pub use identity::{Identifier, IdentityKind, IdentityRule, IdentityRules};
