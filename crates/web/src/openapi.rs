@@ -24,6 +24,8 @@ use crate::api;
         api::admin::get_identity_rules, api::admin::put_identity_rules,
         api::imports::create_import, api::imports::preview_import, api::imports::list_imports,
         api::imports::get_import, api::imports::list_import_rejections,
+        api::segments::preview_segment, api::segments::list_segments, api::segments::create_segment,
+        api::segments::get_segment, api::segments::update_segment, api::segments::delete_segment,
     ),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
