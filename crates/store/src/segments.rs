@@ -4,8 +4,11 @@
 mod sql;
 
 use hatchery_domain::ids::SegmentId;
-use hatchery_domain::segment::{Filter, FilterError, Millis as DomainMillis};
-use hatchery_domain::{ContactId, OrgId};
+use hatchery_domain::segment::{
+    AccountField, AccountSnapshot, ContactSnapshot, EventRecord, Filter, FilterError,
+    Millis as DomainMillis,
+};
+use hatchery_domain::{ContactId, Identifier, OrgId, StandardField};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -49,6 +52,16 @@ fn segment_from(r: SegmentRow) -> Result<Segment> {
         updated_at: r.5,
     })
 }
+
+type AccountSnapshotRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
 const SEGMENT_SELECT: &str =
     "SELECT id, name, description, filter, created_at, updated_at FROM segments WHERE org_id = $1";
@@ -114,6 +127,103 @@ impl Store {
         let ids: Vec<i64> =
             with_pool!(self, c => bind_args!(sqlx::query_scalar(&sql), &args).fetch_all(c).await?);
         Ok(ids.into_iter().map(ContactId).collect())
+    }
+
+    /// What the in-process predicate needs about one contact (following merges): profile,
+    /// traits, tags, identities, account, and the events that occurred at or after
+    /// `events_since` (`None`: no events; see `Dependencies::events_needed_since`).
+    pub async fn contact_snapshot(
+        &self,
+        org: OrgId,
+        id: ContactId,
+        events_since: Option<Millis>,
+    ) -> Result<ContactSnapshot> {
+        let c = self.get_contact(org, id).await?;
+        let fields = [
+            (StandardField::Name, &c.name),
+            (StandardField::Email, &c.email),
+            (StandardField::Mobile, &c.mobile),
+            (StandardField::Landline, &c.landline),
+            (StandardField::Company, &c.company),
+            (StandardField::Title, &c.title),
+            (StandardField::Department, &c.department),
+            (StandardField::Industry, &c.industry),
+            (StandardField::CompanySize, &c.company_size),
+            (StandardField::Province, &c.province),
+            (StandardField::City, &c.city),
+            (StandardField::Source, &c.source),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| Some((f, v.clone()?)))
+        .collect();
+        let account = match c.account_id {
+            None => None,
+            Some(a) => {
+                let row: Option<AccountSnapshotRow> = with_pool!(self, conn => sqlx::query_as(
+                    "SELECT name, domain, industry, company_size, province, city, traits FROM accounts \
+                     WHERE org_id = $1 AND id = $2",
+                )
+                .bind(org.0)
+                .bind(a.0)
+                .fetch_optional(conn)
+                .await?);
+                row.map(|(name, domain, industry, size, province, city, traits)| {
+                    let fields = [
+                        (AccountField::Name, name),
+                        (AccountField::Domain, domain),
+                        (AccountField::Industry, industry),
+                        (AccountField::CompanySize, size),
+                        (AccountField::Province, province),
+                        (AccountField::City, city),
+                    ]
+                    .into_iter()
+                    .filter_map(|(f, v)| Some((f, v?)))
+                    .collect();
+                    Ok::<_, StoreError>(AccountSnapshot {
+                        fields,
+                        traits: serde_json::from_str(&traits)?,
+                    })
+                })
+                .transpose()?
+            }
+        };
+        let events = match events_since {
+            None => Vec::new(),
+            Some(since) => {
+                let rows: Vec<(String, Option<String>, i64, String)> = with_pool!(self, conn => sqlx::query_as(
+                    "SELECT kind, name, occurred_at, properties FROM events \
+                     WHERE org_id = $1 AND contact_id = $2 AND occurred_at >= $3 ORDER BY occurred_at",
+                )
+                .bind(org.0)
+                .bind(c.id.0)
+                .bind(since)
+                .fetch_all(conn)
+                .await?);
+                rows.into_iter()
+                    .map(|(kind, name, occurred_at, properties)| {
+                        Ok(EventRecord {
+                            kind,
+                            name,
+                            occurred_at,
+                            properties: serde_json::from_str(&properties)?,
+                        })
+                    })
+                    .collect::<Result<_>>()?
+            }
+        };
+        Ok(ContactSnapshot {
+            fields,
+            traits: c.traits,
+            tags: self.contact_tags(org, c.id).await?.into_iter().collect(),
+            identities: self
+                .contact_identities(org, c.id)
+                .await?
+                .into_iter()
+                .map(|i| Identifier::new(i.kind, i.value))
+                .collect(),
+            account,
+            events,
+        })
     }
 
     pub async fn create_segment(
