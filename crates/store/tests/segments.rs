@@ -730,3 +730,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_largest_filter_the_limits_allow_runs_on_the_database() {
+    use hatchery_domain::segment::limits::{MAX_CONDITIONS, MAX_DEPTH, MAX_IN_VALUES, MAX_WHERE};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = TestDb::new().await;
+        let org = db.store.create_org("big", NOW).await.unwrap().id;
+        // Every value distinct, so none can share a parameter.
+        let n = std::cell::Cell::new(0);
+        let values = || -> Vec<Value> {
+            (0..MAX_IN_VALUES)
+                .map(|_| {
+                    n.set(n.get() + 1);
+                    json!(format!("v{}", n.get()))
+                })
+                .collect()
+        };
+        let tests = || -> Vec<Value> {
+            (0..MAX_WHERE)
+                .map(|_| json!({"property": "plan", "op": "in", "value": values()}))
+                .collect()
+        };
+        // Event conditions with full `where` lists, then trait `in` lists, up to the limit.
+        let per_event = 1 + MAX_WHERE;
+        let events = MAX_CONDITIONS / per_event / 2;
+        let mut leaves: Vec<Value> = (0..events)
+            .map(|_| json!({"event": {"kind": "page"}, "where": tests(), "within_days": 7}))
+            .collect();
+        while leaves.len() - events + events * per_event < MAX_CONDITIONS {
+            leaves.push(json!({"trait": "plan", "op": "in", "value": values()}));
+        }
+        let mut node = json!({"any": leaves});
+        for _ in 0..MAX_DEPTH - 2 {
+            node = json!({"not": node});
+        }
+        let f = Filter::parse(&node).expect("within the limits");
+        assert_eq!(f.condition_count(), MAX_CONDITIONS);
+        assert_eq!(f.depth(), MAX_DEPTH);
+        assert_eq!(db.store.segment_count(org, &f, NOW).await.unwrap(), 0);
+        db.drop_database().await;
+    });
+}

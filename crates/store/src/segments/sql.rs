@@ -13,6 +13,8 @@
 //! untyped parameter never makes a function call ambiguous). Comparisons are exact and
 //! case-sensitive on both: `=` and `substr` compare characters, never a locale's collation.
 
+use std::collections::HashMap;
+
 use hatchery_domain::segment::{Condition, EventCondition, Filter, Millis, Scalar, Test};
 
 use crate::backend::Arg;
@@ -29,6 +31,8 @@ pub(crate) struct SqlFilter {
     dialect: Dialect,
     now: Millis,
     pub(crate) args: Vec<Arg>,
+    /// Placeholder number of each text already bound.
+    texts: HashMap<String, usize>,
 }
 
 /// What a test reads: a text expression, or a key of a JSON document held as text.
@@ -47,9 +51,16 @@ enum JsonType {
 
 impl SqlFilter {
     pub(crate) fn new(dialect: Dialect, now: Millis, args: Vec<Arg>) -> SqlFilter {
-        SqlFilter { dialect, now, args }
+        SqlFilter {
+            dialect,
+            now,
+            args,
+            texts: HashMap::new(),
+        }
     }
 
+    /// The placeholder for a value. Equal texts share one (a JSON path is used several times per
+    /// test): fewer parameters keep a filter at the limits quick to prepare.
     fn push(&mut self, a: Arg) -> String {
         let cast = match (&a, self.dialect) {
             (_, Dialect::Sqlite) => "",
@@ -57,8 +68,17 @@ impl SqlFilter {
             (Arg::Text(_), Dialect::Postgres) => "::text",
             (Arg::Float(_), Dialect::Postgres) => "::float8",
         };
+        if let Arg::Text(t) = &a {
+            if let Some(&n) = self.texts.get(t) {
+                return format!("${n}{cast}");
+            }
+        }
         self.args.push(a);
-        format!("${}{cast}", self.args.len())
+        let n = self.args.len();
+        if let Some(Arg::Text(t)) = self.args.last() {
+            self.texts.insert(t.clone(), n);
+        }
+        format!("${n}{cast}")
     }
 
     fn text(&mut self, s: &str) -> String {
@@ -323,10 +343,41 @@ impl SqlFilter {
             }
             Test::Eq(v) => self.json_eq(doc, key, v),
             Test::In(vs) => {
-                let parts: Vec<String> = vs
-                    .iter()
-                    .map(|v| format!("COALESCE({}, FALSE)", self.json_eq(doc, key, v)))
-                    .collect();
+                // One membership test per JSON type, not one comparison per value.
+                let mut texts = Vec::new();
+                let mut numbers = Vec::new();
+                let mut parts = Vec::new();
+                for v in vs {
+                    match v {
+                        Scalar::Text(t) => texts.push(t),
+                        Scalar::Number(n) => numbers.push(*n),
+                        Scalar::Bool(_) => {
+                            let e = self.json_eq(doc, key, v);
+                            parts.push(format!("COALESCE({e}, FALSE)"));
+                        }
+                    }
+                }
+                if !texts.is_empty() {
+                    let is = self.json_is(doc, key, JsonType::Text);
+                    let t = self.json_text(doc, key);
+                    let ps: Vec<String> = texts.into_iter().map(|v| self.text(v)).collect();
+                    parts.push(format!(
+                        "COALESCE(({is} AND {t} IN ({})), FALSE)",
+                        ps.join(", ")
+                    ));
+                }
+                if !numbers.is_empty() {
+                    let is = self.json_is(doc, key, JsonType::Number);
+                    let v = self.json_number(doc, key);
+                    let ps: Vec<String> = numbers
+                        .into_iter()
+                        .map(|n| self.push(Arg::Float(n)))
+                        .collect();
+                    parts.push(format!(
+                        "COALESCE((CASE WHEN {is} THEN {v} IN ({}) ELSE FALSE END), FALSE)",
+                        ps.join(", ")
+                    ));
+                }
                 format!("({})", parts.join(" OR "))
             }
             Test::Contains(v) | Test::StartsWith(v) => {
