@@ -302,11 +302,12 @@ impl SqlFilter {
         }
     }
 
-    /// The value as a number; only evaluated once its type is known to be a number.
+    /// The value as a 64-bit float, as the domain compares it (SQLite would compare a large
+    /// integer exactly); only evaluated once its type is known to be a number.
     fn json_number(&mut self, doc: &str, key: &str) -> String {
         let t = self.json_text(doc, key);
         match self.dialect {
-            Dialect::Sqlite => t,
+            Dialect::Sqlite => format!("CAST({t} AS REAL)"),
             Dialect::Postgres => format!("({t})::float8"),
         }
     }
