@@ -6,7 +6,6 @@ mod sql;
 use hatchery_domain::ids::SegmentId;
 use hatchery_domain::segment::{
     AccountField, AccountSnapshot, ContactSnapshot, EventRecord, Filter, FilterError,
-    Millis as DomainMillis,
 };
 use hatchery_domain::{ContactId, Identifier, OrgId, StandardField};
 use serde::Serialize;
@@ -84,7 +83,7 @@ impl Store {
     }
 
     /// `FROM contacts c WHERE …` for the live contacts of `org` matching `filter` at `now`.
-    fn segment_where(&self, org: OrgId, filter: &Filter, now: DomainMillis) -> (String, Vec<Arg>) {
+    fn segment_where(&self, org: OrgId, filter: &Filter, now: Millis) -> (String, Vec<Arg>) {
         let mut b = SqlFilter::new(self.dialect(), now, vec![Arg::Int(org.0)]);
         let cond = b.filter(filter);
         (
