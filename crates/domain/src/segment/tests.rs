@@ -318,3 +318,29 @@ fn next_change_is_when_enough_events_leave_the_rolling_window() {
     let fixed = f(json!({"any": [{"tag": "vip"}, {"event": {"kind": "page"}, "since": 5}]}));
     assert_eq!(fixed.next_change_at(&c, NOW), None);
 }
+
+#[test]
+fn every_filter_in_the_documentation_is_valid() {
+    let doc = include_str!("../../../../docs/segments.md");
+    let mut checked = 0;
+    let mut candidates: Vec<&str> = doc
+        .split("```json")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    // Inline code that is JSON, e.g. `{"tag": "KA"}`.
+    candidates.extend(doc.split('`').skip(1).step_by(2));
+    for text in candidates {
+        let Ok(Value::Object(o)) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        // The error envelope, and templates such as {"identity": "<type>"}.
+        if o.contains_key("error") || text.contains('<') {
+            continue;
+        }
+        let v = Value::Object(o);
+        Filter::parse(&v).unwrap_or_else(|e| panic!("docs/segments.md: {text}: {e}"));
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} examples found");
+}
