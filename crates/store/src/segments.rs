@@ -99,19 +99,32 @@ impl Store {
         Ok(with_pool!(self, c => bind_args!(sqlx::query_scalar(&sql), &args).fetch_one(c).await?))
     }
 
-    /// The newest `limit` matching contacts.
-    pub async fn segment_sample(
+    /// Matching contacts newest first: one page of at most `limit` (1–200), below `before` if
+    /// given, and whether more follow.
+    pub async fn segment_contacts(
         &self,
         org: OrgId,
         filter: &Filter,
         now: Millis,
+        before: Option<ContactId>,
         limit: u32,
-    ) -> Result<Vec<Contact>> {
-        let (from, args) = self.segment_where(org, filter, now);
+    ) -> Result<(Vec<Contact>, bool)> {
+        let limit = limit.clamp(1, 200);
+        let (from, mut args) = self.segment_where(org, filter, now);
+        args.push(Arg::Int(before.map_or(i64::MAX, |b| b.0)));
         let columns = format!("c.{}", CONTACT_COLUMNS.replace(", ", ", c."));
-        let sql = format!("SELECT {columns} {from} ORDER BY c.id DESC LIMIT {limit}");
-        let rows: Vec<ContactRow> = with_pool!(self, c => bind_args!(sqlx::query_as::<_, ContactRow>(&sql), &args).fetch_all(c).await?);
-        Ok(rows.into_iter().map(ContactRow::into_contact).collect())
+        let sql = format!(
+            "SELECT {columns} {from} AND c.id < ${} ORDER BY c.id DESC LIMIT {}",
+            args.len(),
+            limit + 1
+        );
+        let mut rows: Vec<ContactRow> = with_pool!(self, c => bind_args!(sqlx::query_as::<_, ContactRow>(&sql), &args).fetch_all(c).await?);
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((
+            rows.into_iter().map(ContactRow::into_contact).collect(),
+            more,
+        ))
     }
 
     /// The ids of every matching contact, ascending: a first materialisation of the segment.

@@ -36,6 +36,7 @@ fn every_rest_route_is_documented() {
         "/api/v1/segments",
         "/api/v1/segments/preview",
         "/api/v1/segments/{id}",
+        "/api/v1/segments/{id}/contacts",
     ] {
         assert!(
             doc.paths.paths.contains_key(p),

@@ -237,6 +237,28 @@ async fn saved_segments_can_be_created_listed_changed_and_deleted() {
     assert_eq!(page["data"][0]["name"], "Hot leads");
     assert_eq!(page["next_cursor"], Value::Null);
 
+    // The members of a saved segment, evaluated when asked, newest first and paged.
+    let (_, budget) = app
+        .send(
+            Method::POST,
+            "/api/v1/segments",
+            json!({"name": "Has budget", "filter": {"trait": "budget", "op": "exists"}}),
+        )
+        .await;
+    let members = format!(
+        "/api/v1/segments/{}/contacts",
+        budget["id"].as_str().unwrap()
+    );
+    let (s, page) = app.get(&format!("{members}?limit=1")).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["data"][0]["name"], "王芳");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page) = app.get(&format!("{members}?limit=1&cursor={cursor}")).await;
+    assert_eq!(page["data"][0]["name"], "王伟");
+    assert_eq!(page["next_cursor"], Value::Null);
+    let (s, _) = app.get(&format!("{members}?cursor=seg_1")).await;
+    assert_eq!(s, 422);
+
     let (s, _) = app
         .send(Method::DELETE, &format!("/api/v1/segments/{id}"), json!({}))
         .await;

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hatchery_domain::ids::{BadId, SegmentId};
 use hatchery_domain::segment::{Filter, FilterError};
+use hatchery_domain::ContactId;
 use hatchery_store::contacts::Contact;
 use hatchery_store::keys::Scope;
 use hatchery_store::segments::{Segment, SegmentChange};
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
                 .patch(update_segment)
                 .delete(delete_segment),
         )
+        .route("/api/v1/segments/{id}/contacts", get(list_segment_contacts))
 }
 
 fn filter_error(e: &FilterError) -> ApiError {
@@ -100,9 +102,9 @@ pub async fn preview_segment(
     let filter = parse_filter(&b.filter)?;
     let now = s.now();
     let count = s.store.segment_count(caller.org(), &filter, now).await?;
-    let sample = s
+    let (sample, _) = s
         .store
-        .segment_sample(caller.org(), &filter, now, SAMPLE_SIZE)
+        .segment_contacts(caller.org(), &filter, now, None, SAMPLE_SIZE)
         .await?;
     Ok(Json(SegmentPreview { count, sample }))
 }
@@ -253,4 +255,50 @@ pub async fn delete_segment(
     s.store.delete_segment(caller.org(), id).await?;
     tracing::info!(segment.id = %id, "segment deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListSegmentContactsQuery {
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/segments/{id}/contacts", tag = "segments",
+    params(("id" = String, Path), ListSegmentContactsQuery),
+    responses((status = 200, body = Page<Contact>), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+/// The contacts a saved segment selects now, newest first, evaluated when asked.
+pub async fn list_segment_contacts(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ListSegmentContactsQuery>,
+) -> ApiResult<Json<Page<Contact>>> {
+    caller.require(Scope::ContactsRead)?;
+    let segment = s.store.get_segment(caller.org(), segment_id(&id)?).await?;
+    let filter = segment.parsed_filter().map_err(|e| {
+        // Only if the language's limits were tightened after the segment was saved.
+        tracing::warn!(segment.id = %segment.id, filter.path = %e.path, "saved segment filter no longer valid");
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("the saved filter is no longer valid ({e}); update it"),
+        )
+    })?;
+    let before = match &q.cursor {
+        Some(c) => Some(
+            c.parse::<ContactId>()
+                .map_err(|_| invalid_field("cursor", "is not a cursor returned by this API"))?,
+        ),
+        None => None,
+    };
+    let (data, more) = s
+        .store
+        .segment_contacts(caller.org(), &filter, s.now(), before, limit(q.limit)?)
+        .await?;
+    let next_cursor = more
+        .then(|| data.last().map(|c| c.id.to_string()))
+        .flatten();
+    Ok(Json(Page { data, next_cursor }))
 }
