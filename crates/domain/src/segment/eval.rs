@@ -10,9 +10,9 @@ use super::{
 };
 use crate::{Identifier, StandardField};
 
-/// Everything a filter may read about one contact. The events need only reach back as far as
-/// [`super::Dependencies::events_needed_since`] says; older ones are ignored by rolling windows
-/// but counted by `since` and all-time conditions, so a loader must honour that bound.
+/// Everything a filter may read about one contact. `events` must hold at least every event at or
+/// after [`super::Dependencies::events_needed_since`]; the filter never reads older ones, so a
+/// loader leaves them out.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactSnapshot {
     /// Standard profile columns that have a value.
