@@ -268,3 +268,27 @@ async fn saved_segments_can_be_created_listed_changed_and_deleted() {
     let (s, v) = app.get("/api/v1/segments/ct_1").await;
     assert_eq!(s, 422, "{v}");
 }
+
+#[tokio::test]
+async fn an_event_property_holding_a_nul_character_does_not_break_previews() {
+    let app = spawn_app().await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"name":"A"}}),
+        json!({"type":"track","userId":"1","event":"Form Submitted","properties":{"comment":"a\u{0}b"}}),
+    ])
+    .await;
+    let (s, v) = preview(
+        &app,
+        json!({"event": {"name": "Form Submitted"}, "where": [{"property": "comment", "op": "contains", "value": "a"}]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["count"], 1);
+    let (s, v) = preview(
+        &app,
+        json!({"trait": "comment", "op": "eq", "value": "a\u{0}b"}),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["details"]["field"], "filter.value");
+}

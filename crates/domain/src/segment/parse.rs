@@ -384,7 +384,21 @@ fn bounded<'a>(v: &'a Value, path: &str, max: usize) -> Result<&'a str, FilterEr
     if s.is_empty() || s.chars().count() > max {
         return Err(err(path, format!("must have 1 to {max} characters")));
     }
+    no_nul(s, path)?;
     Ok(s)
+}
+
+/// PostgreSQL cannot read a NUL character inside JSON, so stored JSON is read there with each NUL
+/// turned into U+FFFD. A compared string holding neither character gets the same answer from
+/// either form, so both are refused in filters.
+fn no_nul(s: &str, path: &str) -> Result<(), FilterError> {
+    if s.contains(['\0', '\u{FFFD}']) {
+        return Err(err(
+            path,
+            "must not contain the NUL character or U+FFFD (the replacement character)",
+        ));
+    }
+    Ok(())
 }
 
 fn json_key(v: &Value, path: &str) -> Result<String, FilterError> {
@@ -416,6 +430,7 @@ fn scalar(v: &Value, path: &str, text_only: bool) -> Result<Scalar, FilterError>
                     format!("must have at most {MAX_STRING_CHARS} characters"),
                 ));
             }
+            no_nul(s, path)?;
             Ok(Scalar::Text(s.clone()))
         }
         Value::Number(n) if !text_only => n

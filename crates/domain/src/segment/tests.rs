@@ -191,6 +191,14 @@ fn errors_name_the_offending_part_by_its_path() {
         (json!({"trait": "x", "op": "like", "value": "y"}), "op"),
         (json!({"trait": "x", "op": "exists", "value": "y"}), "value"),
         (json!([1]), ""),
+        (
+            json!({"trait": "x", "op": "contains", "value": "a\u{0}b"}),
+            "value",
+        ),
+        (
+            json!({"any": [{"trait": "x", "op": "in", "value": ["ok", "\u{FFFD}"]}]}),
+            "any[0].value[1]",
+        ),
     ];
     for (filter, path) in cases {
         let e = refused(filter.clone());

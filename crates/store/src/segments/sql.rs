@@ -8,7 +8,8 @@
 //! in `COALESCE(…, FALSE)` for that reason.
 //!
 //! Dialects differ in JSON access (SQLite `json_type`/`json_extract` with a `$."key"` path;
-//! PostgreSQL `jsonb_typeof`/`->>` on the text column cast to `jsonb`), in substring search
+//! PostgreSQL `jsonb_typeof`/`->>` on the text column cast to `jsonb`, NUL escapes made
+//! readable), in substring search
 //! (`instr` vs `strpos`) and in parameter types (PostgreSQL placeholders carry a cast so an
 //! untyped parameter never makes a function call ambiguous). Comparisons are exact and
 //! case-sensitive on both: `=` and `substr` compare characters, never a locale's collation.
@@ -256,7 +257,7 @@ impl SqlFilter {
             }
             Dialect::Postgres => {
                 let k = self.text(key);
-                format!("jsonb_typeof(({doc})::jsonb -> {k})")
+                format!("jsonb_typeof({} -> {k})", jsonb(doc))
             }
         }
     }
@@ -297,7 +298,7 @@ impl SqlFilter {
             }
             Dialect::Postgres => {
                 let k = self.text(key);
-                format!("(({doc})::jsonb ->> {k})")
+                format!("({} ->> {k})", jsonb(doc))
             }
         }
     }
@@ -398,6 +399,13 @@ impl SqlFilter {
             Test::Ne(_) | Test::NotExists => unreachable!("negations are built by `test`"),
         }
     }
+}
+
+/// JSON text as `jsonb` on PostgreSQL. `jsonb` refuses the escape `\u0000` (a NUL character, which
+/// a tracked property may hold), and one such row would fail the whole query; it is read as
+/// U+FFFD instead, which filters cannot mention (see the domain's parsing), so answers agree.
+fn jsonb(doc: &str) -> String {
+    format!("(replace({doc}, E'\\\\u0000', E'\\\\ufffd'))::jsonb")
 }
 
 /// A column of the contact's account, `NULL` when it has none.
