@@ -5,7 +5,19 @@ use serde::{Deserialize, Serialize};
 
 /// A standard attribute of a contact. The string form (`as_str`) is the trait key used in the API,
 /// in tracking `identify` traits and in import mappings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StandardField {
     Name,

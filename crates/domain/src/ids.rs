@@ -71,6 +71,7 @@ typed_id!(MergeId, "mg_", "merge");
 typed_id!(FieldId, "fld_", "custom field");
 typed_id!(UserId, "usr_", "user");
 typed_id!(BusinessUnitId, "bu_", "business unit");
+typed_id!(SegmentId, "seg_", "segment");
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! Hatchery's domain model: the pool's contacts and their identities, the rules that decide when two
-//! profiles are one person, the tracking messages that arrive, the fields an import maps onto, and who
-//! may do what (roles, business units and the pool policy).
+//! profiles are one person, the tracking messages that arrive, the fields an import maps onto, who
+//! may do what (roles, business units and the pool policy) and the segment filter language.
 //!
 //! Nothing here performs IO: storage lives in `hatchery-store`, HTTP in `hatchery-web`.
 
@@ -12,6 +12,7 @@ pub mod import_mapping;
 pub mod message;
 pub mod normalize;
 pub mod resolution;
+pub mod segment;
 
 pub use access::{Access, Grant, Permission, PoolPolicy, Role};
 pub use fields::StandardField;

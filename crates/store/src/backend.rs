@@ -113,7 +113,30 @@ macro_rules! with_tx {
     };
 }
 
-pub(crate) use {with_pool, with_tx};
+/// A value bound to a placeholder of SQL text built at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+    Float(f64),
+}
+
+/// Binds every [`Arg`] in order to a query of either backend (inside [`with_pool!`] / [`with_tx!`]).
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                $crate::backend::Arg::Int(i) => q.bind(*i),
+                $crate::backend::Arg::Text(t) => q.bind(t.clone()),
+                $crate::backend::Arg::Float(f) => q.bind(*f),
+            };
+        }
+        q
+    }};
+}
+
+pub(crate) use {bind_args, with_pool, with_tx};
 
 impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and runs pending migrations.

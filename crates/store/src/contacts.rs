@@ -6,7 +6,7 @@ use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backend::{with_pool, with_tx};
+use crate::backend::{bind_args, with_pool, with_tx, Arg};
 use crate::error::{Result, StoreError};
 use crate::ingest::search_key;
 use crate::{Millis, Store};
@@ -303,15 +303,8 @@ impl Store {
             matches = matches.replace(&format!("${{{i}}}"), &format!("${}", i + 2));
         }
         let mut ids: Vec<i64> = with_pool!(self, c => {
-            let mut q = sqlx::query_scalar(&matches);
-            q = q.bind(org.0);
-            for a in &all_args[base..] {
-                q = match a {
-                    Arg::Int(i) => q.bind(*i),
-                    Arg::Text(t) => q.bind(t.clone()),
-                };
-            }
-            q.fetch_all(c).await?
+            let q = sqlx::query_scalar(&matches).bind(org.0);
+            bind_args!(q, &all_args[base..]).fetch_all(c).await?
         });
         ids.sort_unstable_by(|a, b| b.cmp(a));
         ids.dedup();
@@ -343,14 +336,7 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<Contact>, bool)> {
         let mut rows: Vec<ContactRow> = with_pool!(self, c => {
-            let mut q = sqlx::query_as::<_, ContactRow>(sql);
-            for a in args {
-                q = match a {
-                    Arg::Int(i) => q.bind(*i),
-                    Arg::Text(t) => q.bind(t.clone()),
-                };
-            }
-            q.fetch_all(c).await?
+            bind_args!(sqlx::query_as::<_, ContactRow>(sql), args).fetch_all(c).await?
         });
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -469,16 +455,11 @@ impl Store {
         let sql = format!(
             "SELECT COUNT(*) FROM contacts WHERE org_id = $1 AND merged_into IS NULL AND {clause}"
         );
-        Ok(with_pool!(self, c => {
-            let mut q = sqlx::query_scalar(&sql).bind(org.0);
-            for a in &args {
-                q = match a {
-                    Arg::Int(i) => q.bind(*i),
-                    Arg::Text(t) => q.bind(t.clone()),
-                };
-            }
-            q.fetch_one(c).await?
-        }))
+        Ok(
+            with_pool!(self, c => bind_args!(sqlx::query_scalar(&sql).bind(org.0), &args)
+            .fetch_one(c)
+            .await?),
+        )
     }
 
     /// Erases a contact and everything recorded about it (right to erasure): events, identities,
@@ -502,11 +483,6 @@ impl Store {
         self.holdings_changed(&mut tx, org).await?;
         tx.commit().await
     }
-}
-
-enum Arg {
-    Int(i64),
-    Text(String),
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod imports;
 pub mod ingest;
 pub mod keys;
 pub mod orgs;
+pub mod segments;
 pub mod tags;
 pub mod users;
 

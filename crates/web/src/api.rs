@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod contacts;
 pub mod imports;
+pub mod segments;
 pub mod tags;
 
 use axum::Router;
@@ -19,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .merge(tags::routes())
         .merge(admin::routes())
         .merge(imports::routes())
+        .merge(segments::routes())
         .route(
             "/api/openapi.json",
             axum::routing::get(crate::openapi::serve),

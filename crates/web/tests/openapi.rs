@@ -33,6 +33,10 @@ fn every_rest_route_is_documented() {
         "/api/v1/identity-rules",
         "/api/v1/api-keys",
         "/api/v1/sources",
+        "/api/v1/segments",
+        "/api/v1/segments/preview",
+        "/api/v1/segments/{id}",
+        "/api/v1/segments/{id}/contacts",
     ] {
         assert!(
             doc.paths.paths.contains_key(p),
