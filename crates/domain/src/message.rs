@@ -141,8 +141,34 @@ fn id_string(v: Option<&Value>, field: &str) -> Result<Option<String>, MessageEr
 fn object(v: Option<&Value>, field: &str) -> Result<Map<String, Value>, MessageError> {
     match v {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(m)) => Ok(m.clone()),
+        Some(Value::Object(m)) => {
+            let mut m = m.clone();
+            replace_nul_in_map(&mut m);
+            Ok(m)
+        }
         Some(_) => Err(err(field, "must be a JSON object")),
+    }
+}
+
+/// Replaces U+0000 in keys and strings by U+FFFD. PostgreSQL's `jsonb` cannot hold the NUL
+/// character (an `identify` whose traits held one failed there and not on SQLite), so it is
+/// replaced at the edge and both databases store the same thing.
+fn replace_nul_in_map(m: &mut Map<String, Value>) {
+    if m.keys().any(|k| k.contains('\0')) {
+        let old = std::mem::take(m);
+        for (k, v) in old {
+            m.insert(k.replace('\0', "\u{FFFD}"), v);
+        }
+    }
+    m.values_mut().for_each(replace_nul);
+}
+
+fn replace_nul(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(a) => a.iter_mut().for_each(replace_nul),
+        Value::Object(m) => replace_nul_in_map(m),
+        _ => {}
     }
 }
 

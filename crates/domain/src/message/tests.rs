@@ -200,3 +200,20 @@ fn group_needs_a_group_id_and_keeps_its_traits() {
     assert_eq!(e.group.unwrap().traits["name"], "华为");
     assert!(parse(json!({"type":"group","userId":"u"}), None).is_err());
 }
+
+#[test]
+fn nul_characters_in_traits_and_properties_become_replacement_characters() {
+    let e = parse(
+        json!({"type":"identify","userId":"u","traits":{"note":"a\u{0}b","k\u{0}":["x\u{0}"]}}),
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.traits["note"], "a\u{FFFD}b");
+    assert_eq!(e.traits["k\u{FFFD}"][0], "x\u{FFFD}");
+    let e = parse(
+        json!({"type":"track","userId":"u","event":"E","properties":{"c":{"d":"\u{0}"}}}),
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.properties["c"]["d"], "\u{FFFD}");
+}
