@@ -394,6 +394,13 @@ impl Store {
         at: Placement,
         now: Millis,
     ) -> Result<()> {
+        // Ids from outside (the API) must not reach another organisation's units or users.
+        if let Some(b) = at.bu {
+            self.get_business_unit(org, b).await?;
+        }
+        if let Some(u) = at.owner {
+            self.get_user(org, u).await?;
+        }
         let id = self.resolve_contact_id(org, contact).await?;
         with_pool!(self, c => sqlx::query(
             "UPDATE contacts SET bu_id = $1, owner_user_id = $2, updated_at = $3 WHERE org_id = $4 AND id = $5",

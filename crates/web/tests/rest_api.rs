@@ -421,3 +421,108 @@ async fn search_pages_newest_first_and_combines_with_filters() {
         "王芳's mobile matches but her source is not wechat"
     );
 }
+
+#[tokio::test]
+async fn a_contact_is_placed_in_a_business_unit_and_given_an_owner_through_the_api() {
+    use hatchery_domain::{Grant, Role};
+    use hatchery_store::users::NewUser;
+    let app = spawn_app().await;
+    let unit = app
+        .store
+        .create_business_unit(app.org, "华东事业部", common::START)
+        .await
+        .unwrap()
+        .id;
+    let rep = app
+        .store
+        .create_user(
+            app.org,
+            &NewUser {
+                email: "rep@example.com",
+                name: "Rep",
+                password_hash: "not-a-real-hash",
+                locale: None,
+            },
+            &[Grant::in_bu(Role::SalesRep, unit)],
+            false,
+            common::START,
+        )
+        .await
+        .unwrap()
+        .id;
+    let other_org = app
+        .store
+        .create_org("Other", common::START)
+        .await
+        .unwrap()
+        .id;
+    let foreign_unit = app
+        .store
+        .create_business_unit(other_org, "Elsewhere", common::START)
+        .await
+        .unwrap()
+        .id;
+    app.batch(vec![
+        json!({"type":"identify","userId":"u1","traits":{"email":"li@example.cn","name":"李雷"}}),
+    ])
+    .await;
+    let (_, found) = app
+        .get("/api/v1/contacts?identity=email:li@example.cn")
+        .await;
+    let id = found["data"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/contacts/{id}");
+
+    let (s, v) = app.get(&path).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["business_unit"].is_null() && v["owner"].is_null(), "{v}");
+
+    let (s, v) = app
+        .send(
+            Method::PATCH,
+            &path,
+            json!({"business_unit": unit.to_string(), "owner": rep.to_string()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["business_unit"], unit.to_string());
+    assert_eq!(v["owner"], rep.to_string());
+
+    // Leaving a field out keeps it; null clears it.
+    let (s, v) = app
+        .send(
+            Method::PATCH,
+            &path,
+            json!({"owner": null, "title": "采购经理"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["business_unit"], unit.to_string());
+    assert!(v["owner"].is_null(), "{v}");
+
+    // Units and users of another organisation, unknown ids and malformed ids are refused, and
+    // nothing of the request is written.
+    for (body, field) in [
+        (
+            json!({"business_unit": foreign_unit.to_string(), "name": "Changed"}),
+            "business_unit",
+        ),
+        (
+            json!({"business_unit": "bu_999999", "name": "Changed"}),
+            "business_unit",
+        ),
+        (json!({"owner": "usr_999999", "name": "Changed"}), "owner"),
+        (json!({"owner": "ct_1", "name": "Changed"}), "owner"),
+        (
+            json!({"business_unit": 7, "name": "Changed"}),
+            "business_unit",
+        ),
+    ] {
+        let (s, v) = app.send(Method::PATCH, &path, body.clone()).await;
+        assert!(s == 422 || s == 400, "{body} → {s} {v}");
+        assert!(v.to_string().contains(field), "{body} → {v}");
+    }
+    let (_, v) = app.get(&path).await;
+    assert_eq!(v["name"], "李雷");
+    assert_eq!(v["business_unit"], unit.to_string());
+    assert!(v["owner"].is_null(), "{v}");
+}

@@ -2,6 +2,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hatchery_domain::access::Placement;
+use hatchery_domain::ids::{BusinessUnitId, UserId};
 use hatchery_domain::normalize::{normalize_text, Email, Landline, Mobile};
 use hatchery_domain::{ContactId, Identifier, IdentityKind};
 use hatchery_engine::Touch;
@@ -156,6 +158,13 @@ pub struct ContactDetail {
     pub identities: Vec<IdentityRecord>,
     /// Profiles merged into this contact, oldest first.
     pub merges: Vec<MergeRecord>,
+    /// The business unit the contact belongs to (`bu_…`), which decides who sees it when the
+    /// organisation's pool is BU-isolated.
+    #[schema(value_type = Option<String>, example = "bu_2")]
+    pub business_unit: Option<BusinessUnitId>,
+    /// The user who owns the contact (`usr_…`), e.g. its sales rep.
+    #[schema(value_type = Option<String>, example = "usr_3")]
+    pub owner: Option<UserId>,
 }
 
 fn contact_id(id: &str) -> ApiResult<ContactId> {
@@ -174,7 +183,10 @@ pub async fn get_contact(
     caller.require(Scope::ContactsRead)?;
     let org = caller.org();
     let contact = s.store.get_contact(org, contact_id(&id)?).await?;
+    let placement = s.store.contact_placement(org, contact.id).await?;
     Ok(Json(ContactDetail {
+        business_unit: placement.bu,
+        owner: placement.owner,
         tags: s.store.contact_tags(org, contact.id).await?,
         identities: s.store.contact_identities(org, contact.id).await?,
         merges: s.store.contact_merges(org, contact.id).await?,
@@ -202,6 +214,61 @@ pub struct ContactUpdate {
     /// Custom fields; values of defined fields must match their type.
     #[schema(value_type = Option<Object>)]
     pub traits: Option<Map<String, Value>>,
+    /// Business unit (`bu_…`) to place the contact in; `null` takes it out of every unit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, example = "bu_2")]
+    pub business_unit: Option<Option<String>>,
+    /// User (`usr_…`) to make the contact's owner; `null` leaves it without one.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, example = "usr_3")]
+    pub owner: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`: clear it) from one left out (`None`: keep it).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Checks the placement fields of an update before anything is written: the ids must be well
+/// formed and name a business unit and a user of the caller's organisation.
+async fn placement_change(
+    s: &AppState,
+    org: hatchery_domain::OrgId,
+    u: &ContactUpdate,
+) -> ApiResult<(Option<Option<BusinessUnitId>>, Option<Option<UserId>>)> {
+    let bu = match &u.business_unit {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(b)) => {
+            let id: BusinessUnitId = b.parse().map_err(|e: hatchery_domain::ids::BadId| {
+                invalid_field("business_unit", e.to_string())
+            })?;
+            match s.store.get_business_unit(org, id).await {
+                Ok(_) => Some(Some(id)),
+                Err(hatchery_store::StoreError::NotFound(_)) => {
+                    return Err(invalid_field("business_unit", "no such business unit"))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let owner = match &u.owner {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(o)) => {
+            let id: UserId = o
+                .parse()
+                .map_err(|e: hatchery_domain::ids::BadId| invalid_field("owner", e.to_string()))?;
+            match s.store.get_user(org, id).await {
+                Ok(_) => Some(Some(id)),
+                Err(hatchery_store::StoreError::NotFound(_)) => {
+                    return Err(invalid_field("owner", "no such user"))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    Ok((bu, owner))
 }
 
 #[utoipa::path(patch, path = "/api/v1/contacts/{id}", tag = "contacts", request_body = ContactUpdate,
@@ -242,6 +309,7 @@ pub async fn update_contact(
         ),
         None => None,
     };
+    let (new_bu, new_owner) = placement_change(&s, org, &u).await?;
     let custom = u.traits.clone().unwrap_or_default();
     if custom.len() > 100 {
         return Err(invalid_field(
@@ -312,6 +380,16 @@ pub async fn update_contact(
         .first()
         .and_then(|r| r.contact)
         .ok_or_else(|| not_found("contact"))?;
+    if new_bu.is_some() || new_owner.is_some() {
+        let now_at = s.store.contact_placement(org, target).await?;
+        let placement = Placement {
+            bu: new_bu.unwrap_or(now_at.bu),
+            owner: new_owner.unwrap_or(now_at.owner),
+        };
+        s.store
+            .place_contact(org, target, placement, s.now())
+            .await?;
+    }
     get_contact(State(s), caller, Path(target.to_string())).await
 }
 
