@@ -31,8 +31,11 @@ pub struct User {
     pub disabled_at: Option<Millis>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A business unit (BU/BG) of the organisation: the unit contacts are placed in and roles are
+/// granted for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct BusinessUnit {
+    #[schema(value_type = String, example = "bu_2")]
     pub id: BusinessUnitId,
     pub name: String,
     pub created_at: Millis,

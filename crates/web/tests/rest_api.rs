@@ -475,6 +475,12 @@ async fn a_contact_is_placed_in_a_business_unit_and_given_an_owner_through_the_a
     let (s, v) = app.get(&path).await;
     assert_eq!(s, 200, "{v}");
     assert!(v["business_unit"].is_null() && v["owner"].is_null(), "{v}");
+    // The organisation's own units are listed, another organisation's are not.
+    let (s, units) = app.get("/api/v1/business-units").await;
+    assert_eq!(s, 200, "{units}");
+    assert_eq!(units.as_array().unwrap().len(), 1, "{units}");
+    assert_eq!(units[0]["id"], unit.to_string());
+    assert_eq!(units[0]["name"], "华东事业部");
 
     let (s, v) = app
         .send(

@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use hatchery_domain::ids::{ApiKeyId, SourceId};
 use hatchery_domain::IdentityRules;
 use hatchery_store::keys::{ApiKey, Scope, Source};
+use hatchery_store::users::BusinessUnit;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
@@ -19,10 +20,24 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/api-keys/{id}", delete(revoke_api_key))
         .route("/api/v1/sources", get(list_sources).post(create_source))
         .route("/api/v1/sources/{id}", delete(disable_source))
+        .route("/api/v1/business-units", get(list_business_units))
         .route(
             "/api/v1/identity-rules",
             get(get_identity_rules).put(put_identity_rules),
         )
+}
+
+/// The organisation's business units, by name: the ids a contact is placed with
+/// (`PATCH /api/v1/contacts/{id}` with `business_unit`). Units are created from the shell
+/// (`hatchery admin bu create`).
+#[utoipa::path(get, path = "/api/v1/business-units", tag = "admin",
+    responses((status = 200, body = Vec<BusinessUnit>)))]
+pub async fn list_business_units(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<BusinessUnit>>> {
+    caller.require(Scope::ContactsRead)?;
+    Ok(Json(s.store.list_business_units(caller.org()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "admin", responses((status = 200, body = Vec<ApiKey>)))]
