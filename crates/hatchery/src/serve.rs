@@ -19,15 +19,22 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
     }
     let store = cfg.connect().await?;
     let org = ensure_default_org(&store).await?;
-    let failed = store
-        .fail_interrupted_imports(chrono::Utc::now().timestamp_millis())
-        .await?;
-    if failed > 0 {
-        tracing::warn!(
-            imports = failed,
-            "marked imports interrupted by the last stop as failed"
-        );
-    }
+    fail_abandoned_imports(&store).await?;
+    // A process importing next to this server (`hatchery import`) may stop while the server runs.
+    let sweeper = store.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(hatchery_store::imports::LEASE_RENEWAL * 4).await;
+            if sweeper.is_closed() {
+                return;
+            }
+            if let Err(e) = fail_abandoned_imports(&sweeper).await {
+                if !sweeper.is_closed() {
+                    tracing::warn!(error = %e, "looking for abandoned imports failed");
+                }
+            }
+        }
+    });
     std::fs::create_dir_all(cfg.upload_dir())
         .with_context(|| format!("cannot create {}", cfg.upload_dir().display()))?;
     let state = AppState::new(store.clone(), Arc::new(SystemClock), cfg.upload_dir());
@@ -79,4 +86,18 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down");
+}
+
+/// Marks failed the imports whose process stopped without finishing them (their lease ran out).
+async fn fail_abandoned_imports(store: &hatchery_store::Store) -> Result<()> {
+    let failed = store
+        .fail_interrupted_imports(chrono::Utc::now().timestamp_millis())
+        .await?;
+    if failed > 0 {
+        tracing::warn!(
+            imports = failed,
+            "marked imports abandoned by a stopped process as failed"
+        );
+    }
+    Ok(())
 }

@@ -48,6 +48,9 @@ pub struct Store {
     /// [`Store::wrote_rows`]).
     unanalysed_rows: Arc<AtomicU64>,
     written_rows: Arc<AtomicU64>,
+    /// Imports this process created and has not finished: their leases are renewed in the
+    /// background (see [`Store::renew_import_leases`]).
+    pub(crate) live_imports: Arc<std::sync::Mutex<std::collections::HashSet<(i64, i64)>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -189,8 +192,10 @@ impl Store {
             contact_ids: Arc::new(IdAllocator::new("contacts")),
             unanalysed_rows: Arc::default(),
             written_rows: Arc::default(),
+            live_imports: Arc::default(),
         };
         store.migrate().await?;
+        crate::imports::renew_leases_in_background(store.clone());
         Ok(store)
     }
 
@@ -241,6 +246,14 @@ impl Store {
                     tracing::warn!(error = %e, "gathering planner statistics failed");
                 }
             });
+        }
+    }
+
+    /// True once the connection pool has been closed.
+    pub fn is_closed(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(p) => p.is_closed(),
+            Backend::Postgres(p) => p.is_closed(),
         }
     }
 

@@ -104,6 +104,40 @@ fn import_from(r: ImportRow) -> Result<Import> {
     })
 }
 
+/// How often a process renews the leases of its imports.
+pub const LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(15);
+/// How old a lease may grow before its import counts as abandoned.
+pub const LEASE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Renews this process's import leases every [`LEASE_RENEWAL`] until the pool is closed.
+pub(crate) fn renew_leases_in_background(store: Store) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LEASE_RENEWAL).await;
+            if store.is_closed() {
+                return;
+            }
+            if store
+                .live_imports
+                .lock()
+                .expect("import lease set")
+                .is_empty()
+            {
+                continue;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            if let Err(e) = store.renew_import_leases(now).await {
+                if store.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "renewing import leases failed");
+            }
+        }
+    });
+}
+
 impl Store {
     #[expect(
         clippy::too_many_arguments,
@@ -132,6 +166,10 @@ impl Store {
         .bind(now)
         .fetch_one(c)
         .await?);
+        self.live_imports
+            .lock()
+            .expect("import lease set")
+            .insert((org.0, id));
         self.get_import(org, ImportId(id)).await
     }
 
@@ -180,20 +218,71 @@ impl Store {
         .execute(c)
         .await?
         .rows_affected());
+        if matches!(status, ImportStatus::Completed | ImportStatus::Failed) {
+            self.live_imports
+                .lock()
+                .expect("import lease set")
+                .remove(&(org.0, id.0));
+        }
         Ok(())
     }
 
-    /// Imports left running by a process that stopped are marked failed at start-up.
+    /// Marks failed the imports left queued or running by a process that is gone: those whose lease
+    /// (renewed every [`LEASE_RENEWAL`] by the process that owns them) is older than
+    /// [`LEASE_EXPIRY`] at `now`. Imports of this process are never touched, and neither are those
+    /// of another live process — a `hatchery import` running next to `hatchery serve`.
     pub async fn fail_interrupted_imports(&self, now: Millis) -> Result<u64> {
-        Ok(with_pool!(self, c => sqlx::query(
-            "UPDATE imports SET status = 'failed', error = 'interrupted: Hatchery stopped while the import ran; \
-             run it again (rows already imported are matched, not duplicated)', finished_at = $1 \
-             WHERE status IN ('queued', 'running')",
+        let expired = now - i64::try_from(LEASE_EXPIRY.as_millis()).unwrap_or(i64::MAX);
+        let stale: Vec<(i64, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT org_id, id FROM imports WHERE status IN ('queued', 'running') \
+             AND COALESCE(heartbeat_at, created_at) < $1",
         )
-        .bind(now)
-        .execute(c)
-        .await?
-        .rows_affected()))
+        .bind(expired)
+        .fetch_all(c)
+        .await?);
+        let own = self.live_imports.lock().expect("import lease set").clone();
+        let mut failed = 0;
+        for (org, id) in stale.into_iter().filter(|k| !own.contains(k)) {
+            // The lease is checked again in the UPDATE: the owner may have renewed it meanwhile.
+            failed += with_pool!(self, c => sqlx::query(
+                "UPDATE imports SET status = 'failed', error = 'interrupted: the process running it stopped; \
+                 run it again (rows already imported are matched, not duplicated)', finished_at = $1 \
+                 WHERE org_id = $2 AND id = $3 AND status IN ('queued', 'running') \
+                 AND COALESCE(heartbeat_at, created_at) < $4",
+            )
+            .bind(now)
+            .bind(org)
+            .bind(id)
+            .bind(expired)
+            .execute(c)
+            .await?
+            .rows_affected());
+        }
+        Ok(failed)
+    }
+
+    /// Renews, at `now`, the leases of the imports this process created and has not finished.
+    /// Runs every [`LEASE_RENEWAL`] in the background; public so tests can drive it.
+    pub async fn renew_import_leases(&self, now: Millis) -> Result<()> {
+        let own: Vec<(i64, i64)> = self
+            .live_imports
+            .lock()
+            .expect("import lease set")
+            .iter()
+            .copied()
+            .collect();
+        for (org, id) in own {
+            with_pool!(self, c => sqlx::query(
+                "UPDATE imports SET heartbeat_at = $1 WHERE org_id = $2 AND id = $3 AND status IN ('queued', 'running')",
+            )
+            .bind(now)
+            .bind(org)
+            .bind(id)
+            .execute(c)
+            .await?
+            .rows_affected());
+        }
+        Ok(())
     }
 
     pub async fn add_rejections(&self, org: OrgId, id: ImportId, rows: &[Rejection]) -> Result<()> {

@@ -532,3 +532,69 @@ async fn a_contact_is_placed_in_a_business_unit_and_given_an_owner_through_the_a
     assert_eq!(v["business_unit"], unit.to_string());
     assert!(v["owner"].is_null(), "{v}");
 }
+
+#[tokio::test]
+async fn a_server_fails_only_the_imports_whose_process_is_gone() {
+    use hatchery_store::imports::ImportStatus;
+    use hatchery_store::{Store, StoreOptions};
+    let app = spawn_app().await;
+    // Two more processes on the same database: one keeps running an import (a `hatchery import`
+    // next to the server), the other stops in the middle of one.
+    let other = Store::connect(&app.db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let gone = Store::connect(&app.db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let t = common::START;
+    let new = |s: Store, name: &'static str| async move {
+        s.create_import(app.org, name, false, &[], None, None, t)
+            .await
+            .unwrap()
+            .id
+    };
+    let mine = new(app.store.clone(), "mine.csv").await;
+    let theirs = new(other.clone(), "theirs.csv").await;
+    let dead = new(gone.clone(), "dead.csv").await;
+    gone.close().await;
+
+    // Within the lease nobody's import is touched.
+    assert_eq!(
+        app.store
+            .fail_interrupted_imports(t + 60_000)
+            .await
+            .unwrap(),
+        0
+    );
+    // The live process renews its lease; the stopped one cannot.
+    other.renew_import_leases(t + 10 * 60_000).await.unwrap();
+    assert_eq!(
+        app.store
+            .fail_interrupted_imports(t + 11 * 60_000)
+            .await
+            .unwrap(),
+        1
+    );
+    let status = |id| {
+        let s = app.store.clone();
+        async move { s.get_import(app.org, id).await.unwrap() }
+    };
+    let d = status(dead).await;
+    assert_eq!(d.status, ImportStatus::Failed);
+    assert!(d.error.unwrap().contains("interrupted"));
+    assert_eq!(status(theirs).await.status, ImportStatus::Queued);
+    // The server's own import is never failed by its own sweep, however old.
+    assert_eq!(status(mine).await.status, ImportStatus::Queued);
+
+    // Once the live process stops renewing, its import goes the same way.
+    other.close().await;
+    assert_eq!(
+        app.store
+            .fail_interrupted_imports(t + 20 * 60_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(status(theirs).await.status, ImportStatus::Failed);
+    assert_eq!(status(mine).await.status, ImportStatus::Queued);
+}
