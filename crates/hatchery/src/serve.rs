@@ -61,6 +61,16 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
+    // Imports still queued or running end with the server; say so now rather than when their
+    // leases run out.
+    match store
+        .fail_own_imports(chrono::Utc::now().timestamp_millis())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(imports = n, "imports interrupted by the stop marked failed"),
+        Err(e) => tracing::warn!(error = %e, "marking interrupted imports failed did not work"),
+    }
     store.close().await;
     Ok(())
 }

@@ -261,6 +261,32 @@ impl Store {
         Ok(failed)
     }
 
+    /// Marks failed, at `now`, the imports this process created and has not finished: a server
+    /// stopping does so, so that nobody has to wait for their leases to run out.
+    pub async fn fail_own_imports(&self, now: Millis) -> Result<u64> {
+        let own: Vec<(i64, i64)> = self
+            .live_imports
+            .lock()
+            .expect("import lease set")
+            .drain()
+            .collect();
+        let mut failed = 0;
+        for (org, id) in own {
+            failed += with_pool!(self, c => sqlx::query(
+                "UPDATE imports SET status = 'failed', error = 'interrupted: Hatchery stopped while the import ran; \
+                 run it again (rows already imported are matched, not duplicated)', finished_at = $1 \
+                 WHERE org_id = $2 AND id = $3 AND status IN ('queued', 'running')",
+            )
+            .bind(now)
+            .bind(org)
+            .bind(id)
+            .execute(c)
+            .await?
+            .rows_affected());
+        }
+        Ok(failed)
+    }
+
     /// Renews, at `now`, the leases of the imports this process created and has not finished.
     /// Runs every [`LEASE_RENEWAL`] in the background; public so tests can drive it.
     pub async fn renew_import_leases(&self, now: Millis) -> Result<()> {

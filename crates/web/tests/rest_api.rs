@@ -586,6 +586,30 @@ async fn a_server_fails_only_the_imports_whose_process_is_gone() {
     // The server's own import is never failed by its own sweep, however old.
     assert_eq!(status(mine).await.status, ImportStatus::Queued);
 
+    // A process that stops cleanly fails its own unfinished imports at once, and only those.
+    let done = app
+        .store
+        .create_import(app.org, "done.csv", false, &[], None, None, t)
+        .await
+        .unwrap()
+        .id;
+    app.store
+        .update_import(
+            app.org,
+            done,
+            ImportStatus::Completed,
+            0,
+            &json!({}),
+            None,
+            Some(t),
+        )
+        .await
+        .unwrap();
+    assert_eq!(app.store.fail_own_imports(t).await.unwrap(), 1);
+    assert_eq!(status(mine).await.status, ImportStatus::Failed);
+    assert_eq!(status(done).await.status, ImportStatus::Completed);
+    assert_eq!(status(theirs).await.status, ImportStatus::Queued);
+
     // Once the live process stops renewing, its import goes the same way.
     other.close().await;
     assert_eq!(
@@ -596,5 +620,4 @@ async fn a_server_fails_only_the_imports_whose_process_is_gone() {
         1
     );
     assert_eq!(status(theirs).await.status, ImportStatus::Failed);
-    assert_eq!(status(mine).await.status, ImportStatus::Queued);
 }
