@@ -32,6 +32,7 @@ impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, upload_dir: std::path::PathBuf) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingestor = Ingestor::start(store.clone(), clock.clone(), metrics.clone());
+        hatchery_engine::evaluator::start(store.clone(), clock.clone(), metrics.clone());
         AppState {
             store,
             ingestor,
