@@ -779,3 +779,61 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Rebuilds the members of `seg` the way cron-driven tools do — one `INSERT … WHERE id NOT IN
+    /// (current members)` and one `DELETE … WHERE contact_id NOT IN (matching contacts)` — and
+    /// returns the member count. Hatchery never does this; the benchmark measures it next to
+    /// [`Store::materialise_segment`] in the same database. The rows are removed afterwards.
+    pub async fn rebuild_segment_by_not_in(
+        &self,
+        org: OrgId,
+        seg: SegmentId,
+        filter: &Filter,
+        now: Millis,
+    ) -> Result<i64> {
+        let (from, mut args) = self.segment_where(org, filter, now);
+        args.push(Arg::Int(seg.0));
+        args.push(Arg::Int(now));
+        let (s, t) = (args.len() - 1, args.len());
+        let insert = format!(
+            "INSERT INTO segment_members (org_id, segment_id, contact_id, entered_at) SELECT $1, ${s}, c.id, ${t} {from} \
+             AND c.id NOT IN (SELECT contact_id FROM segment_members WHERE org_id = $1 AND segment_id = ${s})"
+        );
+        let delete = format!(
+            "DELETE FROM segment_members WHERE org_id = $1 AND segment_id = ${s} AND contact_id NOT IN (SELECT c.id {from}) \
+             AND entered_at <= ${t}"
+        );
+        let mut tx = self.begin().await?;
+        with_tx!(&mut tx, c => {
+            bind_args!(sqlx::query(&insert), &args).execute(&mut *c).await?;
+            bind_args!(sqlx::query(&delete), &args).execute(&mut *c).await?;
+        });
+        tx.commit().await?;
+        let n: i64 = with_pool!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM segment_members WHERE org_id = $1 AND segment_id = $2",
+        )
+        .bind(org.0)
+        .bind(seg.0)
+        .fetch_one(c)
+        .await?);
+        with_pool!(self, c => sqlx::query("DELETE FROM segment_members WHERE org_id = $1 AND segment_id = $2")
+            .bind(org.0)
+            .bind(seg.0)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(n)
+    }
+
+    /// Jobs of `kind` waiting for the organisation, due or not.
+    pub async fn pending_jobs(&self, org: OrgId, kind: JobKind) -> Result<i64> {
+        Ok(with_pool!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE org_id = $1 AND kind = $2",
+        )
+        .bind(org.0)
+        .bind(kind.as_str())
+        .fetch_one(c)
+        .await?))
+    }
+}
