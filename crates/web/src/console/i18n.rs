@@ -183,6 +183,15 @@ impl Lang {
         }
     }
 
+    /// What an import's rejection or warning code means, when the catalogue knows it.
+    pub fn import_code(self, code: &str) -> Option<&'static str> {
+        let key = format!("code.{code}");
+        MESSAGES
+            .iter()
+            .any(|(k, _, _)| *k == key)
+            .then(|| self.t(&key))
+    }
+
     /// The label of a role.
     pub fn role(self, role: hatchery_domain::Role) -> &'static str {
         self.t(&format!("role.{}", role.as_str()))
@@ -316,6 +325,15 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("import.next", "正式导入", "Run it for real"),
     ("import.change_mapping", "修改字段映射", "Change the mapping"),
     ("import.finished", "结束于", "Finished"),
+    ("code.no_identifier", "没有可识别联系人的手机、邮箱或其他标识", "No mobile, email or other identifier"),
+    ("code.landline_only", "只有座机号码，无法区分个人", "Only a landline, which cannot tell people apart"),
+    ("code.extra_cells", "单元格数多于表头列数", "More cells than the header has columns"),
+    ("code.invalid_email", "邮箱格式不正确", "Invalid email"),
+    ("code.invalid_mobile", "手机号码不正确", "Invalid mobile number"),
+    ("code.invalid_phone", "电话号码不正确", "Invalid phone number"),
+    ("code.invalid_landline", "座机号码不正确", "Invalid landline number"),
+    ("code.landline_not_mobile", "手机列中是座机号码", "A landline in a mobile column"),
+    ("code.invalid_openid", "微信 openID 格式不正确", "Invalid WeChat openID"),
     ("import.back", "返回导入列表", "Back to the imports"),
     ("home.title", "首页", "Home"),
     ("home.welcome", "欢迎，", "Welcome, "),

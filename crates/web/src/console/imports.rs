@@ -490,11 +490,13 @@ async fn refuse(
 struct RejectedRow {
     row: String,
     code: String,
+    meaning: &'static str,
     reason: String,
 }
 
 struct WarningRow {
     code: String,
+    meaning: &'static str,
     count: String,
     rows: String,
 }
@@ -527,7 +529,8 @@ struct StatusPage {
     tag: String,
     counts: Vec<(&'static str, String)>,
     reach: Vec<(&'static str, String)>,
-    rejection_codes: Vec<(String, String)>,
+    /// Code, what it means, and how many rows.
+    rejection_codes: Vec<(String, &'static str, String)>,
     rejected: Vec<RejectedRow>,
     more_rejected: bool,
     rejections_href: Option<String>,
@@ -580,6 +583,7 @@ pub async fn show(
         .take(REJECTIONS_SHOWN as usize)
         .map(|r| RejectedRow {
             row: lang.number(r.row),
+            meaning: lang.import_code(&r.code).unwrap_or_default(),
             code: r.code,
             reason: r.reason,
         })
@@ -649,7 +653,13 @@ pub async fn show(
         rejection_codes: report
             .rejection_codes
             .iter()
-            .map(|(code, n)| (code.clone(), count(lang, *n)))
+            .map(|(code, n)| {
+                (
+                    code.clone(),
+                    lang.import_code(code).unwrap_or_default(),
+                    count(lang, *n),
+                )
+            })
             .collect(),
         rejected,
         more_rejected,
@@ -659,6 +669,7 @@ pub async fn show(
             .iter()
             .map(|(code, w)| WarningRow {
                 code: code.clone(),
+                meaning: lang.import_code(code).unwrap_or_default(),
                 count: count(lang, w.count),
                 rows: w
                     .first_rows
