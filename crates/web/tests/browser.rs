@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{spawn_app, TestApp};
+use common::{spawn_app_with, TestApp};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hatchery_domain::access::Placement;
 use hatchery_domain::{Grant, PoolPolicy, Role};
@@ -235,7 +235,7 @@ async fn add_sales_rep(app: &TestApp, unit_a: hatchery_domain::ids::BusinessUnit
 #[tokio::test]
 async fn the_console_works_in_headless_chromium() {
     let driver = Driver::start();
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.upload_limit_bytes = 64 * 1024).await;
     let Seeded { unit_a, in_a, in_b } = seed(&app).await;
     let c = driver.session().await;
     let base = app.addr.clone();
@@ -277,6 +277,22 @@ async fn the_console_works_in_headless_chromium() {
     )
     .unwrap();
     click(&c, "nav a[href='/imports']").await;
+    // A file over the limit is refused with a page that says so.
+    let big = dir.path().join("big.csv");
+    std::fs::write(&big, "姓名,手机\n".repeat(1 << 16)).unwrap();
+    c.find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(big.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&c, "form.upload button").await;
+    let refused = until_page_has(&c, "文件过大").await;
+    assert!(
+        refused.contains("64 KiB") || refused.contains("65536 bytes"),
+        "{refused}"
+    );
+    c.goto(&format!("{base}/imports")).await.unwrap();
     c.find(Locator::Css("#file"))
         .await
         .unwrap()
