@@ -396,3 +396,66 @@ async fn an_oversize_upload_is_refused_with_the_limit_named() {
         .await;
     assert_eq!(ok.status, 303, "a file under the limit is taken");
 }
+
+#[tokio::test]
+async fn a_running_import_shows_its_progress_and_refreshes_itself() {
+    let app = spawn_app().await;
+    add_user(&app, "admin@example.com", &[Grant::org_wide(Role::Admin)]).await;
+    let imp = app
+        .store
+        .create_import(
+            app.org,
+            "名单.csv",
+            false,
+            &["name".to_owned(), "mobile".to_owned()],
+            None,
+            Some(1_000),
+            common::START,
+        )
+        .await
+        .unwrap();
+    app.store
+        .update_import(
+            app.org,
+            imp.id,
+            hatchery_store::imports::ImportStatus::Running,
+            250,
+            &serde_json::json!({}),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let mut b = Browser::new(&app);
+    b.sign_in("admin@example.com").await;
+    let page = b.get(&format!("/imports/{}", imp.id)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page
+        .body
+        .contains("<meta http-equiv=\"refresh\" content=\"2\">"));
+    assert!(
+        page.body.contains("<progress value=\"250\" max=\"1000\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("250 / 1,000 (25%)"), "{}", page.body);
+    assert!(page.body.contains("进行中"));
+
+    app.store
+        .update_import(
+            app.org,
+            imp.id,
+            hatchery_store::imports::ImportStatus::Failed,
+            250,
+            &serde_json::json!({}),
+            Some("interrupted: the server stopped"),
+            Some(common::START + 1_000),
+        )
+        .await
+        .unwrap();
+    let page = b.get(&format!("/imports/{}", imp.id)).await;
+    assert!(!page.body.contains("http-equiv=\"refresh\""));
+    assert!(page.body.contains("interrupted: the server stopped"));
+    assert_eq!(b.get("/imports/imp_999").await.status, 404);
+    assert_eq!(b.get("/imports/nonsense").await.status, 404);
+}
