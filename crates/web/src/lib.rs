@@ -26,6 +26,8 @@ pub struct AppState {
     pub write_keys: tracking::WriteKeyCache,
     /// Where uploaded import files are kept while they run.
     pub upload_dir: std::path::PathBuf,
+    /// The largest import file accepted, through the REST API or the console.
+    pub upload_limit_bytes: u64,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             clock,
             write_keys: Default::default(),
             upload_dir,
+            upload_limit_bytes: api::imports::MAX_UPLOAD_BYTES,
         }
     }
 
