@@ -585,6 +585,19 @@ async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
     ])
     .await;
     let id = contact_id(&app, "email:wei@yunqi.cn").await;
+    // A segment of tagged contacts, ready before the tag is set, so that entering it is an event.
+    let filter = hatchery_domain::segment::Filter::parse(&json!({"tag": "重点客户"})).unwrap();
+    let seg = app
+        .store
+        .create_segment(app.org, "重点客户分群", None, &filter, common::START)
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        if app.store.get_segment(app.org, seg.id).await.unwrap().status == "ready" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let tag = app
         .store
         .ensure_tag(app.org, "重点客户", None, common::START)
@@ -594,6 +607,18 @@ async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
         .set_tag(app.org, tag.id, &[id], true, common::START)
         .await
         .unwrap();
+    for _ in 0..300 {
+        if !app
+            .store
+            .contact_segments(app.org, id)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let mut b = Browser::new(&app);
     b.sign_in("ann@example.com", PASSWORD).await;
 
@@ -624,6 +649,9 @@ async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
         "行为",
         "Trial Requested",
         "https://acme.cn/pricing",
+        "所在分群",
+        "重点客户分群",
+        "进入分群",
     ] {
         assert!(
             page.body.contains(expected),

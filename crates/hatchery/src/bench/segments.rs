@@ -62,7 +62,9 @@ pub(super) fn sample_filter(i: usize) -> Filter {
     let name = EVENT_NAMES[i % EVENT_NAMES.len()];
     let industry = INDUSTRIES[i % INDUSTRIES.len()];
     let v = match i % 5 {
-        0 => json!({"event": {"kind": "track", "name": name}, "at_least": 3, "within_days": 7 + i % 7}),
+        0 => {
+            json!({"event": {"kind": "track", "name": name}, "at_least": 3, "within_days": 7 + i % 7})
+        }
         1 => json!({"all": [
             {"field": "industry", "op": "eq", "value": industry},
             {"event": {"kind": "track", "name": name}, "at_least": 1, "within_days": 30}
@@ -149,9 +151,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
         }
         if w.events.len() >= 50_000 || k + 1 == total {
             written += w.events.len();
-            store
-                .write_ingest(org, std::mem::take(&mut w), now)
-                .await?;
+            store.write_ingest(org, std::mem::take(&mut w), now).await?;
         }
     }
     println!(

@@ -231,6 +231,8 @@ struct ContactPage {
     fields: Vec<Field>,
     traits: Vec<(String, String)>,
     tags: Vec<String>,
+    /// (segment name, entered at, localised)
+    segments: Vec<(String, String)>,
     account: Option<AccountView>,
     identities: Vec<IdentityRow>,
     merges: Vec<MergeRow>,
@@ -295,6 +297,14 @@ pub async fn show(
         .contact_tags(org, contact.id)
         .await
         .map_err(store_err)?;
+    let segments = s
+        .store
+        .contact_segments(org, contact.id)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|m| (m.name, lang.datetime(m.entered_at)))
+        .collect();
     let identities = s
         .store
         .contact_identities(org, contact.id)
@@ -444,6 +454,7 @@ pub async fn show(
             .map(|(k, val)| (k.clone(), value_text(val)))
             .collect(),
         tags,
+        segments,
         account,
         identities: identities
             .into_iter()

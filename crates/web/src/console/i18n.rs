@@ -199,8 +199,16 @@ impl Lang {
 }
 
 /// Event kinds a timeline can be filtered by, in the order the filter shows them.
-pub const EVENT_KINDS: [&str; 7] = [
-    "track", "page", "screen", "identify", "group", "alias", "import",
+pub const EVENT_KINDS: [&str; 9] = [
+    "track",
+    "page",
+    "screen",
+    "identify",
+    "group",
+    "alias",
+    "import",
+    "segment.entered",
+    "segment.exited",
 ];
 
 /// (key, Simplified Chinese, English)
@@ -373,6 +381,9 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("contact.traits", "自定义字段", "Custom fields"),
     ("contact.tags", "标签", "Tags"),
     ("contact.no_tags", "暂无标签", "No tags"),
+    ("contact.segments", "所在分群", "Segments"),
+    ("contact.no_segments", "不在任何分群中", "In no segment"),
+    ("contact.entered_at", "加入于", "since"),
     ("contact.account", "所属公司（客户）", "Account"),
     ("contact.no_account", "未关联公司", "No account"),
     ("contact.domain", "域名", "Domain"),
@@ -400,6 +411,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("kind.group", "公司关联", "Company link"),
     ("kind.alias", "身份关联", "Identity link"),
     ("kind.import", "导入", "Import"),
+    ("kind.segment.entered", "进入分群", "Entered segment"),
+    ("kind.segment.exited", "离开分群", "Left segment"),
     ("identity.email", "邮箱", "Email"),
     ("identity.mobile", "手机", "Mobile"),
     ("identity.user_id", "用户 ID", "User id"),
