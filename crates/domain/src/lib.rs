@@ -12,6 +12,7 @@ pub mod import_mapping;
 pub mod message;
 pub mod normalize;
 pub mod resolution;
+pub mod scoring;
 pub mod segment;
 
 pub use access::{Access, Grant, Permission, PoolPolicy, Role};

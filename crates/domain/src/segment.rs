@@ -29,6 +29,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 
+use crate::scoring::ScoreKind;
 use crate::{IdentityKind, StandardField};
 
 pub use eval::{AccountSnapshot, ContactSnapshot, EventRecord};
@@ -92,6 +93,9 @@ pub enum Condition {
     },
     /// Behaviour: how many matching events the contact has in a window.
     Event(EventCondition),
+    /// A score compared with a number (`lt`, `lte`, `gt`, `gte` only). Engagement is compared
+    /// at evaluation time, decay included; a contact never scored has 0.
+    Score { kind: ScoreKind, test: Test },
 }
 
 /// The standard columns of an account.
@@ -234,6 +238,8 @@ pub struct Dependencies {
     pub account_traits: BTreeSet<String>,
     pub tags: BTreeSet<String>,
     pub identity_kinds: BTreeSet<IdentityKind>,
+    /// Scores compared.
+    pub scores: BTreeSet<ScoreKind>,
     /// `(kind, name)` of each event condition; `None` is a wildcard.
     pub events: BTreeSet<(Option<String>, Option<String>)>,
     /// The longest rolling window in days, if any: the events a snapshot must hold reach back this
@@ -302,6 +308,9 @@ impl Filter {
                 }
                 Condition::Identity { kind, .. } => {
                     d.identity_kinds.insert(*kind);
+                }
+                Condition::Score { kind, .. } => {
+                    d.scores.insert(*kind);
                 }
                 Condition::Event(e) => {
                     d.events.insert((e.kind.clone(), e.name.clone()));

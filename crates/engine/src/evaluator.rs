@@ -1,4 +1,5 @@
-//! The evaluator keeps what depends on a contact current — today: segment memberships.
+//! The evaluator keeps what depends on a contact current: its scores and its segment
+//! memberships.
 //!
 //! It works off the jobs table (`hatchery_store::jobs`): every change to a contact (ingest,
 //! import, API edit, tag, merge, erasure) asks, in the same transaction, for the contact to be
@@ -16,10 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hatchery_domain::ids::SegmentId;
+use hatchery_domain::scoring::{ScoreKind, ScoreSnapshot};
 use hatchery_domain::segment::membership;
 use hatchery_domain::{ContactId, OrgId};
 use hatchery_store::jobs::{Job, JobEnd, JobKind};
-use hatchery_store::segments::membership::SnapshotNeeds;
+use hatchery_store::scores::NewScore;
+use hatchery_store::segments::membership::{Evaluations, ScoreCrossing, SnapshotNeeds};
 use hatchery_store::{Store, StoreError};
 
 use crate::clock::Clock;
@@ -109,38 +112,97 @@ pub async fn run_once(
     Ok(true)
 }
 
-/// Evaluates one organisation's contacts against its live segments and writes the outcome.
+/// Evaluates one organisation's contacts — scores first, then segments (which may read them) —
+/// and writes the outcome.
 async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(), StoreError> {
     let segments = store.live_segments(org).await?;
+    let model = store.scoring_model(org).await?;
     let ids: Vec<ContactId> = jobs.iter().map(|j| ContactId(j.subject)).collect();
-    let needs = SnapshotNeeds::of(segments.iter().map(|s| &s.filter), now);
-    let snapshots = store.contact_snapshots(org, &ids, needs).await?;
+    let mut needs = SnapshotNeeds::of(
+        segments
+            .iter()
+            .map(|s| &s.filter)
+            .chain(model.iter().flat_map(|m| m.model.fit_filters())),
+        now,
+    );
+    if let Some(m) = &model {
+        needs.scores = true;
+        if let Some(s) = m.model.events_needed_since(now) {
+            needs.events_since = Some(needs.events_since.map_or(s, |n| n.min(s)));
+        }
+    }
+    let mut snapshots = store.contact_snapshots(org, &ids, needs).await?;
+    let previous = match &model {
+        Some(_) => store.stored_scores(org, &ids).await?,
+        None => HashMap::new(),
+    };
     let current = store.memberships(org, &ids).await?;
     let names: HashMap<SegmentId, String> =
         segments.iter().map(|s| (s.id, s.name.clone())).collect();
     let none = Default::default();
-    let mut changes = Vec::new();
-    let mut gone = Vec::new();
-    let mut ends = Vec::with_capacity(jobs.len());
+    let mut out = Evaluations::default();
     for job in jobs {
         let id = ContactId(job.subject);
-        let Some(snapshot) = snapshots.get(&id) else {
-            gone.push(id);
-            ends.push((*job, JobEnd::Done));
+        let Some(snapshot) = snapshots.get_mut(&id) else {
+            out.gone.push(id);
+            out.ends.push((*job, JobEnd::Done));
             continue;
         };
+        let mut next_check: Option<i64> = None;
+        if let Some(m) = &model {
+            let h = m.model.half_life_ms();
+            let scored = m.model.score(snapshot, now);
+            let fresh = ScoreSnapshot::of(&scored, h);
+            let before = previous.get(&id);
+            for t in &m.model.thresholds {
+                let (was, is) = match t.score {
+                    ScoreKind::Fit => (before.map_or(0.0, |b| b.fit), scored.fit),
+                    ScoreKind::Engagement => {
+                        (before.map_or(0.0, |b| b.engagement), scored.engagement)
+                    }
+                };
+                if (was >= t.value) != (is >= t.value) {
+                    out.crossings.push(ScoreCrossing {
+                        contact: id,
+                        score: t.score,
+                        threshold: t.value,
+                        up: is >= t.value,
+                        value: is,
+                    });
+                }
+                if t.score == ScoreKind::Engagement {
+                    if let Some(at) = fresh.engagement_crosses(t.value, now) {
+                        next_check = Some(next_check.map_or(at, |n| n.min(at)));
+                    }
+                }
+            }
+            let unchanged = before.is_some_and(|b| {
+                b.model_version == m.version && b.snapshot == fresh && b.reasons == scored.reasons
+            });
+            snapshot.scores = fresh;
+            if !unchanged {
+                out.scores.push(NewScore {
+                    contact: id,
+                    scored,
+                    half_life_ms: h,
+                    model_version: m.version,
+                });
+            }
+        }
         let change = membership::evaluate(
             snapshot,
             segments.iter().map(|s| (s.id, &s.filter)),
             current.get(&id).unwrap_or(&none),
             now,
         );
-        ends.push((*job, change.next_check.map_or(JobEnd::Done, JobEnd::Again)));
+        if let Some(at) = change.next_check {
+            next_check = Some(next_check.map_or(at, |n| n.min(at)));
+        }
+        out.ends
+            .push((*job, next_check.map_or(JobEnd::Done, JobEnd::Again)));
         if !change.is_empty() {
-            changes.push((id, change));
+            out.memberships.push((id, change));
         }
     }
-    store
-        .apply_evaluations(org, &names, &changes, &gone, &ends, now)
-        .await
+    store.apply_evaluations(org, &names, &out, now).await
 }

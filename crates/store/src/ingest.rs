@@ -333,7 +333,7 @@ impl Store {
 /// organisation has anything to evaluate, which one indexed read tells. The request is written in
 /// the batch's own transaction, so a change is never stored without it.
 async fn evaluate_later(tx: &mut Tx, org: OrgId, w: &IngestWrite, now: Millis) -> Result<()> {
-    if !crate::segments::has_segments_in(tx, org).await? {
+    if !crate::segments::has_dependents_in(tx, org).await? {
         return Ok(());
     }
     let mut ids: Vec<i64> = Vec::with_capacity(w.events.len() + w.contacts.len());

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod orgs;
+pub mod scores;
 pub mod segments;
 pub mod tags;
 pub mod users;

@@ -307,14 +307,6 @@ impl Store {
         }
         tx.commit().await
     }
-
-    /// Whether the organisation has any saved segment.
-    pub async fn has_segments(&self, org: OrgId) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let has = has_segments_in(&mut tx, org).await?;
-        tx.rollback().await?;
-        Ok(has)
-    }
 }
 
 async fn delete_segment_in(tx: &mut Tx, org: OrgId, id: SegmentId) -> Result<u64> {
@@ -335,10 +327,11 @@ async fn delete_segment_in(tx: &mut Tx, org: OrgId, id: SegmentId) -> Result<u64
     }))
 }
 
-/// Whether the organisation has a saved segment, read inside `tx` (one indexed lookup).
-pub(crate) async fn has_segments_in(tx: &mut Tx, org: OrgId) -> Result<bool> {
+/// Whether the organisation has anything that depends on its contacts — a saved segment or a
+/// scoring model — read inside `tx` (indexed lookups).
+pub(crate) async fn has_dependents_in(tx: &mut Tx, org: OrgId) -> Result<bool> {
     let one: Option<i64> = with_tx!(tx, c => sqlx::query_scalar(
-        "SELECT id FROM segments WHERE org_id = $1 LIMIT 1",
+        "SELECT id FROM segments WHERE org_id = $1 UNION ALL SELECT org_id FROM scoring_models WHERE org_id = $1 LIMIT 1",
     )
     .bind(org.0)
     .fetch_optional(&mut *c)

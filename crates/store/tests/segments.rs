@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use hatchery_domain::scoring::{Grade, ScoreSnapshot, Scored};
 use hatchery_domain::segment::{
     AccountField, AccountSnapshot, ContactSnapshot, EventRecord, Filter, DAY_MS,
 };
@@ -79,6 +80,7 @@ impl TestDb {
 enum A {
     I(i64),
     OI(Option<i64>),
+    F(f64),
     T(String),
     OT(Option<String>),
 }
@@ -92,6 +94,7 @@ async fn exec(tx: &mut Tx, sql: &str, args: Vec<A>) -> Option<i64> {
                 q = match a {
                     A::I(i) => q.bind(i),
                     A::OI(i) => q.bind(i),
+                    A::F(f) => q.bind(f),
                     A::T(t) => q.bind(t),
                     A::OT(t) => q.bind(t),
                 };
@@ -121,6 +124,9 @@ const TAGS: [&str; 3] = ["vip", "VIP", "lead"];
 const APPS: [&str; 3] = ["wx1", "wx2", "wx10"];
 /// Days before now of events and window bounds, shared so events often sit exactly on an edge.
 const DAYS: [i64; 7] = [0, 1, 2, 3, 7, 10, 30];
+/// Scores and thresholds, so that decayed scores land exactly on thresholds (40 halves to 20 in
+/// 30 days with a 30-day half-life).
+const SCORES: [f64; 8] = [-40.0, -20.0, 0.0, 5.0, 20.0, 40.0, 60.0, 80.0];
 
 fn text() -> impl Strategy<Value = String> {
     prop::sample::select(&TEXTS[..]).prop_map(str::to_owned)
@@ -176,6 +182,8 @@ struct GenContact {
     identities: BTreeSet<(IdentityKind, &'static str)>,
     account: Option<usize>,
     events: Vec<GenEvent>,
+    /// (fit, engagement, days before now it was scored, half-life in days)
+    score: Option<(f64, f64, i64, Option<i64>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,9 +224,15 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
         ),
         prop::option::of(0_usize..2),
         prop::collection::vec(gen_event(), 0..6),
+        prop::option::of((
+            prop::sample::select(&SCORES[..]),
+            prop::sample::select(&SCORES[..]),
+            prop::sample::select(&DAYS[..]),
+            prop::sample::select(&[None, Some(30_i64), Some(7)][..]),
+        )),
     )
         .prop_map(
-            |(merged, fields, traits, tags, identities, account, events)| GenContact {
+            |(merged, fields, traits, tags, identities, account, events, score)| GenContact {
                 merged,
                 fields,
                 traits,
@@ -226,6 +240,7 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
                 identities,
                 account,
                 events,
+                score,
             },
         )
 }
@@ -310,6 +325,12 @@ fn leaf() -> impl Strategy<Value = Value> {
                 .prop_map(|a| json!({"identity": "wechat_openid", "app": a})),
         ],
         event_condition(),
+        (
+            prop::sample::select(&["fit", "engagement"][..]),
+            prop::sample::select(&["lt", "lte", "gt", "gte"][..]),
+            prop::sample::select(&SCORES[..]),
+        )
+            .prop_map(|(s, op, v)| json!({"score": s, "op": op, "value": v})),
     ]
 }
 
@@ -410,7 +431,25 @@ fn snapshot(c: &GenContact, i: usize, accounts: &[GenAccount]) -> ContactSnapsho
                 properties: e.properties.clone(),
             })
             .collect(),
+        scores: c
+            .score
+            .map_or(ScoreSnapshot::default(), |s| score_snapshot(s)),
     }
+}
+
+fn score_snapshot(
+    (fit, engagement, days, half_life): (f64, f64, i64, Option<i64>),
+) -> ScoreSnapshot {
+    ScoreSnapshot::of(
+        &Scored {
+            fit,
+            engagement,
+            at: NOW - days * DAY_MS,
+            grade: Grade::D,
+            reasons: vec![],
+        },
+        half_life.map(|d| d * DAY_MS),
+    )
 }
 
 struct Stored {
@@ -533,6 +572,25 @@ async fn store_pool(
                     A::OT(e.name.map(str::to_owned)),
                     A::I(e.occurred_at),
                     A::T(Value::Object(e.properties.clone()).to_string()),
+                ],
+            )
+            .await;
+        }
+        if let Some(s) = c.score {
+            let ss = score_snapshot(s);
+            exec(
+                &mut tx,
+                "INSERT INTO contact_scores (org_id, contact_id, fit, engagement, engagement_sign, engagement_log, \
+                 half_life_ms, grade, reasons, scored_at, model_version) VALUES ($1, $2, $3, $4, $5, $6, $7, 'D', '[]', $8, 1)",
+                vec![
+                    A::I(org.0),
+                    A::I(id),
+                    A::F(s.0),
+                    A::F(s.1),
+                    A::I(i64::from(ss.engagement_sign)),
+                    A::F(ss.engagement_log),
+                    A::OI(ss.half_life_ms),
+                    A::I(NOW - s.2 * DAY_MS),
                 ],
             )
             .await;

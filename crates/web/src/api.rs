@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod contacts;
 pub mod imports;
+pub mod scoring;
 pub mod segments;
 pub mod tags;
 
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .merge(imports::routes())
         .merge(segments::routes())
+        .merge(scoring::routes())
         .route(
             "/api/openapi.json",
             axum::routing::get(crate::openapi::serve),

@@ -28,6 +28,7 @@ use crate::api;
         api::segments::preview_segment, api::segments::list_segments, api::segments::create_segment,
         api::segments::get_segment, api::segments::update_segment, api::segments::delete_segment,
         api::segments::list_segment_contacts, api::segments::list_segment_members, api::segments::list_segment_sizes,
+        api::scoring::get_scoring_model, api::scoring::put_scoring_model, api::scoring::test_scoring_model,
     ),
     modifiers(&BearerAuth),
     security(("api_key" = [])),

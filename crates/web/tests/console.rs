@@ -619,6 +619,25 @@ async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // Scored by a model: the page shows fit, engagement, grade and why.
+    let model = json!({"fit": [{"name": "软件行业", "when": {"field": "industry", "op": "eq", "value": "软件"}, "points": 60}],
+        "engagement": [{"name": "Asked for a trial", "event": {"name": "Trial Requested"}, "points": 40}]});
+    app.store
+        .set_scoring_model(app.org, &model, common::START)
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        if app
+            .store
+            .contact_score(app.org, id, common::START)
+            .await
+            .unwrap()
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let mut b = Browser::new(&app);
     b.sign_in("ann@example.com", PASSWORD).await;
 
@@ -652,6 +671,11 @@ async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
         "所在分群",
         "重点客户分群",
         "进入分群",
+        "线索评分",
+        "软件行业",
+        "Asked for a trial",
+        "<dt>等级</dt><dd>B</dd>",
+        "<dt>活跃度</dt><dd>40</dd>",
     ] {
         assert!(
             page.body.contains(expected),

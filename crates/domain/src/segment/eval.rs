@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::{
     AccountField, Condition, EventCondition, Filter, Millis, Scalar, Test, Window, DAY_MS,
 };
+use crate::scoring::{ScoreKind, ScoreSnapshot};
 use crate::{Identifier, StandardField};
 
 /// Everything a filter may read about one contact. `events` must hold at least every event at or
@@ -23,6 +24,8 @@ pub struct ContactSnapshot {
     pub identities: Vec<Identifier>,
     pub account: Option<AccountSnapshot>,
     pub events: Vec<EventRecord>,
+    /// Stored scores (both 0 for a contact never scored).
+    pub scores: ScoreSnapshot,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -101,7 +104,9 @@ impl Test {
 }
 
 impl EventCondition {
-    fn event_matches(&self, e: &EventRecord) -> bool {
+    /// Whether one event is of the kind and name and passes the property tests (the window and
+    /// counts aside).
+    pub fn event_matches(&self, e: &EventRecord) -> bool {
         self.kind.as_deref().is_none_or(|k| k == e.kind)
             && self
                 .name
@@ -170,6 +175,10 @@ impl Filter {
             }
             Filter::Not(f) => f.next_change_at(c, now),
             Filter::Condition(Condition::Event(e)) => e.next_change_at(c, now),
+            Filter::Condition(Condition::Score {
+                kind: ScoreKind::Engagement,
+                test: Test::Lt(x) | Test::Lte(x) | Test::Gt(x) | Test::Gte(x),
+            }) => c.scores.engagement_crosses(*x, now),
             Filter::Condition(_) => None,
         }
     }
@@ -201,6 +210,14 @@ impl Condition {
                     })
             }),
             Condition::Event(e) => e.count_matches(e.counted(c, now).count() as u64),
+            Condition::Score {
+                kind: ScoreKind::Fit,
+                test,
+            } => test.holds(Subject::Json(Some(&Value::from(c.scores.fit)))),
+            Condition::Score {
+                kind: ScoreKind::Engagement,
+                test,
+            } => c.scores.engagement_holds(test, now),
         }
     }
 }

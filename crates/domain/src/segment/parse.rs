@@ -9,6 +9,7 @@ use super::limits::{
     MAX_WITHIN_DAYS,
 };
 use super::{AccountField, Condition, EventCondition, Filter, Scalar, Test, Window};
+use crate::scoring::ScoreKind;
 use crate::{IdentityKind, StandardField};
 
 /// Why a filter was refused, and where: `path` is empty for the root, else like
@@ -21,7 +22,7 @@ pub struct FilterError {
 }
 
 /// The keys that say which kind of node an object is; exactly one must be present.
-const NODE_KEYS: [&str; 10] = [
+const NODE_KEYS: [&str; 11] = [
     "all",
     "any",
     "not",
@@ -32,6 +33,7 @@ const NODE_KEYS: [&str; 10] = [
     "tag",
     "identity",
     "event",
+    "score",
 ];
 
 struct Parser {
@@ -234,6 +236,23 @@ impl Parser {
                 Ok(Condition::Identity { kind, app })
             }
             "event" => self.event(o, path).map(Condition::Event),
+            "score" => {
+                only_keys(o, path, &["score", "op", "value"])?;
+                let p = join(path, "score");
+                let kind = ScoreKind::parse(string(&o["score"], &p)?)
+                    .ok_or_else(|| err(&p, "must be \"fit\" or \"engagement\""))?;
+                let test = test(o, path, false)?;
+                if !matches!(
+                    test,
+                    Test::Lt(_) | Test::Lte(_) | Test::Gt(_) | Test::Gte(_)
+                ) {
+                    return Err(err(
+                        &join(path, "op"),
+                        "scores are compared with lt, lte, gt or gte",
+                    ));
+                }
+                Ok(Condition::Score { kind, test })
+            }
             _ => unreachable!("node kinds are listed in NODE_KEYS"),
         }
     }
@@ -564,6 +583,10 @@ fn condition_json(c: &Condition) -> Value {
         }
         Condition::Tag { name } => {
             o.insert("tag".into(), name.clone().into());
+        }
+        Condition::Score { kind, test } => {
+            o.insert("score".into(), kind.as_str().into());
+            test_json(&mut o, test);
         }
         Condition::Identity { kind, app } => {
             o.insert("identity".into(), kind.as_str().into());

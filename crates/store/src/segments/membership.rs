@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use hatchery_domain::ids::SegmentId;
+use hatchery_domain::scoring::ScoreKind;
 use hatchery_domain::segment::membership::MembershipChange;
 use hatchery_domain::segment::{
     AccountField, AccountSnapshot, Condition, ContactSnapshot, EventCondition, EventRecord, Filter,
@@ -23,11 +24,34 @@ use crate::contacts::{Contact, ContactRow, CONTACT_COLUMNS};
 use crate::error::{Result, StoreError};
 use crate::ingest::{insert_events, NewEvent};
 use crate::jobs::{end_jobs_in, enqueue_jobs_in, Job, JobEnd, JobKind};
+use crate::scores::NewScore;
 use crate::{Millis, Store};
 
 /// Contacts read by one statement of a batch.
 const BATCH: usize = 500;
 const DAY_MS: Millis = hatchery_domain::segment::DAY_MS;
+
+/// Everything one evaluation pass over a batch of contacts decided.
+#[derive(Debug, Default)]
+pub struct Evaluations {
+    pub memberships: Vec<(ContactId, MembershipChange)>,
+    /// Contacts merged away or deleted.
+    pub gone: Vec<ContactId>,
+    pub scores: Vec<NewScore>,
+    pub crossings: Vec<ScoreCrossing>,
+    pub ends: Vec<(Job, JobEnd)>,
+}
+
+/// A score passed a threshold of the model, up or down, since it was last stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreCrossing {
+    pub contact: ContactId,
+    pub score: ScoreKind,
+    pub threshold: f64,
+    pub up: bool,
+    /// The score now.
+    pub value: f64,
+}
 
 /// A segment being kept current.
 #[derive(Debug, Clone)]
@@ -43,6 +67,8 @@ pub struct SnapshotNeeds {
     pub tags: bool,
     pub identities: bool,
     pub account: bool,
+    /// Stored scores.
+    pub scores: bool,
     /// Events that occurred at or after this instant; `None`: no events.
     pub events_since: Option<Millis>,
 }
@@ -54,6 +80,7 @@ impl SnapshotNeeds {
             tags: true,
             identities: true,
             account: true,
+            scores: true,
             events_since,
         }
     }
@@ -64,6 +91,7 @@ impl SnapshotNeeds {
             tags: false,
             identities: false,
             account: false,
+            scores: false,
             events_since: None,
         };
         for f in filters {
@@ -71,6 +99,7 @@ impl SnapshotNeeds {
             n.tags |= !d.tags.is_empty();
             n.identities |= !d.identity_kinds.is_empty();
             n.account |= !d.account_fields.is_empty() || !d.account_traits.is_empty();
+            n.scores |= !d.scores.is_empty();
             if let Some(s) = d.events_needed_since(now) {
                 n.events_since = Some(n.events_since.map_or(s, |m: Millis| m.min(s)));
             }
@@ -297,6 +326,13 @@ impl Store {
                 }
             }
         }
+        if needs.scores {
+            for (id, s) in self.stored_scores(org, ids).await? {
+                if let Some(snap) = out.get_mut(&id) {
+                    snap.scores = s.snapshot;
+                }
+            }
+        }
         if let Some(since) = needs.events_since {
             let mut e_args = args.clone();
             e_args.push(Arg::Int(since));
@@ -343,22 +379,21 @@ impl Store {
     }
 
     /// Writes the outcome of evaluating a batch of contacts, in one transaction: memberships,
-    /// `segment.entered` / `segment.exited` events, member counts, size history, and the end of
-    /// the jobs that asked for it. Contacts in `gone` (merged away or deleted) leave every
-    /// segment without an event: they no longer exist; their survivor is evaluated on its own.
+    /// `segment.entered` / `segment.exited` events, member counts, size history, scores and
+    /// `score.crossed` events, and the end of the jobs that asked for it. Contacts in `gone`
+    /// (merged away or deleted) leave every segment without an event and lose their scores: they
+    /// no longer exist; their survivor is evaluated on its own.
     pub async fn apply_evaluations(
         &self,
         org: OrgId,
         names: &HashMap<SegmentId, String>,
-        changes: &[(ContactId, MembershipChange)],
-        gone: &[ContactId],
-        ends: &[(Job, JobEnd)],
+        out: &Evaluations,
         now: Millis,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let mut moves: HashMap<SegmentId, (i64, i64)> = HashMap::new();
         let mut events = Vec::new();
-        for id in gone {
+        for id in &out.gone {
             let left: Vec<i64> = with_tx!(&mut tx, c => sqlx::query_scalar(
                 "DELETE FROM segment_members WHERE org_id = $1 AND contact_id = $2 RETURNING segment_id",
             )
@@ -370,7 +405,10 @@ impl Store {
                 moves.entry(SegmentId(s)).or_default().1 += 1;
             }
         }
-        for (contact, change) in changes {
+        crate::scores::delete_scores_in(&mut tx, org, &out.gone).await?;
+        crate::scores::upsert_scores_in(&mut tx, org, &out.scores).await?;
+        events.extend(out.crossings.iter().map(|x| crossing_event(x, now)));
+        for (contact, change) in &out.memberships {
             for s in &change.entered {
                 let n = with_tx!(&mut tx, c => sqlx::query(
                     "INSERT INTO segment_members (org_id, segment_id, contact_id, entered_at) \
@@ -410,7 +448,7 @@ impl Store {
         for (s, (entered, exited)) in moves {
             record_moves(&mut tx, org, s, entered, exited, None, now).await?;
         }
-        end_jobs_in(&mut tx, ends).await?;
+        end_jobs_in(&mut tx, &out.ends).await?;
         tx.commit().await
     }
 
@@ -608,6 +646,39 @@ async fn delete_members(tx: &mut Tx, org: OrgId, seg: SegmentId, ids: &[ContactI
         });
     }
     Ok(())
+}
+
+/// A `score.crossed` event.
+fn crossing_event(x: &ScoreCrossing, now: Millis) -> NewEvent {
+    let direction = if x.up { "up" } else { "down" };
+    NewEvent {
+        contact: x.contact,
+        message_id: format!(
+            "score.crossed:{}:{}:{}:{direction}:{now}",
+            x.score.as_str(),
+            x.threshold,
+            x.contact.0
+        ),
+        client_at: 0,
+        kind: "score.crossed".to_owned(),
+        name: Some(format!("{} {direction} {}", x.score.as_str(), x.threshold)),
+        occurred_at: now,
+        sent_at: None,
+        received_at: now,
+        source_id: None,
+        channel: None,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        properties: serde_json::json!({
+            "score": x.score.as_str(),
+            "threshold": x.threshold,
+            "direction": direction,
+            "value": (x.value * 10.0).round() / 10.0,
+        })
+        .to_string(),
+        context: "{}".to_owned(),
+    }
 }
 
 /// A `segment.entered` / `segment.exited` event. Its message id is derived from what happened,

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use hatchery_domain::scoring::ScoreKind;
 use hatchery_domain::segment::{Condition, EventCondition, Filter, Millis, Scalar, Test};
 
 use crate::backend::Arg;
@@ -147,6 +148,59 @@ impl SqlFilter {
                 )
             }
             Condition::Event(e) => self.event(e),
+            Condition::Score { kind, test } => self.score(*kind, test),
+        }
+    }
+
+    /// A score test, made exactly as `ScoreSnapshot::engagement_holds` makes it in process (the
+    /// same floating-point operations in the same order), so both compilations agree at the
+    /// boundary. A contact without a score row has both scores 0.
+    fn score(&mut self, kind: ScoreKind, t: &Test) -> String {
+        const ROW: &str = "FROM contact_scores s WHERE s.org_id = c.org_id AND s.contact_id = c.id";
+        let (x, strict, negate) = match t {
+            Test::Gte(x) => (*x, false, false),
+            Test::Gt(x) => (*x, true, false),
+            Test::Lt(x) => (*x, false, true),
+            Test::Lte(x) => (*x, true, true),
+            _ => return "FALSE".into(),
+        };
+        let holds = match kind {
+            ScoreKind::Fit => {
+                let p = self.push(Arg::Float(x));
+                let op = if strict { ">" } else { ">=" };
+                format!("(COALESCE((SELECT s.fit {ROW}), 0) {op} {p})")
+            }
+            ScoreKind::Engagement => {
+                let sign = format!("COALESCE((SELECT s.engagement_sign {ROW}), 0)");
+                let now = self.push(Arg::Int(self.now));
+                let now = match self.dialect {
+                    Dialect::Sqlite => format!("({now} * 1.0)"),
+                    Dialect::Postgres => format!("({now}::float8)"),
+                };
+                let rel = format!(
+                    "(SELECT s.engagement_log - COALESCE({now} / s.half_life_ms, 0) {ROW})"
+                );
+                if x > 0.0 {
+                    let l = self.push(Arg::Float(x.log2()));
+                    let op = if strict { ">" } else { ">=" };
+                    format!("({sign} = 1 AND {rel} {op} {l})")
+                } else if x == 0.0 {
+                    if strict {
+                        format!("({sign} = 1)")
+                    } else {
+                        format!("({sign} >= 0)")
+                    }
+                } else {
+                    let l = self.push(Arg::Float((-x).log2()));
+                    let op = if strict { "<" } else { "<=" };
+                    format!("({sign} >= 0 OR ({sign} = -1 AND {rel} {op} {l}))")
+                }
+            }
+        };
+        if negate {
+            format!("(NOT {holds})")
+        } else {
+            holds
         }
     }
 

@@ -12,6 +12,7 @@ use hatchery_store::events::{Event, TimelineCursor};
 use hatchery_store::fields::FieldType;
 use hatchery_store::ingest::ProfileFields;
 use hatchery_store::keys::Scope;
+use hatchery_store::scores::ContactScore;
 use hatchery_store::segments::membership::ContactSegment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -161,6 +162,8 @@ pub struct ContactDetail {
     pub merges: Vec<MergeRecord>,
     /// The segments the contact is in now, by name, with when it entered each.
     pub segments: Vec<ContactSegment>,
+    /// Fit, engagement now (decay included), grade and the reasons, if the contact was scored.
+    pub score: Option<ContactScore>,
     /// The business unit the contact belongs to (`bu_…`), which decides who sees it when the
     /// organisation's pool is BU-isolated.
     #[schema(value_type = Option<String>, example = "bu_2")]
@@ -194,6 +197,7 @@ pub async fn get_contact(
         identities: s.store.contact_identities(org, contact.id).await?,
         merges: s.store.contact_merges(org, contact.id).await?,
         segments: s.store.contact_segments(org, contact.id).await?,
+        score: s.store.contact_score(org, contact.id, s.now()).await?,
         contact,
     }))
 }

@@ -222,6 +222,14 @@ struct AccountView {
     industry: String,
 }
 
+struct ScoreView {
+    fit: String,
+    engagement: String,
+    grade: &'static str,
+    /// (rule, points)
+    reasons: Vec<(String, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "contact.html")]
 struct ContactPage {
@@ -233,6 +241,7 @@ struct ContactPage {
     tags: Vec<String>,
     /// (segment name, entered at, localised)
     segments: Vec<(String, String)>,
+    score: Option<ScoreView>,
     account: Option<AccountView>,
     identities: Vec<IdentityRow>,
     merges: Vec<MergeRow>,
@@ -305,6 +314,24 @@ pub async fn show(
         .into_iter()
         .map(|m| (m.name, lang.datetime(m.entered_at)))
         .collect();
+    let score = s
+        .store
+        .contact_score(org, contact.id, s.now())
+        .await
+        .map_err(store_err)?
+        .map(|sc| ScoreView {
+            fit: lang.decimal(sc.fit),
+            engagement: lang.decimal(sc.engagement),
+            grade: sc.grade.as_str(),
+            reasons: sc
+                .reasons
+                .into_iter()
+                .map(|r| {
+                    let sign = if r.points >= 0.0 { "+" } else { "" };
+                    (r.rule, format!("{sign}{}", lang.decimal(r.points)))
+                })
+                .collect(),
+        });
     let identities = s
         .store
         .contact_identities(org, contact.id)
@@ -455,6 +482,7 @@ pub async fn show(
             .collect(),
         tags,
         segments,
+        score,
         account,
         identities: identities
             .into_iter()

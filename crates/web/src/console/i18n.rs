@@ -127,6 +127,19 @@ impl Lang {
     }
 
     /// A date and time, e.g. `2026年11月25日 09:30` / `25 Nov 2026 09:30`.
+    /// A number to one decimal place, grouped like [`Lang::number`]; `.0` is left out.
+    pub fn decimal(self, x: f64) -> String {
+        let r = (x * 10.0).round() / 10.0;
+        let whole = r.trunc() as i64;
+        let tenth = ((r - r.trunc()).abs() * 10.0).round() as i64;
+        let sign = if r < 0.0 && whole == 0 { "-" } else { "" };
+        if tenth == 0 {
+            format!("{sign}{}", self.number(whole))
+        } else {
+            format!("{sign}{}.{tenth}", self.number(whole))
+        }
+    }
+
     pub fn datetime(self, ms: i64) -> String {
         let t = Lang::local(ms);
         match self {
@@ -199,7 +212,7 @@ impl Lang {
 }
 
 /// Event kinds a timeline can be filtered by, in the order the filter shows them.
-pub const EVENT_KINDS: [&str; 9] = [
+pub const EVENT_KINDS: [&str; 10] = [
     "track",
     "page",
     "screen",
@@ -209,6 +222,7 @@ pub const EVENT_KINDS: [&str; 9] = [
     "import",
     "segment.entered",
     "segment.exited",
+    "score.crossed",
 ];
 
 /// (key, Simplified Chinese, English)
@@ -382,6 +396,13 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("contact.tags", "标签", "Tags"),
     ("contact.no_tags", "暂无标签", "No tags"),
     ("contact.segments", "所在分群", "Segments"),
+    ("contact.score", "线索评分", "Lead score"),
+    ("contact.not_scored", "尚未评分", "Not scored yet"),
+    ("contact.fit", "匹配度", "Fit"),
+    ("contact.engagement", "活跃度", "Engagement"),
+    ("contact.grade", "等级", "Grade"),
+    ("contact.reasons", "评分依据", "Why"),
+    ("kind.score.crossed", "评分越过阈值", "Score crossed"),
     ("contact.no_segments", "不在任何分群中", "In no segment"),
     ("contact.entered_at", "加入于", "since"),
     ("contact.account", "所属公司（客户）", "Account"),
@@ -454,6 +475,10 @@ mod tests {
     fn numbers_and_dates_follow_the_language() {
         assert_eq!(Lang::En.number(1_234_567), "1,234,567");
         assert_eq!(Lang::Zh.number(999), "999");
+        assert_eq!(Lang::En.decimal(1234.56), "1,234.6");
+        assert_eq!(Lang::En.decimal(45.0), "45");
+        assert_eq!(Lang::En.decimal(-0.4), "-0.4");
+        assert_eq!(Lang::En.decimal(-12.25), "-12.3");
         assert_eq!(Lang::Zh.number(-1000), "-1,000");
         // 2026-11-25T01:30:00Z is 09:30 in Beijing.
         let t = 1_795_570_200_000;
