@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod page;
 pub mod password;
 pub mod session;
+pub mod settings;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -34,8 +35,31 @@ pub fn routes() -> Router<AppState> {
         .route("/language/{lang}", get(entry::switch_language))
         .route("/contacts", get(contacts::list))
         .route("/contacts/{id}", get(contacts::show))
+        .route("/settings", get(settings_home))
+        .route(
+            "/settings/api-keys",
+            get(settings::keys::api_keys).post(settings::keys::create_api_key),
+        )
+        .route(
+            "/settings/api-keys/{id}/revoke",
+            get(settings::keys::revoke_key_page).post(settings::keys::revoke_key),
+        )
+        .route(
+            "/settings/sources",
+            get(settings::keys::sources).post(settings::keys::create_source),
+        )
+        .route(
+            "/settings/sources/{id}/disable",
+            get(settings::keys::disable_source_page).post(settings::keys::disable_source),
+        )
         .route("/static/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The settings start at their first section.
+async fn settings_home(v: session::Viewer) -> Result<Response, page::PageError> {
+    settings::require(&v, hatchery_domain::Permission::SettingsManage)?;
+    Ok(axum::response::Redirect::to("/settings/api-keys").into_response())
 }
 
 /// Headers every console response carries: no scripts, styles or frames from elsewhere (the

@@ -19,8 +19,10 @@ pub struct Chrome {
 pub struct Nav {
     pub user_name: String,
     pub csrf: String,
-    /// Which entry is the current page (`home`, `contacts`, `account`).
+    /// Which entry is the current page (`home`, `contacts`, `accounts`, `settings`, `account`).
     pub active: &'static str,
+    /// Settings are for administrators; others do not see the link.
+    pub settings: bool,
 }
 
 impl Chrome {
@@ -39,6 +41,7 @@ impl Chrome {
                 user_name: v.user.name.clone(),
                 csrf: v.session.csrf_token.clone(),
                 active,
+                settings: super::settings::may_open(v),
             }),
             here: here.to_owned(),
         }
