@@ -4,6 +4,7 @@
 //!
 //! What a user may see is decided by `hatchery_domain::access`; pages only ask it.
 
+pub mod accounts;
 pub mod contacts;
 pub mod entry;
 pub mod home;
@@ -35,6 +36,8 @@ pub fn routes() -> Router<AppState> {
         .route("/language/{lang}", get(entry::switch_language))
         .route("/contacts", get(contacts::list))
         .route("/contacts/{id}", get(contacts::show))
+        .route("/accounts", get(accounts::list))
+        .route("/accounts/{id}", get(accounts::show))
         .route("/settings", get(settings_home))
         .route(
             "/settings/api-keys",
