@@ -55,6 +55,17 @@ pub fn routes() -> Router<AppState> {
             "/settings/sources/{id}/disable",
             get(settings::keys::disable_source_page).post(settings::keys::disable_source),
         )
+        .route(
+            "/settings/business-units",
+            get(settings::people::units).post(settings::people::create_unit),
+        )
+        .route("/settings/pool-policy", post(settings::people::set_policy))
+        .route(
+            "/settings/users",
+            get(settings::people::users).post(settings::people::create_user),
+        )
+        .route("/settings/users/grant", post(settings::people::grant))
+        .route("/settings/users/revoke", post(settings::people::revoke))
         .route("/static/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))
 }
@@ -62,7 +73,7 @@ pub fn routes() -> Router<AppState> {
 /// The settings start at their first section.
 async fn settings_home(v: session::Viewer) -> Result<Response, page::PageError> {
     settings::require(&v, hatchery_domain::Permission::SettingsManage)?;
-    Ok(axum::response::Redirect::to("/settings/api-keys").into_response())
+    Ok(axum::response::Redirect::to("/settings/business-units").into_response())
 }
 
 /// Headers every console response carries: no scripts, styles or frames from elsewhere (the

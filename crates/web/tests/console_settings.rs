@@ -41,7 +41,12 @@ fn row_id(html: &str, attr: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no row for {name}: {html}"))
 }
 
-const SETTINGS_PAGES: [&str; 2] = ["/settings/api-keys", "/settings/sources"];
+const SETTINGS_PAGES: [&str; 4] = [
+    "/settings/business-units",
+    "/settings/users",
+    "/settings/api-keys",
+    "/settings/sources",
+];
 
 #[tokio::test]
 async fn settings_pages_render_in_both_languages() {
@@ -243,7 +248,7 @@ async fn a_created_write_key_tracks_and_stops_when_the_source_is_disabled() {
 #[tokio::test]
 async fn settings_refuse_everyone_but_administrators() {
     let app = spawn_app().await;
-    add_user(
+    let marketer = add_user(
         &app,
         "m@example.com",
         "Marketer",
@@ -256,7 +261,7 @@ async fn settings_refuse_everyone_but_administrators() {
         .await
         .unwrap()
         .id;
-    add_user(
+    let bu_admin = add_user(
         &app,
         "bu-admin@example.com",
         "BU admin",
@@ -265,7 +270,11 @@ async fn settings_refuse_everyone_but_administrators() {
     .await;
     let key_id = app.store.list_api_keys(app.org).await.unwrap()[0].id;
     let source_id = app.store.list_sources(app.org).await.unwrap()[0].id;
-    for email in ["m@example.com", "bu-admin@example.com"] {
+    for (email, me) in [
+        ("m@example.com", marketer),
+        ("bu-admin@example.com", bu_admin),
+    ] {
+        let me = me.to_string();
         let mut b = Browser::new(&app);
         b.sign_in(email, PASSWORD).await;
         let home = b.get("/").await;
@@ -294,6 +303,29 @@ async fn settings_refuse_everyone_but_administrators() {
             ),
             (format!("/settings/api-keys/{key_id}/revoke"), vec![]),
             (format!("/settings/sources/{source_id}/disable"), vec![]),
+            ("/settings/business-units".into(), vec![("name", "x")]),
+            (
+                "/settings/pool-policy".into(),
+                vec![("policy", "bu_isolated")],
+            ),
+            (
+                "/settings/users".into(),
+                vec![
+                    ("name", "X"),
+                    ("email", "x@example.com"),
+                    ("password", PASSWORD),
+                    ("role", "admin"),
+                    ("bu", "org"),
+                ],
+            ),
+            (
+                "/settings/users/grant".into(),
+                vec![("user", &me), ("role", "admin"), ("bu", "org")],
+            ),
+            (
+                "/settings/users/revoke".into(),
+                vec![("user", &me), ("role", "marketer"), ("bu", "org")],
+            ),
         ];
         for (path, fields) in &posts {
             let mut all = vec![("csrf", csrf.as_str())];
@@ -304,6 +336,13 @@ async fn settings_refuse_everyone_but_administrators() {
     }
     assert_eq!(app.count("api_keys").await, 1);
     assert_eq!(app.count("sources").await, 1);
+    assert_eq!(app.count("business_units").await, 1);
+    assert_eq!(app.count("users").await, 2);
+    assert_eq!(app.count("role_grants").await, 2);
+    assert_eq!(
+        app.store.pool_policy(app.org).await.unwrap(),
+        hatchery_domain::PoolPolicy::Shared
+    );
     let (s, _) = app.get("/api/v1/contacts").await;
     assert_eq!(s, 200, "the key was not revoked");
 }
@@ -331,4 +370,220 @@ async fn settings_forms_without_the_csrf_token_are_refused() {
     assert_eq!(app.count("api_keys").await, 1);
     let (s, _) = app.get("/api/v1/contacts").await;
     assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn an_admin_sets_up_units_users_and_roles() {
+    let app = spawn_app().await;
+    let mut b = admin_browser(&app).await;
+    let r = b
+        .submit(
+            "/settings/business-units",
+            "/settings/business-units",
+            &[("name", " 华东事业部 ")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/business-units?done=created")
+    );
+    let again = b
+        .submit(
+            "/settings/business-units",
+            "/settings/business-units",
+            &[("name", "华东事业部")],
+        )
+        .await;
+    assert_eq!(again.status, 422);
+    assert!(again.body.contains("已有同名业务单元"), "{}", again.body);
+    let long = "字".repeat(101);
+    let too_long = b
+        .submit(
+            "/settings/business-units",
+            "/settings/business-units",
+            &[("name", &long)],
+        )
+        .await;
+    assert_eq!(too_long.status, 422);
+    assert_eq!(app.count("business_units").await, 1);
+    let unit = app.store.list_business_units(app.org).await.unwrap()[0].id;
+    let unit_s = unit.to_string();
+
+    let r = b
+        .submit(
+            "/settings/business-units",
+            "/settings/pool-policy",
+            &[("policy", "bu_isolated")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        app.store.pool_policy(app.org).await.unwrap(),
+        hatchery_domain::PoolPolicy::BuIsolated
+    );
+    let bad = b
+        .submit(
+            "/settings/business-units",
+            "/settings/pool-policy",
+            &[("policy", "open")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+
+    let users_before = app.count("users").await;
+    let bad = b
+        .submit(
+            "/settings/users",
+            "/settings/users",
+            &[
+                ("name", "王芳"),
+                ("email", "not-an-email"),
+                ("password", "short"),
+                ("role", "sales_rep"),
+                ("bu", "bu_999"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    for msg in ["邮箱格式不正确", "10 到 128", "请选择本组织的用户"] {
+        assert!(bad.body.contains(msg), "missing {msg}: {}", bad.body);
+    }
+    assert!(bad.body.contains("王芳"), "the form keeps the name");
+    assert_eq!(app.count("users").await, users_before);
+
+    let r = b
+        .submit(
+            "/settings/users",
+            "/settings/users",
+            &[
+                ("name", "王芳"),
+                ("email", "Fang@Example.cn"),
+                ("password", PASSWORD),
+                ("role", "sales_rep"),
+                ("bu", &unit_s),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/users?done=created"),
+        "{}",
+        r.body
+    );
+    let fang = app
+        .store
+        .user_by_email(app.org, "fang@example.cn")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        app.store.user_grants(app.org, fang.id).await.unwrap(),
+        vec![Grant::in_bu(Role::SalesRep, unit)]
+    );
+    let list = b.get("/settings/users?done=created").await.body;
+    assert!(list.contains("销售代表 · 华东事业部"), "{list}");
+    let mut fang_browser = Browser::new(&app);
+    assert_eq!(
+        fang_browser
+            .sign_in("fang@example.cn", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let dup = b
+        .submit(
+            "/settings/users",
+            "/settings/users",
+            &[
+                ("name", "Another"),
+                ("email", "fang@example.cn"),
+                ("password", PASSWORD),
+                ("role", "analyst"),
+                ("bu", "org"),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, 422);
+    assert!(dup.body.contains("已有使用此邮箱的用户"));
+
+    let fang_s = fang.id.to_string();
+    let r = b
+        .submit(
+            "/settings/users",
+            "/settings/users/grant",
+            &[("user", &fang_s), ("role", "analyst"), ("bu", "org")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/users?done=granted")
+    );
+    assert!(app
+        .store
+        .user_grants(app.org, fang.id)
+        .await
+        .unwrap()
+        .contains(&Grant::org_wide(Role::Analyst)));
+    let r = b
+        .submit(
+            "/settings/users",
+            "/settings/users/revoke",
+            &[("user", &fang_s), ("role", "sales_rep"), ("bu", &unit_s)],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/users?done=revoked")
+    );
+    assert_eq!(
+        app.store.user_grants(app.org, fang.id).await.unwrap(),
+        vec![Grant::org_wide(Role::Analyst)]
+    );
+
+    // The last org-wide administrator cannot be demoted, by themselves or anyone.
+    let admin = app
+        .store
+        .user_by_email(app.org, "admin@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let admin_s = admin.id.to_string();
+    let r = b
+        .submit(
+            "/settings/users",
+            "/settings/users/revoke",
+            &[("user", &admin_s), ("role", "admin"), ("bu", "org")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("最后一位全组织管理员"), "{}", r.body);
+    assert_eq!(
+        app.store.user_grants(app.org, admin.id).await.unwrap(),
+        vec![Grant::org_wide(Role::Admin)]
+    );
+    let other_org = app
+        .store
+        .create_org("Other", common::START)
+        .await
+        .unwrap()
+        .id;
+    let foreign = app
+        .store
+        .create_business_unit(other_org, "外部", common::START)
+        .await
+        .unwrap()
+        .id
+        .to_string();
+    let r = b
+        .submit(
+            "/settings/users",
+            "/settings/users/grant",
+            &[("user", &fang_s), ("role", "admin"), ("bu", &foreign)],
+        )
+        .await;
+    assert_eq!(r.status, 422, "a unit of another organisation is refused");
+    assert_eq!(
+        app.store.user_grants(app.org, fang.id).await.unwrap().len(),
+        1
+    );
 }

@@ -8,6 +8,7 @@
 //! one re-renders with its errors (422) and writes nothing.
 
 pub mod keys;
+pub mod people;
 
 use axum::http::HeaderMap;
 use hatchery_domain::Permission;
@@ -26,7 +27,9 @@ pub struct Tab {
 }
 
 /// The settings sections, in the order the sub-navigation shows them.
-const SECTIONS: [(&str, &str, &str); 2] = [
+const SECTIONS: [(&str, &str, &str); 4] = [
+    ("units", "/settings/business-units", "settings.units"),
+    ("users", "/settings/users", "settings.users"),
     ("keys", "/settings/api-keys", "settings.api_keys"),
     ("sources", "/settings/sources", "settings.sources"),
 ];

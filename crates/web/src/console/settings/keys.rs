@@ -24,7 +24,7 @@ type PageResult = Result<Response, PageError>;
 
 #[derive(Deserialize)]
 pub struct DoneQuery {
-    done: Option<String>,
+    pub done: Option<String>,
 }
 
 struct KeyRow {
