@@ -66,14 +66,23 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/settings/users/grant", post(settings::people::grant))
         .route("/settings/users/revoke", post(settings::people::revoke))
+        .route(
+            "/settings/organisation",
+            get(settings::org::organisation).post(settings::org::rename),
+        )
+        .route("/settings/identity-rules", post(settings::org::set_rules))
+        .route(
+            "/settings/fields",
+            get(settings::org::fields).post(settings::org::create_field),
+        )
         .route("/static/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))
 }
 
-/// The settings start at their first section.
+/// The settings start at the organisation page.
 async fn settings_home(v: session::Viewer) -> Result<Response, page::PageError> {
     settings::require(&v, hatchery_domain::Permission::SettingsManage)?;
-    Ok(axum::response::Redirect::to("/settings/business-units").into_response())
+    Ok(axum::response::Redirect::to("/settings/organisation").into_response())
 }
 
 /// Headers every console response carries: no scripts, styles or frames from elsewhere (the

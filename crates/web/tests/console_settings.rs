@@ -41,7 +41,9 @@ fn row_id(html: &str, attr: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no row for {name}: {html}"))
 }
 
-const SETTINGS_PAGES: [&str; 4] = [
+const SETTINGS_PAGES: [&str; 6] = [
+    "/settings/organisation",
+    "/settings/fields",
     "/settings/business-units",
     "/settings/users",
     "/settings/api-keys",
@@ -319,6 +321,15 @@ async fn settings_refuse_everyone_but_administrators() {
                 ],
             ),
             (
+                "/settings/organisation".into(),
+                vec![("name", "Taken over")],
+            ),
+            ("/settings/identity-rules".into(), vec![("rules", "{}")]),
+            (
+                "/settings/fields".into(),
+                vec![("key", "k"), ("label", "K"), ("field_type", "text")],
+            ),
+            (
                 "/settings/users/grant".into(),
                 vec![("user", &me), ("role", "admin"), ("bu", "org")],
             ),
@@ -338,6 +349,8 @@ async fn settings_refuse_everyone_but_administrators() {
     assert_eq!(app.count("sources").await, 1);
     assert_eq!(app.count("business_units").await, 1);
     assert_eq!(app.count("users").await, 2);
+    assert_eq!(app.count("custom_fields").await, 0);
+    assert_eq!(app.store.get_org(app.org).await.unwrap().name, "Test org");
     assert_eq!(app.count("role_grants").await, 2);
     assert_eq!(
         app.store.pool_policy(app.org).await.unwrap(),
@@ -586,4 +599,127 @@ async fn an_admin_sets_up_units_users_and_roles() {
         app.store.user_grants(app.org, fang.id).await.unwrap().len(),
         1
     );
+}
+
+#[tokio::test]
+async fn an_admin_renames_the_organisation_edits_identity_rules_and_adds_custom_fields() {
+    let app = spawn_app().await;
+    let mut b = admin_browser(&app).await;
+    let page = b.get("/settings/organisation").await;
+    assert!(page.body.contains(&app.org.to_string()), "the id is shown");
+    assert!(
+        page.body.contains("微信 unionID") && page.body.contains("不限"),
+        "{}",
+        page.body
+    );
+
+    let r = b
+        .submit(
+            "/settings/organisation",
+            "/settings/organisation",
+            &[("name", "云启集团 <HQ>")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/organisation?done=renamed")
+    );
+    assert_eq!(
+        app.store.get_org(app.org).await.unwrap().name,
+        "云启集团 <HQ>"
+    );
+    let long = "x".repeat(201);
+    let r = b
+        .submit(
+            "/settings/organisation",
+            "/settings/organisation",
+            &[("name", &long)],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("最多 200 个字符"));
+    assert_eq!(
+        app.store.get_org(app.org).await.unwrap().name,
+        "云启集团 <HQ>"
+    );
+
+    let before = app.store.identity_rules(app.org).await.unwrap();
+    for (bad, says) in [
+        ("{ not json", "JSON:"),
+        (r#"{"rules": []}"#, "every identifier kind needs one"),
+    ] {
+        let r = b
+            .submit(
+                "/settings/organisation",
+                "/settings/identity-rules",
+                &[("rules", bad)],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{bad}");
+        assert!(
+            r.body.contains("规则未保存") && r.body.contains(says),
+            "{}",
+            r.body
+        );
+        if bad == "{ not json" {
+            assert!(r.body.contains(bad), "the text typed is kept");
+        }
+        assert_eq!(app.store.identity_rules(app.org).await.unwrap(), before);
+    }
+    let mut rules = before.clone();
+    rules.blocked_values.push("+8613800000000".into());
+    let text = serde_json::to_string_pretty(&rules).unwrap();
+    let r = b
+        .submit(
+            "/settings/organisation",
+            "/settings/identity-rules",
+            &[("rules", &text)],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/organisation?done=rules")
+    );
+    assert_eq!(app.store.identity_rules(app.org).await.unwrap(), rules);
+    assert!(b
+        .get("/settings/organisation")
+        .await
+        .body
+        .contains("+8613800000000"));
+
+    let r = b
+        .submit(
+            "/settings/fields",
+            "/settings/fields",
+            &[
+                ("key", "budget_2026"),
+                ("label", "预算"),
+                ("field_type", "number"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/fields?done=created")
+    );
+    let list = b.get("/settings/fields").await.body;
+    assert!(list.contains("budget_2026") && list.contains("预算") && list.contains("number"));
+    for (key, label, ty, says) in [
+        ("budget_2026", "again", "text", "已有使用此键"),
+        ("Budget", "x", "text", "字段键须为"),
+        ("email", "x", "text", "字段键须为"),
+        ("ok_key", "", "text", "请填写显示名称"),
+        ("ok_key", "x", "money", "请选择一种类型"),
+    ] {
+        let r = b
+            .submit(
+                "/settings/fields",
+                "/settings/fields",
+                &[("key", key), ("label", label), ("field_type", ty)],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{key} {ty}");
+        assert!(r.body.contains(says), "{key}: {}", r.body);
+    }
+    assert_eq!(app.count("custom_fields").await, 1);
 }

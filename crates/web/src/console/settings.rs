@@ -8,6 +8,7 @@
 //! one re-renders with its errors (422) and writes nothing.
 
 pub mod keys;
+pub mod org;
 pub mod people;
 
 use axum::http::HeaderMap;
@@ -27,11 +28,17 @@ pub struct Tab {
 }
 
 /// The settings sections, in the order the sub-navigation shows them.
-const SECTIONS: [(&str, &str, &str); 4] = [
+const SECTIONS: [(&str, &str, &str); 6] = [
+    (
+        "organisation",
+        "/settings/organisation",
+        "settings.organisation",
+    ),
     ("units", "/settings/business-units", "settings.units"),
     ("users", "/settings/users", "settings.users"),
     ("keys", "/settings/api-keys", "settings.api_keys"),
     ("sources", "/settings/sources", "settings.sources"),
+    ("fields", "/settings/fields", "settings.fields"),
 ];
 
 /// The sub-navigation with `current` marked.
