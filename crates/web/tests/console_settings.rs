@@ -230,6 +230,19 @@ async fn a_created_write_key_tracks_and_stops_when_the_source_is_disabled() {
     };
     assert_eq!(track(key.clone()).await, 200);
     assert_eq!(app.count("events").await, 1);
+    let used = app
+        .store
+        .list_sources(app.org)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| key.starts_with(&x.prefix))
+        .unwrap();
+    assert_eq!(
+        used.last_used_at,
+        Some(common::START),
+        "its use is recorded"
+    );
     let list = b.get("/settings/sources").await.body;
     let id = row_id(&list, "source", "官网");
     let r = b

@@ -236,6 +236,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("settings.actions", "操作", "Actions"),
     ("settings.revoke", "吊销", "Revoke"),
     ("settings.disable", "停用", "Disable"),
+    ("settings.revoke_role", "收回", "Revoke"),
     ("settings.cancel", "取消", "Cancel"),
     ("settings.api_keys_intro", "REST API 的调用方（CRM 同步、脚本）用 API 密钥认证。密钥只在创建后显示一次。", "Callers of the REST API (CRM syncs, scripts) authenticate with an API key. A key is shown only once, right after it is created."),
     ("settings.sources_intro", "网站、App 和服务器用数据采集源的写入密钥把事件发到 /v1/*。写入密钥只在创建后显示一次。", "Websites, apps and servers send events to /v1/* with a tracking source's write key. The write key is shown only once, right after it is created."),
