@@ -226,3 +226,39 @@ async fn under_bu_isolation_an_account_shows_a_rep_only_their_units_contacts() {
     assert!(all.contains("Alice East") && all.contains("Bob South") && all.contains("Bob Visited"));
     assert!(boss.get("/accounts").await.body.contains("Solo Ltd"));
 }
+
+#[tokio::test]
+async fn the_account_list_pages_newest_first() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Marketer)],
+    )
+    .await;
+    let calls: Vec<_> = (0..51)
+        .map(|i| json!({"type":"group","userId":format!("u{i}"),"groupId":format!("g{i}"),"traits":{"name":format!("Firma {i:02}")}}))
+        .collect();
+    app.batch(calls).await;
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    let first = b.get("/accounts").await.body;
+    assert!(
+        first.contains("Firma 50") && !first.contains("Firma 00"),
+        "{first}"
+    );
+    let at = first.find("rel=\"next\"").expect("a next page");
+    let href_start = first[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    let href = &first[href_start..at - 2];
+    let second = b.get(&href.replace("&amp;", "&")).await.body;
+    assert!(
+        second.contains("Firma 00") && !second.contains("Firma 50"),
+        "{second}"
+    );
+    assert!(!second.contains("rel=\"next\""));
+    assert!(
+        second.contains("<a href=\"/accounts\">第一页</a>"),
+        "a link back to the first page"
+    );
+}
