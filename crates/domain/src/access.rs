@@ -225,6 +225,14 @@ impl Access {
         }
     }
 
+    /// Whether the user may import files into the pool. An import matches rows against the whole
+    /// pool and its report and rejected rows may name anyone in it, so besides
+    /// [`Permission::ContactsImport`] the user must see every contact: under
+    /// [`PoolPolicy::BuIsolated`] that takes an org-wide grant.
+    pub fn may_import(&self) -> bool {
+        self.contact_scope(Permission::ContactsImport) == ContactScope::All
+    }
+
     /// Whether `p` may be applied to a contact placed as given.
     pub fn may_on_contact(&self, p: Permission, at: Placement) -> bool {
         match self.contact_scope(p) {

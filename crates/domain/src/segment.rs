@@ -21,6 +21,7 @@
 //!   numbers only.
 
 mod eval;
+pub mod membership;
 mod parse;
 
 #[cfg(test)]

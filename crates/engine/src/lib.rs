@@ -1,8 +1,10 @@
 //! Hatchery's engines. The ingest [`pipeline`] resolves identities for a batch of touches and the
 //! [`writer`] group-commits batches from many requests in one transaction each; [`import`] feeds
-//! CSV/XLSX files through the same path. All engines read time from a [`clock::Clock`].
+//! CSV/XLSX files through the same path. The [`evaluator`] keeps segment memberships current
+//! after every change and as time passes. All engines read time from a [`clock::Clock`].
 
 pub mod clock;
+pub mod evaluator;
 pub mod import;
 pub mod metrics;
 pub mod pipeline;

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub import_rows: AtomicU64,
     pub import_rows_rejected: AtomicU64,
     pub identifiers_rejected: AtomicU64,
+    pub contacts_evaluated: AtomicU64,
+    pub segments_materialised: AtomicU64,
+    pub evaluation_failures: AtomicU64,
     commit_buckets: [AtomicU64; BUCKETS.len()],
     commit_seconds_sum_us: AtomicU64,
 }
@@ -91,6 +94,24 @@ impl Metrics {
             "hatchery_identifiers_rejected_total",
             "Identifiers in traits that failed validation.",
             &self.identifiers_rejected,
+        );
+        counter(
+            &mut out,
+            "hatchery_contacts_evaluated_total",
+            "Contacts re-evaluated against the segments after a change or a timer.",
+            &self.contacts_evaluated,
+        );
+        counter(
+            &mut out,
+            "hatchery_segments_materialised_total",
+            "Segment memberships computed by one query (creation, filter edit).",
+            &self.segments_materialised,
+        );
+        counter(
+            &mut out,
+            "hatchery_evaluation_failures_total",
+            "Evaluation batches that failed and were retried.",
+            &self.evaluation_failures,
         );
         let name = "hatchery_batch_commit_seconds";
         let _ = writeln!(

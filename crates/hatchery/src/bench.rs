@@ -9,6 +9,9 @@
 //! - `list` fills a pool of contacts in bulk (through the store's write path, not HTTP, to keep setup
 //!   short) and times the contact list, filters, prefix search and identity lookup.
 //!
+//! - `segments` fills a pool with contacts and events and times keeping segment memberships
+//!   current (see `bench/segments.rs`).
+//!
 //! Besides the figures each run prints the machine, the phases and the peak resident memory, so a
 //! result can be recorded and a shortfall located.
 
@@ -31,6 +34,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
+mod segments;
+
 use crate::config::Config;
 use crate::demo::{
     batch_body, iso, make_companies, thousands, uuid, Company, Person, PersonFactory,
@@ -48,6 +53,9 @@ enum BenchCommand {
     Ingest(IngestArgs),
     /// Latency of the contact list, filters, search and identity lookup on a large pool.
     List(ListArgs),
+    /// Segment membership on a large pool: materialisation (against a NOT IN rebuild) and
+    /// evaluation of changed contacts against many segments.
+    Segments(segments::SegmentsArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +135,12 @@ pub async fn run(cfg: Config, args: BenchArgs) -> Result<()> {
             let db = FreshDb::create(&a.db).await?;
             let result = list(&cfg, &db, &a).await;
             db.finish(a.db.keep).await;
+            result
+        }
+        BenchCommand::Segments(a) => {
+            let db = FreshDb::create(a.db()).await?;
+            let result = segments::run(&cfg, &db, &a).await;
+            db.finish(a.db().keep).await;
             result
         }
     }

@@ -51,6 +51,8 @@ pub struct Store {
     /// Imports this process created and has not finished: their leases are renewed in the
     /// background (see [`Store::renew_import_leases`]).
     pub(crate) live_imports: Arc<std::sync::Mutex<std::collections::HashSet<(i64, i64)>>>,
+    /// Wakes a worker waiting for jobs (see `jobs.rs`).
+    pub(crate) jobs_waiting: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -193,6 +195,7 @@ impl Store {
             unanalysed_rows: Arc::default(),
             written_rows: Arc::default(),
             live_imports: Arc::default(),
+            jobs_waiting: Arc::default(),
         };
         store.migrate().await?;
         crate::imports::renew_leases_in_background(store.clone());

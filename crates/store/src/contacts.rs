@@ -487,7 +487,18 @@ impl Store {
             }
         });
         self.holdings_changed(&mut tx, org).await?;
-        tx.commit().await
+        // The evaluator finds the contact gone and takes it out of its segments.
+        crate::jobs::enqueue_jobs_in(
+            &mut tx,
+            org,
+            crate::jobs::JobKind::EvaluateContact,
+            &[id.0],
+            0,
+        )
+        .await?;
+        tx.commit().await?;
+        self.jobs_enqueued();
+        Ok(())
     }
 }
 

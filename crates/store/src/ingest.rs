@@ -307,6 +307,7 @@ impl Store {
         link_tags(tx, org, &w.tags, now).await?;
         link_accounts(tx, org, &w.accounts, now).await?;
         outcome.events_inserted = insert_events(tx, org, &w.events).await?;
+        evaluate_later(tx, org, w, now).await?;
         if !w.identities.is_empty() || !w.merges.is_empty() {
             outcome.holdings_epoch = self.holdings_changed(tx, org).await?;
         }
@@ -326,6 +327,27 @@ impl Store {
         .fetch_optional(&mut *c)
         .await?))
     }
+}
+
+/// Asks for every contact the batch changed to be re-evaluated (segment memberships) — if the
+/// organisation has anything to evaluate, which one indexed read tells. The request is written in
+/// the batch's own transaction, so a change is never stored without it.
+async fn evaluate_later(tx: &mut Tx, org: OrgId, w: &IngestWrite, now: Millis) -> Result<()> {
+    if !crate::segments::has_segments_in(tx, org).await? {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = Vec::with_capacity(w.events.len() + w.contacts.len());
+    ids.extend(w.contacts.iter().map(|c| c.temp_id.0));
+    ids.extend(w.events.iter().map(|e| e.contact.0));
+    ids.extend(w.updates.iter().map(|u| u.contact.0));
+    ids.extend(w.tags.iter().map(|t| t.0 .0));
+    ids.extend(w.accounts.iter().map(|a| a.contact.0));
+    ids.extend(w.identities.iter().map(|i| i.contact.0));
+    for m in &w.merges {
+        ids.push(m.survivor.0);
+        ids.push(m.merged.0);
+    }
+    crate::jobs::enqueue_jobs_in(tx, org, crate::jobs::JobKind::EvaluateContact, &ids, now).await
 }
 
 /// Values grouped by kind, in chunks of at most [`LOOKUP_CHUNK`] values.
@@ -801,7 +823,7 @@ async fn link_accounts(tx: &mut Tx, org: OrgId, links: &[AccountLink], now: Mill
     Ok(())
 }
 
-async fn insert_events(tx: &mut Tx, org: OrgId, events: &[NewEvent]) -> Result<u64> {
+pub(crate) async fn insert_events(tx: &mut Tx, org: OrgId, events: &[NewEvent]) -> Result<u64> {
     // A duplicate (same org, client timestamp and messageId) is skipped. `OR IGNORE` says so for
     // every constraint, which spares SQLite the statement journal it keeps for a multi-row
     // statement that might abort halfway (none of the other constraints can fail: every NOT NULL

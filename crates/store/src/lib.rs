@@ -13,6 +13,7 @@ pub mod events;
 pub mod fields;
 pub mod imports;
 pub mod ingest;
+pub mod jobs;
 pub mod keys;
 pub mod orgs;
 pub mod segments;

@@ -1,21 +1,23 @@
-//! Segments: ad-hoc queries with the segment language (counts, samples, member ids) and saved
-//! segments (name, description, filter). Membership itself is not stored yet.
+//! Segments: ad-hoc queries with the segment language (counts, samples, member ids), saved
+//! segments (name, description, filter) and their stored, always-current membership
+//! ([`membership`]).
 
+pub mod membership;
 mod sql;
 
 use hatchery_domain::ids::SegmentId;
-use hatchery_domain::segment::{
-    AccountField, AccountSnapshot, ContactSnapshot, EventRecord, Filter, FilterError,
-};
-use hatchery_domain::{ContactId, Identifier, OrgId, StandardField};
+use hatchery_domain::segment::{ContactSnapshot, Filter, FilterError};
+use hatchery_domain::{ContactId, OrgId};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::{bind_args, with_pool, Arg, Backend};
+use crate::backend::{bind_args, with_pool, with_tx, Arg, Backend, Tx};
 use crate::contacts::{Contact, ContactRow, CONTACT_COLUMNS};
 use crate::error::{Result, StoreError};
+use crate::jobs::{enqueue_jobs_in, JobKind};
 use crate::{Millis, Store};
 
+use membership::SnapshotNeeds;
 use sql::{Dialect, SqlFilter};
 
 /// A saved segment.
@@ -30,6 +32,14 @@ pub struct Segment {
     pub filter: Value,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// `pending` until its members were first computed, then `ready`: kept current as contacts
+    /// change and time passes.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// Members now (0 while pending).
+    pub member_count: i64,
+    /// When the members were last computed by one query (creation, filter edit).
+    pub materialised_at: Option<Millis>,
 }
 
 impl Segment {
@@ -39,7 +49,17 @@ impl Segment {
     }
 }
 
-type SegmentRow = (i64, String, Option<String>, String, i64, i64);
+type SegmentRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+);
 
 fn segment_from(r: SegmentRow) -> Result<Segment> {
     Ok(Segment {
@@ -49,21 +69,15 @@ fn segment_from(r: SegmentRow) -> Result<Segment> {
         filter: serde_json::from_str(&r.3)?,
         created_at: r.4,
         updated_at: r.5,
+        status: r.6,
+        member_count: r.7,
+        materialised_at: r.8,
     })
 }
 
-type AccountSnapshotRow = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-);
-
 const SEGMENT_SELECT: &str =
-    "SELECT id, name, description, filter, created_at, updated_at FROM segments WHERE org_id = $1";
+    "SELECT id, name, description, filter, created_at, updated_at, status, member_count, \
+     materialised_at FROM segments WHERE org_id = $1";
 
 /// What to change in a saved segment; `None` leaves a value as it is. `description:
 /// Some(None)` clears it.
@@ -150,94 +164,15 @@ impl Store {
         id: ContactId,
         events_since: Option<Millis>,
     ) -> Result<ContactSnapshot> {
-        let c = self.get_contact(org, id).await?;
-        let fields = [
-            (StandardField::Name, &c.name),
-            (StandardField::Email, &c.email),
-            (StandardField::Mobile, &c.mobile),
-            (StandardField::Landline, &c.landline),
-            (StandardField::Company, &c.company),
-            (StandardField::Title, &c.title),
-            (StandardField::Department, &c.department),
-            (StandardField::Industry, &c.industry),
-            (StandardField::CompanySize, &c.company_size),
-            (StandardField::Province, &c.province),
-            (StandardField::City, &c.city),
-            (StandardField::Source, &c.source),
-        ]
-        .into_iter()
-        .filter_map(|(f, v)| Some((f, v.clone()?)))
-        .collect();
-        let account = match c.account_id {
-            None => None,
-            Some(a) => {
-                let row: Option<AccountSnapshotRow> = with_pool!(self, conn => sqlx::query_as(
-                    "SELECT name, domain, industry, company_size, province, city, traits FROM accounts \
-                     WHERE org_id = $1 AND id = $2",
-                )
-                .bind(org.0)
-                .bind(a.0)
-                .fetch_optional(conn)
-                .await?);
-                row.map(|(name, domain, industry, size, province, city, traits)| {
-                    let fields = [
-                        (AccountField::Name, name),
-                        (AccountField::Domain, domain),
-                        (AccountField::Industry, industry),
-                        (AccountField::CompanySize, size),
-                        (AccountField::Province, province),
-                        (AccountField::City, city),
-                    ]
-                    .into_iter()
-                    .filter_map(|(f, v)| Some((f, v?)))
-                    .collect();
-                    Ok::<_, StoreError>(AccountSnapshot {
-                        fields,
-                        traits: serde_json::from_str(&traits)?,
-                    })
-                })
-                .transpose()?
-            }
-        };
-        let events = match events_since {
-            None => Vec::new(),
-            Some(since) => {
-                let rows: Vec<(String, Option<String>, i64, String)> = with_pool!(self, conn => sqlx::query_as(
-                    "SELECT kind, name, occurred_at, properties FROM events \
-                     WHERE org_id = $1 AND contact_id = $2 AND occurred_at >= $3 ORDER BY occurred_at",
-                )
-                .bind(org.0)
-                .bind(c.id.0)
-                .bind(since)
-                .fetch_all(conn)
-                .await?);
-                rows.into_iter()
-                    .map(|(kind, name, occurred_at, properties)| {
-                        Ok(EventRecord {
-                            kind,
-                            name,
-                            occurred_at,
-                            properties: serde_json::from_str(&properties)?,
-                        })
-                    })
-                    .collect::<Result<_>>()?
-            }
-        };
-        Ok(ContactSnapshot {
-            fields,
-            traits: c.traits,
-            tags: self.contact_tags(org, c.id).await?.into_iter().collect(),
-            identities: self
-                .contact_identities(org, c.id)
-                .await?
-                .into_iter()
-                .map(|i| Identifier::new(i.kind, i.value))
-                .collect(),
-            account,
-            events,
-        })
+        let id = self.resolve_contact_id(org, id).await?;
+        self.contact_snapshots(org, &[id], SnapshotNeeds::all(events_since))
+            .await?
+            .remove(&id)
+            .ok_or(StoreError::NotFound("contact"))
     }
 
+    /// Saves a segment; its members are computed in the background (it is `pending` until then)
+    /// and kept current from then on.
     pub async fn create_segment(
         &self,
         org: OrgId,
@@ -247,7 +182,8 @@ impl Store {
         now: Millis,
     ) -> Result<Segment> {
         let text = filter.to_json().to_string();
-        let id: std::result::Result<i64, sqlx::Error> = with_pool!(self, c => sqlx::query_scalar(
+        let mut tx = self.begin().await?;
+        let id: std::result::Result<i64, sqlx::Error> = with_tx!(&mut tx, c => sqlx::query_scalar(
             "INSERT INTO segments (org_id, name, description, filter, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
         )
@@ -256,9 +192,18 @@ impl Store {
         .bind(description)
         .bind(&text)
         .bind(now)
-        .fetch_one(c)
+        .fetch_one(&mut *c)
         .await);
-        let id = id.map_err(|e| name_taken(e.into()))?;
+        let id = match id {
+            Ok(id) => id,
+            Err(e) => {
+                tx.rollback().await?;
+                return Err(name_taken(e.into()));
+            }
+        };
+        enqueue_jobs_in(&mut tx, org, JobKind::MaterialiseSegment, &[id], now).await?;
+        tx.commit().await?;
+        self.jobs_enqueued();
         self.get_segment(org, SegmentId(id)).await
     }
 
@@ -293,6 +238,9 @@ impl Store {
         ))
     }
 
+    /// Changes a segment. A new filter counts as a new version: the members are computed again
+    /// in the background (the segment stays `ready` with its old members meanwhile), and every
+    /// contact that enters or leaves because of the edit gets an event.
     pub async fn update_segment(
         &self,
         org: OrgId,
@@ -310,9 +258,14 @@ impl Store {
             Some(f) => f.to_json().to_string(),
             None => current.filter.to_string(),
         };
-        let n: std::result::Result<u64, sqlx::Error> = with_pool!(self, c => sqlx::query(
-            "UPDATE segments SET name = $3, description = $4, filter = $5, updated_at = $6 \
-             WHERE org_id = $1 AND id = $2",
+        let refilter = change
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.to_json() != current.filter);
+        let mut tx = self.begin().await?;
+        let n: std::result::Result<u64, sqlx::Error> = with_tx!(&mut tx, c => sqlx::query(
+            "UPDATE segments SET name = $3, description = $4, filter = $5, updated_at = $6, \
+             filter_version = filter_version + $7 WHERE org_id = $1 AND id = $2",
         )
         .bind(org.0)
         .bind(id.0)
@@ -320,27 +273,77 @@ impl Store {
         .bind(description)
         .bind(&filter)
         .bind(now)
-        .execute(c)
+        .bind(i64::from(refilter))
+        .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()));
-        if n.map_err(|e| name_taken(e.into()))? == 0 {
-            return Err(StoreError::NotFound("segment"));
+        match n {
+            Ok(0) => {
+                tx.rollback().await?;
+                return Err(StoreError::NotFound("segment"));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tx.rollback().await?;
+                return Err(name_taken(e.into()));
+            }
         }
+        if refilter {
+            enqueue_jobs_in(&mut tx, org, JobKind::MaterialiseSegment, &[id.0], now).await?;
+        }
+        tx.commit().await?;
+        self.jobs_enqueued();
         self.get_segment(org, id).await
     }
 
+    /// Deletes a segment with its members, history and pending work. Its members get no
+    /// `segment.exited` event: the segment is gone, not left.
     pub async fn delete_segment(&self, org: OrgId, id: SegmentId) -> Result<()> {
-        let n = with_pool!(self, c => sqlx::query("DELETE FROM segments WHERE org_id = $1 AND id = $2")
-            .bind(org.0)
-            .bind(id.0)
-            .execute(c)
-            .await?
-            .rows_affected());
+        let mut tx = self.begin().await?;
+        let n = delete_segment_in(&mut tx, org, id).await?;
         if n == 0 {
+            tx.rollback().await?;
             return Err(StoreError::NotFound("segment"));
         }
-        Ok(())
+        tx.commit().await
     }
+
+    /// Whether the organisation has any saved segment.
+    pub async fn has_segments(&self, org: OrgId) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let has = has_segments_in(&mut tx, org).await?;
+        tx.rollback().await?;
+        Ok(has)
+    }
+}
+
+async fn delete_segment_in(tx: &mut Tx, org: OrgId, id: SegmentId) -> Result<u64> {
+    Ok(with_tx!(tx, c => {
+        for sql in [
+            "DELETE FROM segment_members WHERE org_id = $1 AND segment_id = $2",
+            "DELETE FROM segment_sizes WHERE org_id = $1 AND segment_id = $2",
+            "DELETE FROM jobs WHERE org_id = $1 AND kind = 'segment.materialise' AND subject = $2",
+        ] {
+            sqlx::query(sql).bind(org.0).bind(id.0).execute(&mut *c).await?;
+        }
+        sqlx::query("DELETE FROM segments WHERE org_id = $1 AND id = $2")
+            .bind(org.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    }))
+}
+
+/// Whether the organisation has a saved segment, read inside `tx` (one indexed lookup).
+pub(crate) async fn has_segments_in(tx: &mut Tx, org: OrgId) -> Result<bool> {
+    let one: Option<i64> = with_tx!(tx, c => sqlx::query_scalar(
+        "SELECT id FROM segments WHERE org_id = $1 LIMIT 1",
+    )
+    .bind(org.0)
+    .fetch_optional(&mut *c)
+    .await?);
+    Ok(one.is_some())
 }
 
 fn name_taken(e: StoreError) -> StoreError {

@@ -82,6 +82,15 @@ impl Store {
 
     pub async fn delete_tag(&self, org: OrgId, id: i64) -> Result<()> {
         let mut tx = self.begin().await?;
+        crate::jobs::enqueue_selected_in(
+            &mut tx,
+            org,
+            crate::jobs::JobKind::EvaluateContact,
+            "SELECT DISTINCT contact_id AS subject FROM contact_tags WHERE org_id = $1 AND tag_id = $4",
+            &[crate::backend::Arg::Int(id)],
+            0,
+        )
+        .await?;
         let n = with_tx!(&mut tx, c => {
             sqlx::query("DELETE FROM contact_tags WHERE org_id = $1 AND tag_id = $2").bind(org.0).bind(id).execute(&mut *c).await?;
             sqlx::query("DELETE FROM tags WHERE org_id = $1 AND id = $2").bind(org.0).bind(id).execute(&mut *c).await?.rows_affected()
@@ -90,7 +99,9 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::NotFound("tag"));
         }
-        tx.commit().await
+        tx.commit().await?;
+        self.jobs_enqueued();
+        Ok(())
     }
 
     /// Adds or removes a tag on many contacts at once; returns how many links changed.
@@ -121,7 +132,19 @@ impl Store {
                 }
             });
         }
+        if changed > 0 {
+            let ids: Vec<i64> = contacts.iter().map(|c| c.0).collect();
+            crate::jobs::enqueue_jobs_in(
+                &mut tx,
+                org,
+                crate::jobs::JobKind::EvaluateContact,
+                &ids,
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
+        self.jobs_enqueued();
         Ok(changed)
     }
 

@@ -9,11 +9,13 @@ pub mod contacts;
 pub mod entry;
 pub mod home;
 pub mod i18n;
+pub mod imports;
 pub mod page;
 pub mod password;
 pub mod session;
 pub mod settings;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,6 +38,19 @@ pub fn routes() -> Router<AppState> {
         .route("/language/{lang}", get(entry::switch_language))
         .route("/contacts", get(contacts::list))
         .route("/contacts/{id}", get(contacts::show))
+        .route(
+            "/imports",
+            // The upload handler streams the file and applies the upload limit itself.
+            get(imports::list)
+                .post(imports::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/imports/uploads/{token}",
+            get(imports::mapping).post(imports::start),
+        )
+        .route("/imports/{id}", get(imports::show))
+        .route("/imports/{id}/rejected.csv", get(imports::rejected_csv))
         .route("/accounts", get(accounts::list))
         .route("/accounts/{id}", get(accounts::show))
         .route("/settings", get(settings_home))

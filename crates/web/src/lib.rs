@@ -26,12 +26,15 @@ pub struct AppState {
     pub write_keys: tracking::WriteKeyCache,
     /// Where uploaded import files are kept while they run.
     pub upload_dir: std::path::PathBuf,
+    /// The largest import file accepted, through the REST API or the console.
+    pub upload_limit_bytes: u64,
 }
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, upload_dir: std::path::PathBuf) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingestor = Ingestor::start(store.clone(), clock.clone(), metrics.clone());
+        hatchery_engine::evaluator::start(store.clone(), clock.clone(), metrics.clone());
         AppState {
             store,
             ingestor,
@@ -39,6 +42,7 @@ impl AppState {
             clock,
             write_keys: Default::default(),
             upload_dir,
+            upload_limit_bytes: api::imports::MAX_UPLOAD_BYTES,
         }
     }
 

@@ -27,7 +27,7 @@ use crate::api;
         api::imports::get_import, api::imports::list_import_rejections,
         api::segments::preview_segment, api::segments::list_segments, api::segments::create_segment,
         api::segments::get_segment, api::segments::update_segment, api::segments::delete_segment,
-        api::segments::list_segment_contacts,
+        api::segments::list_segment_contacts, api::segments::list_segment_members, api::segments::list_segment_sizes,
     ),
     modifiers(&BearerAuth),
     security(("api_key" = [])),

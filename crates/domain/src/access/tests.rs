@@ -147,3 +147,18 @@ fn no_grant_means_no_contacts() {
     );
     assert!(!nobody.may_on_contact(Permission::ContactsRead, placed(None, Some(ME))));
 }
+
+#[test]
+fn importing_needs_the_permission_and_a_view_of_the_whole_pool() {
+    let marketer_in_a = [Grant::in_bu(Role::Marketer, A)];
+    assert!(access(PoolPolicy::Shared, &marketer_in_a).may_import());
+    assert!(!access(PoolPolicy::BuIsolated, &marketer_in_a).may_import());
+    assert!(access(PoolPolicy::BuIsolated, &[Grant::org_wide(Role::Marketer)]).may_import());
+    assert!(access(PoolPolicy::BuIsolated, &[Grant::org_wide(Role::Admin)]).may_import());
+    for role in [Role::Sdr, Role::SalesRep, Role::SalesManager, Role::Analyst] {
+        assert!(
+            !access(PoolPolicy::Shared, &[Grant::org_wide(role)]).may_import(),
+            "{role:?}"
+        );
+    }
+}

@@ -352,3 +352,33 @@ fn every_filter_in_the_documentation_is_valid() {
     }
     assert!(checked >= 9, "only {checked} examples found");
 }
+
+#[test]
+fn membership_reports_entered_and_exited_segments_and_the_next_check() {
+    use crate::ids::SegmentId;
+    use std::collections::BTreeSet;
+    let c = contact();
+    let vip = f(json!({"tag": "vip"}));
+    let beijing = f(json!({"field": "city", "op": "eq", "value": "北京"}));
+    let three =
+        f(json!({"event": {"kind": "page", "name": "Pricing"}, "at_least": 3, "within_days": 7}));
+    let segments = [
+        (SegmentId(1), &vip),
+        (SegmentId(2), &beijing),
+        (SegmentId(3), &three),
+    ];
+    // In 2 (wrongly) and in 9 (a segment not evaluated here: left alone).
+    let current: BTreeSet<SegmentId> = [SegmentId(2), SegmentId(9)].into();
+    let change = membership::evaluate(&c, segments, &current, NOW);
+    assert_eq!(change.entered, vec![SegmentId(1), SegmentId(3)]);
+    assert_eq!(change.exited, vec![SegmentId(2)]);
+    assert_eq!(change.next_check, Some(NOW + DAY_MS + 1));
+    assert!(!change.is_empty());
+    // At the next check the behavioural segment is left, and nothing else changes.
+    let now = change.next_check.unwrap();
+    let current: BTreeSet<SegmentId> = [SegmentId(1), SegmentId(3)].into();
+    let later = membership::evaluate(&c, segments, &current, now);
+    assert_eq!(later.entered, vec![]);
+    assert_eq!(later.exited, vec![SegmentId(3)]);
+    assert_eq!(later.next_check, None);
+}

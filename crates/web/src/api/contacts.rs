@@ -12,6 +12,7 @@ use hatchery_store::events::{Event, TimelineCursor};
 use hatchery_store::fields::FieldType;
 use hatchery_store::ingest::ProfileFields;
 use hatchery_store::keys::Scope;
+use hatchery_store::segments::membership::ContactSegment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -158,6 +159,8 @@ pub struct ContactDetail {
     pub identities: Vec<IdentityRecord>,
     /// Profiles merged into this contact, oldest first.
     pub merges: Vec<MergeRecord>,
+    /// The segments the contact is in now, by name, with when it entered each.
+    pub segments: Vec<ContactSegment>,
     /// The business unit the contact belongs to (`bu_…`), which decides who sees it when the
     /// organisation's pool is BU-isolated.
     #[schema(value_type = Option<String>, example = "bu_2")]
@@ -190,6 +193,7 @@ pub async fn get_contact(
         tags: s.store.contact_tags(org, contact.id).await?,
         identities: s.store.contact_identities(org, contact.id).await?,
         merges: s.store.contact_merges(org, contact.id).await?,
+        segments: s.store.contact_segments(org, contact.id).await?,
         contact,
     }))
 }

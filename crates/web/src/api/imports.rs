@@ -109,18 +109,29 @@ pub async fn create_import(
         ..ImportOptions::default()
     };
     let rules = s.ingestor.rules(org).await?;
-    let upload = Upload::receive(&s.upload_dir, body).await?;
+    let upload = Upload::receive(&s.upload_dir, s.upload_limit_bytes, body).await?;
     let prepared =
         match import::prepare(&s.store, org, upload.path(), &file_name, &opts, s.now()).await {
             Ok(p) => p,
             Err(e) => return Err(import_error(e)),
         };
     let queued = prepared.import.clone();
+    run_in_background(&s, org, prepared, rules, upload);
+    Ok((StatusCode::ACCEPTED, Json(queued)))
+}
+
+/// Runs a prepared import on its own task. `keep` (the uploaded file's guard) lives until the
+/// import ends, however it ends; `run` records the outcome (and logs a failure) itself.
+pub(crate) fn run_in_background<K: Send + 'static>(
+    s: &AppState,
+    org: OrgId,
+    prepared: import::PreparedImport,
+    rules: hatchery_domain::IdentityRules,
+    keep: K,
+) {
     let (store, metrics, clock) = (s.store.clone(), s.metrics.clone(), s.clock.clone());
     tokio::spawn(async move {
-        // The upload is removed when this task ends, however the import ends; `run` records the
-        // outcome (and logs a failure) itself.
-        let _upload = upload;
+        let _keep = keep;
         let _ = import::run(
             &store,
             org,
@@ -132,7 +143,6 @@ pub async fn create_import(
         )
         .await;
     });
-    Ok((StatusCode::ACCEPTED, Json(queued)))
 }
 
 #[utoipa::path(post, path = "/api/v1/imports/preview", tag = "imports", params(PreviewQuery),
@@ -154,7 +164,7 @@ pub async fn preview_import(
         encoding: encoding(q.encoding.as_deref())?,
         ..ImportOptions::default()
     };
-    let upload = Upload::receive(&s.upload_dir, body).await?;
+    let upload = Upload::receive(&s.upload_dir, s.upload_limit_bytes, body).await?;
     let preview = import::preview(upload.path(), &opts, PREVIEW_ROWS)
         .await
         .map_err(import_error)?;
@@ -209,12 +219,17 @@ pub async fn list_import_rejections(
     caller.require(Scope::ContactsRead)?;
     let org = caller.org();
     let imp = s.store.get_import(org, import_id(&id)?).await?;
+    Ok(rejections_download(&s.store, org, &imp))
+}
+
+/// The rejected rows of an import as a CSV download, streamed a page of rows at a time.
+pub(crate) fn rejections_download(store: &Store, org: OrgId, imp: &Import) -> Response {
     let head = Bytes::from(import::rejections_csv_head(&import::report_headers(
         &imp.report,
     )));
     let pages = futures_util::stream::try_unfold(
         RejectionPages {
-            store: s.store.clone(),
+            store: store.clone(),
             org,
             import: imp.id,
             after_row: 0,
@@ -225,14 +240,14 @@ pub async fn list_import_rejections(
     let stream =
         futures_util::StreamExt::chain(futures_util::stream::once(async move { Ok(head) }), pages);
     let disposition = format!("attachment; filename=\"{}-rejected.csv\"", imp.id);
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 struct RejectionPages {
@@ -322,7 +337,7 @@ struct Upload {
 
 impl Upload {
     /// Streams the request body to a new file, refusing an empty body or one over the limit.
-    async fn receive(dir: &Path, mut body: Body) -> ApiResult<Upload> {
+    async fn receive(dir: &Path, limit_bytes: u64, mut body: Body) -> ApiResult<Upload> {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(upload_failed)?;
@@ -346,11 +361,14 @@ impl Upload {
                 continue;
             };
             size += data.len() as u64;
-            if size > MAX_UPLOAD_BYTES {
+            if size > limit_bytes {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
-                    format!("the file is larger than {} MiB; split it or import it with `hatchery import`", MAX_UPLOAD_BYTES >> 20),
+                    format!(
+                        "the file is larger than {}; split it or import it with `hatchery import`",
+                        size_text(limit_bytes)
+                    ),
                 ));
             }
             file.write_all(&data).await.map_err(upload_failed)?;
@@ -377,6 +395,15 @@ impl Drop for Upload {
                 tracing::warn!(error = %e, "could not remove an import upload");
             }
         }
+    }
+}
+
+/// `200 MiB`, or bytes for limits under a MiB.
+pub(crate) fn size_text(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

@@ -11,6 +11,7 @@ use hatchery_domain::segment::{Filter, FilterError};
 use hatchery_domain::ContactId;
 use hatchery_store::contacts::Contact;
 use hatchery_store::keys::Scope;
+use hatchery_store::segments::membership::{SegmentMember, SegmentSize};
 use hatchery_store::segments::{Segment, SegmentChange};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -34,6 +35,8 @@ pub fn routes() -> Router<AppState> {
                 .delete(delete_segment),
         )
         .route("/api/v1/segments/{id}/contacts", get(list_segment_contacts))
+        .route("/api/v1/segments/{id}/members", get(list_segment_members))
+        .route("/api/v1/segments/{id}/sizes", get(list_segment_sizes))
 }
 
 fn filter_error(e: &FilterError) -> ApiError {
@@ -301,4 +304,70 @@ pub async fn list_segment_contacts(
         .then(|| data.last().map(|c| c.id.to_string()))
         .flatten();
     Ok(Json(Page { data, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/segments/{id}/members", tag = "segments",
+    params(("id" = String, Path), ListSegmentContactsQuery),
+    responses((status = 200, body = Page<SegmentMember>), (status = 404, body = crate::error::ErrorBody)))]
+/// The segment's stored members with the time each entered, newest contact first. Membership is
+/// kept current as contacts change and as time moves rolling windows; while the segment is
+/// `pending` (its members are being computed after creation) the list is empty.
+pub async fn list_segment_members(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ListSegmentContactsQuery>,
+) -> ApiResult<Json<Page<SegmentMember>>> {
+    caller.require(Scope::ContactsRead)?;
+    let segment = s.store.get_segment(caller.org(), segment_id(&id)?).await?;
+    let before = match &q.cursor {
+        Some(c) => Some(
+            c.parse::<ContactId>()
+                .map_err(|_| invalid_field("cursor", "is not a cursor returned by this API"))?,
+        ),
+        None => None,
+    };
+    let (data, more) = s
+        .store
+        .segment_members(caller.org(), segment.id, before, limit(q.limit)?)
+        .await?;
+    let next_cursor = more
+        .then(|| data.last().map(|m| m.contact.id.to_string()))
+        .flatten();
+    Ok(Json(Page { data, next_cursor }))
+}
+
+/// Longest size history one request returns, in days.
+const MAX_SIZE_DAYS: u32 = 3_650;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListSegmentSizesQuery {
+    /// How many days back, 1–3650, default 90.
+    pub days: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/segments/{id}/sizes", tag = "segments",
+    params(("id" = String, Path), ListSegmentSizesQuery),
+    responses((status = 200, body = [SegmentSize]), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+/// The segment's size per UTC day (days with a change only), oldest first, with how many
+/// contacts entered and left that day.
+pub async fn list_segment_sizes(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ListSegmentSizesQuery>,
+) -> ApiResult<Json<Vec<SegmentSize>>> {
+    caller.require(Scope::ContactsRead)?;
+    let days = q.days.unwrap_or(90);
+    if days == 0 || days > MAX_SIZE_DAYS {
+        return Err(invalid_field("days", "must be between 1 and 3650"));
+    }
+    let segment = s.store.get_segment(caller.org(), segment_id(&id)?).await?;
+    let since = s.now() - i64::from(days) * hatchery_domain::segment::DAY_MS;
+    Ok(Json(
+        s.store
+            .segment_sizes(caller.org(), segment.id, since)
+            .await?,
+    ))
 }

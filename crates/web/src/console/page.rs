@@ -19,8 +19,11 @@ pub struct Chrome {
 pub struct Nav {
     pub user_name: String,
     pub csrf: String,
-    /// Which entry is the current page (`home`, `contacts`, `accounts`, `settings`, `account`).
+    /// Which entry is the current page (`home`, `contacts`, `accounts`, `imports`, `settings`,
+    /// `account`).
     pub active: &'static str,
+    /// Whether the user may import (the Import entry is shown).
+    pub imports: bool,
     /// Settings are for administrators; others do not see the link.
     pub settings: bool,
 }
@@ -41,6 +44,7 @@ impl Chrome {
                 user_name: v.user.name.clone(),
                 csrf: v.session.csrf_token.clone(),
                 active,
+                imports: v.access.may_import(),
                 settings: super::settings::may_open(v),
             }),
             here: here.to_owned(),
@@ -78,6 +82,8 @@ pub enum PageError {
     Forbidden(Lang, &'static str),
     NotFound(Lang),
     BadRequest(Lang, String),
+    /// 413: an upload over the size limit; the message says what the limit is.
+    TooLarge(Lang, String),
     /// 429: too many failed sign-ins.
     Throttled(Lang),
     /// 503: the database failed (logged where it happened).
@@ -124,6 +130,12 @@ impl IntoResponse for PageError {
             PageError::BadRequest(lang, m) => {
                 (StatusCode::BAD_REQUEST, lang, "error.bad_request.title", m)
             }
+            PageError::TooLarge(lang, m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                lang,
+                "error.too_large.title",
+                m,
+            ),
             PageError::Throttled(lang) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 lang,

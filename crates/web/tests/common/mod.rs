@@ -102,6 +102,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with the application state adjusted first (a small upload limit …).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut AppState)) -> TestApp {
     let db = TestDb::new().await;
     let store = Store::connect(&db.url, &StoreOptions::default())
         .await
@@ -116,11 +121,12 @@ pub async fn spawn_app() -> TestApp {
         .create_api_key(org, "test", &[Scope::Admin], START)
         .await
         .unwrap();
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         Arc::new(clock.clone()),
         db._dir.path().join("uploads"),
     );
+    configure(&mut state);
     std::fs::create_dir_all(&state.upload_dir).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,146 @@
+//! The evaluator keeps what depends on a contact current — today: segment memberships.
+//!
+//! It works off the jobs table (`hatchery_store::jobs`): every change to a contact (ingest,
+//! import, API edit, tag, merge, erasure) asks, in the same transaction, for the contact to be
+//! evaluated; a new or edited segment asks for its members to be computed by one query. The
+//! evaluator claims due work in batches, evaluates each contact in process against every live
+//! segment (`hatchery_domain::segment::membership`), writes the differences with their
+//! `segment.entered` / `segment.exited` events, and leaves a timer on the contact when a rolling
+//! window will change an answer with time alone — so nothing ever rescans the whole pool.
+//!
+//! A crash loses nothing: claimed work carries a lease and is claimed again when it runs out.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hatchery_domain::ids::SegmentId;
+use hatchery_domain::segment::membership;
+use hatchery_domain::{ContactId, OrgId};
+use hatchery_store::jobs::{Job, JobEnd, JobKind};
+use hatchery_store::segments::membership::SnapshotNeeds;
+use hatchery_store::{Store, StoreError};
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+
+/// Contacts evaluated per batch.
+pub const BATCH: u32 = 500;
+/// How long claimed work is held before another worker may take it.
+const LEASE_MS: i64 = 120_000;
+/// How long an idle evaluator waits before looking for due timers again.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+/// When failed work is tried again.
+const RETRY_MS: i64 = 5_000;
+
+/// Starts the evaluator on the current runtime; it ends when the store is closed.
+pub fn start(store: Store, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) {
+    tokio::spawn(async move {
+        while !store.is_closed() {
+            match run_once(&store, clock.as_ref(), &metrics).await {
+                Ok(true) => {}
+                Ok(false) => store.wait_for_jobs(IDLE_POLL).await,
+                Err(e) => {
+                    if store.is_closed() {
+                        break;
+                    }
+                    tracing::warn!(error = %e, "evaluator pass failed");
+                    tokio::time::sleep(IDLE_POLL).await;
+                }
+            }
+        }
+    });
+}
+
+/// Does the work due now: pending materialisations, then one batch of contacts. Returns whether
+/// there was any (public so tests and benchmarks can drive the evaluator without its task).
+pub async fn run_once(
+    store: &Store,
+    clock: &dyn Clock,
+    metrics: &Metrics,
+) -> Result<bool, StoreError> {
+    let now = clock.now_ms();
+    let mut worked = false;
+    for job in store
+        .claim_jobs(JobKind::MaterialiseSegment, now, LEASE_MS, 4)
+        .await?
+    {
+        worked = true;
+        match store
+            .materialise_segment(job.org, SegmentId(job.subject), clock.now_ms())
+            .await
+        {
+            Ok(_) => {
+                metrics.segments_materialised.fetch_add(1, Relaxed);
+                store.end_jobs(&[(job, JobEnd::Done)]).await?;
+            }
+            Err(e) => {
+                metrics.evaluation_failures.fetch_add(1, Relaxed);
+                tracing::warn!(org.id = job.org.0, segment.id = job.subject, error = %e, "materialising a segment failed");
+                store
+                    .retry_job(&job, now + RETRY_MS, &e.to_string())
+                    .await?;
+            }
+        }
+    }
+    let jobs = store
+        .claim_jobs(JobKind::EvaluateContact, now, LEASE_MS, BATCH)
+        .await?;
+    if jobs.is_empty() {
+        return Ok(worked);
+    }
+    let mut by_org: HashMap<OrgId, Vec<Job>> = HashMap::new();
+    for j in jobs {
+        by_org.entry(j.org).or_default().push(j);
+    }
+    for (org, jobs) in by_org {
+        let n = jobs.len() as u64;
+        if let Err(e) = evaluate(store, org, &jobs, now).await {
+            metrics.evaluation_failures.fetch_add(1, Relaxed);
+            tracing::warn!(org.id = org.0, contacts = n, error = %e, "evaluating contacts failed");
+            for j in &jobs {
+                store.retry_job(j, now + RETRY_MS, &e.to_string()).await?;
+            }
+        } else {
+            metrics.contacts_evaluated.fetch_add(n, Relaxed);
+        }
+    }
+    Ok(true)
+}
+
+/// Evaluates one organisation's contacts against its live segments and writes the outcome.
+async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(), StoreError> {
+    let segments = store.live_segments(org).await?;
+    let ids: Vec<ContactId> = jobs.iter().map(|j| ContactId(j.subject)).collect();
+    let needs = SnapshotNeeds::of(segments.iter().map(|s| &s.filter), now);
+    let snapshots = store.contact_snapshots(org, &ids, needs).await?;
+    let current = store.memberships(org, &ids).await?;
+    let names: HashMap<SegmentId, String> =
+        segments.iter().map(|s| (s.id, s.name.clone())).collect();
+    let none = Default::default();
+    let mut changes = Vec::new();
+    let mut gone = Vec::new();
+    let mut ends = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let id = ContactId(job.subject);
+        let Some(snapshot) = snapshots.get(&id) else {
+            gone.push(id);
+            ends.push((*job, JobEnd::Done));
+            continue;
+        };
+        let change = membership::evaluate(
+            snapshot,
+            segments.iter().map(|s| (s.id, &s.filter)),
+            current.get(&id).unwrap_or(&none),
+            now,
+        );
+        ends.push((*job, change.next_check.map_or(JobEnd::Done, JobEnd::Again)));
+        if !change.is_empty() {
+            changes.push((id, change));
+        }
+    }
+    store
+        .apply_evaluations(org, &names, &changes, &gone, &ends, now)
+        .await
+}

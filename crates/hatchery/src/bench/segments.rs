@@ -1,0 +1,273 @@
+//! `hatchery bench segments`: keeping segment memberships current on a large pool.
+//!
+//! Fills a pool of contacts with events spread over the last 30 days (in bulk, untimed), then
+//! times: materialising a behavioural segment ("viewed pricing ≥ 3 times in 7 days") by one query,
+//! next to the rebuild a cron-driven tool does (one big `INSERT … WHERE id NOT IN (current
+//! members)` plus `DELETE … NOT IN (matching)`) in the same database; materialising the other
+//! segments; and evaluating changed contacts against all segments (the work every incoming event
+//! causes), with the time each batch took.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hatchery_domain::ids::SegmentId;
+use hatchery_domain::segment::Filter;
+use hatchery_domain::ContactId;
+use hatchery_engine::evaluator;
+use hatchery_engine::{Metrics, SystemClock};
+use hatchery_store::contacts::ContactFilter;
+use hatchery_store::ingest::{IngestWrite, NewEvent};
+use hatchery_store::jobs::JobKind;
+use hatchery_store::Store;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use super::{fill_pool, ms, percentile, store_settings, FreshDb};
+use crate::config::Config;
+use crate::demo::thousands;
+
+#[derive(clap::Args, Debug)]
+pub(super) struct SegmentsArgs {
+    /// Contacts in the pool.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=20_000_000))]
+    contacts: u64,
+    /// Events per contact, spread over the last 30 days.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    events_per_contact: u64,
+    /// Saved segments (profile, tag, behavioural and nested filters, cycling).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=500))]
+    segments: u64,
+    /// Changed contacts to evaluate against all segments.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    evaluate: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    db: super::DbArgs,
+}
+
+const DAY: i64 = 86_400_000;
+const EVENT_NAMES: [&str; 5] = [
+    "Pricing Viewed",
+    "Whitepaper Downloaded",
+    "Webinar Watched",
+    "Demo Requested",
+    "Case Study Viewed",
+];
+const INDUSTRIES: [&str; 4] = ["软件", "制造业", "金融", "医疗"];
+
+/// The `i`-th benchmark segment filter: a mix of what marketers build.
+pub(super) fn sample_filter(i: usize) -> Filter {
+    let name = EVENT_NAMES[i % EVENT_NAMES.len()];
+    let industry = INDUSTRIES[i % INDUSTRIES.len()];
+    let v = match i % 5 {
+        0 => {
+            json!({"event": {"kind": "track", "name": name}, "at_least": 3, "within_days": 7 + i % 7})
+        }
+        1 => json!({"all": [
+            {"field": "industry", "op": "eq", "value": industry},
+            {"event": {"kind": "track", "name": name}, "at_least": 1, "within_days": 30}
+        ]}),
+        2 => json!({"any": [
+            {"field": "company_size", "op": "in", "value": ["1000-4999", "5000+"]},
+            {"all": [{"field": "province", "op": "eq", "value": "广东"}, {"not": {"field": "industry", "op": "eq", "value": industry}}]}
+        ]}),
+        3 => json!({"all": [
+            {"field": "source", "op": "eq", "value": "wechat"},
+            {"not": {"event": {"kind": "track", "name": name}, "at_least": 1, "within_days": 14}}
+        ]}),
+        _ => json!({"all": [
+            {"identity": "wechat_unionid"},
+            {"event": {"kind": "track"}, "at_least": 5, "within_days": 30}
+        ]}),
+    };
+    Filter::parse(&v).expect("benchmark filters are valid")
+}
+
+impl SegmentsArgs {
+    pub(super) fn db(&self) -> &super::DbArgs {
+        &self.db
+    }
+}
+
+pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<()> {
+    let total = a.contacts as usize;
+    let store = Store::connect(&db.url, &cfg.store)
+        .await
+        .context("cannot open the benchmark database")?;
+    println!(
+        "store: {} ({})",
+        store.backend_name(),
+        store_settings(cfg, &store)
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let org = store.create_org("Benchmark", now).await?.id;
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    fill_pool(&store, org, total, &mut rng, now).await?;
+    let newest = store
+        .list_contacts(
+            org,
+            &ContactFilter {
+                limit: 1,
+                ..ContactFilter::default()
+            },
+        )
+        .await?
+        .0
+        .first()
+        .map_or(1, |c| c.id.0);
+    let first = newest + 1 - total as i64;
+
+    // Events, untimed.
+    let started = Instant::now();
+    let per = a.events_per_contact as usize;
+    let mut written = 0usize;
+    let mut w = IngestWrite::default();
+    for k in 0..total {
+        let contact = ContactId(first + k as i64);
+        // Activity is skewed: some contacts are busy, most are not.
+        let n = ((rng.gen::<f64>().powi(3) * 3.0 * per as f64) as usize).max(1);
+        for j in 0..n {
+            let name = EVENT_NAMES[rng.gen_range(0..EVENT_NAMES.len())];
+            let at = now - rng.gen_range(0..30 * DAY);
+            w.events.push(NewEvent {
+                contact,
+                message_id: format!("bench-{k}-{j}"),
+                client_at: 0,
+                kind: "track".into(),
+                name: Some(name.into()),
+                occurred_at: at,
+                sent_at: Some(at),
+                received_at: at,
+                source_id: None,
+                channel: Some("web".into()),
+                utm_source: None,
+                utm_medium: None,
+                utm_campaign: None,
+                properties: "{}".into(),
+                context: "{}".into(),
+            });
+        }
+        if w.events.len() >= 50_000 || k + 1 == total {
+            written += w.events.len();
+            store.write_ingest(org, std::mem::take(&mut w), now).await?;
+        }
+    }
+    println!(
+        "events:   {} events for {} contacts in {:.1} s",
+        thousands(written as u64),
+        thousands(total as u64),
+        started.elapsed().as_secs_f64()
+    );
+    store.analyze().await?;
+
+    // 1. One behavioural segment, two ways.
+    let hot = sample_filter(0);
+    let seg = store
+        .create_segment(org, "bench: hot pricing", None, &hot, now)
+        .await?;
+    let _ = seg;
+    let (m, ours) = materialise_next(&store, now).await?;
+    let timers = store.pending_jobs(org, JobKind::EvaluateContact).await?;
+    println!();
+    println!(
+        "materialise \"viewed pricing ≥ 3 times in 7 days\": {} members in {:.2} s ({} contacts queued to set their timers)",
+        thousands(m.members),
+        ours.as_secs_f64(),
+        thousands(timers as u64)
+    );
+    let t = Instant::now();
+    let naive = store
+        .rebuild_segment_by_not_in(org, SegmentId(i64::MAX - 1), &hot, now)
+        .await?;
+    let theirs = t.elapsed();
+    println!(
+        "rebuild by INSERT … NOT IN / DELETE … NOT IN (the cron approach): {} members in {:.2} s = {:.1}× the materialisation",
+        thousands(naive.max(0) as u64),
+        theirs.as_secs_f64(),
+        theirs.as_secs_f64() / ours.as_secs_f64().max(1e-9)
+    );
+
+    // 2. The other segments.
+    let t = Instant::now();
+    for i in 1..a.segments as usize {
+        store
+            .create_segment(org, &format!("bench {i}"), None, &sample_filter(i), now)
+            .await?;
+        materialise_next(&store, now).await?;
+    }
+    println!(
+        "materialise {} more segments: {:.2} s",
+        a.segments - 1,
+        t.elapsed().as_secs_f64()
+    );
+
+    // 3. Evaluation of changed contacts against every segment.
+    let metrics = Metrics::default();
+    let clock = SystemClock;
+    // Work queued by the materialisations (timers) first, untimed.
+    while evaluator::run_once(&store, &clock, &metrics).await? {}
+    let n = (a.evaluate as usize).min(total);
+    let ids: Vec<i64> = (0..n)
+        .map(|_| first + rng.gen_range(0..total) as i64)
+        .collect();
+    store
+        .enqueue_jobs(org, JobKind::EvaluateContact, &ids, 0)
+        .await?;
+    let before = metrics
+        .contacts_evaluated
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut batches: Vec<Duration> = Vec::new();
+    let t = Instant::now();
+    loop {
+        let b = Instant::now();
+        if !evaluator::run_once(&store, &clock, &metrics).await? {
+            break;
+        }
+        batches.push(b.elapsed());
+    }
+    let took = t.elapsed();
+    let evaluated = metrics
+        .contacts_evaluated
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - before;
+    batches.sort_unstable();
+    println!(
+        "evaluate {} changed contacts against {} segments: {:.2} s = {} contacts/s; per batch of ≤ {} p50 {:.0} ms, p99 {:.0} ms",
+        thousands(evaluated),
+        a.segments,
+        took.as_secs_f64(),
+        thousands((evaluated as f64 / took.as_secs_f64()) as u64),
+        evaluator::BATCH,
+        ms(percentile(&batches, 0.50)),
+        ms(percentile(&batches, 0.99))
+    );
+    let peak = super::proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
+    println!("peak RSS: {:.0} MiB", super::mib(peak));
+    store.close().await;
+    Ok(())
+}
+
+/// Claims the next segment waiting to be materialised and materialises it, as the evaluator
+/// does; returns the outcome and the time it took.
+async fn materialise_next(
+    store: &Store,
+    now: i64,
+) -> Result<(hatchery_store::segments::membership::Materialised, Duration)> {
+    let job = store
+        .claim_jobs(JobKind::MaterialiseSegment, now, 600_000, 1)
+        .await?
+        .pop()
+        .context("no segment waits to be materialised")?;
+    let t = Instant::now();
+    let m = store
+        .materialise_segment(job.org, SegmentId(job.subject), now)
+        .await?
+        .context("the segment vanished")?;
+    let took = t.elapsed();
+    store
+        .end_jobs(&[(job, hatchery_store::jobs::JobEnd::Done)])
+        .await?;
+    Ok((m, took))
+}

@@ -1,0 +1,839 @@
+//! Segment membership kept current: who is in which segment, since when, and how segment sizes
+//! moved day by day.
+//!
+//! Two writers keep it: a first (or, after a filter edit, a fresh) **materialisation** computes a
+//! segment's members with one query, and **evaluation** of one contact after it changed — or when
+//! a rolling window it depends on moved — applies the difference the domain computed
+//! (`hatchery_domain::segment::membership`). Every change after the first materialisation is a
+//! `segment.entered` / `segment.exited` event on the contact's timeline.
+
+use std::collections::{BTreeSet, HashMap};
+
+use hatchery_domain::ids::SegmentId;
+use hatchery_domain::segment::membership::MembershipChange;
+use hatchery_domain::segment::{
+    AccountField, AccountSnapshot, Condition, ContactSnapshot, EventCondition, EventRecord, Filter,
+    Window,
+};
+use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId, StandardField};
+use serde::Serialize;
+
+use crate::backend::{bind_args, with_pool, with_tx, Arg, Tx};
+use crate::contacts::{Contact, ContactRow, CONTACT_COLUMNS};
+use crate::error::{Result, StoreError};
+use crate::ingest::{insert_events, NewEvent};
+use crate::jobs::{end_jobs_in, enqueue_jobs_in, Job, JobEnd, JobKind};
+use crate::{Millis, Store};
+
+/// Contacts read by one statement of a batch.
+const BATCH: usize = 500;
+const DAY_MS: Millis = hatchery_domain::segment::DAY_MS;
+
+/// A segment being kept current.
+#[derive(Debug, Clone)]
+pub struct LiveSegment {
+    pub id: SegmentId,
+    pub name: String,
+    pub filter: Filter,
+}
+
+/// What of a contact a batch of evaluations must read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotNeeds {
+    pub tags: bool,
+    pub identities: bool,
+    pub account: bool,
+    /// Events that occurred at or after this instant; `None`: no events.
+    pub events_since: Option<Millis>,
+}
+
+impl SnapshotNeeds {
+    /// Everything, with events since `events_since`.
+    pub fn all(events_since: Option<Millis>) -> SnapshotNeeds {
+        SnapshotNeeds {
+            tags: true,
+            identities: true,
+            account: true,
+            events_since,
+        }
+    }
+
+    /// What the filters read at `now`.
+    pub fn of<'a>(filters: impl IntoIterator<Item = &'a Filter>, now: Millis) -> SnapshotNeeds {
+        let mut n = SnapshotNeeds {
+            tags: false,
+            identities: false,
+            account: false,
+            events_since: None,
+        };
+        for f in filters {
+            let d = f.dependencies();
+            n.tags |= !d.tags.is_empty();
+            n.identities |= !d.identity_kinds.is_empty();
+            n.account |= !d.account_fields.is_empty() || !d.account_traits.is_empty();
+            if let Some(s) = d.events_needed_since(now) {
+                n.events_since = Some(n.events_since.map_or(s, |m: Millis| m.min(s)));
+            }
+        }
+        n
+    }
+}
+
+/// A segment a contact belongs to.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ContactSegment {
+    #[schema(value_type = String, example = "seg_3")]
+    pub id: SegmentId,
+    pub name: String,
+    pub entered_at: Millis,
+}
+
+/// A member of a segment.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SegmentMember {
+    pub contact: Contact,
+    pub entered_at: Millis,
+}
+
+/// A segment's size on one UTC day.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SegmentSize {
+    /// The day's start, ms since the epoch (UTC).
+    pub day: Millis,
+    /// Members after the day's last change.
+    pub size: i64,
+    pub entered: i64,
+    pub exited: i64,
+}
+
+/// The outcome of one materialisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Materialised {
+    pub members: u64,
+    pub entered: u64,
+    pub exited: u64,
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ids_args(org: OrgId, ids: &[ContactId]) -> Vec<Arg> {
+    std::iter::once(Arg::Int(org.0))
+        .chain(ids.iter().map(|i| Arg::Int(i.0)))
+        .collect()
+}
+
+fn day_of(t: Millis) -> Millis {
+    t.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// The standard fields of a contact, as the filter language reads them.
+pub(crate) fn snapshot_fields(c: &Contact) -> std::collections::BTreeMap<StandardField, String> {
+    [
+        (StandardField::Name, &c.name),
+        (StandardField::Email, &c.email),
+        (StandardField::Mobile, &c.mobile),
+        (StandardField::Landline, &c.landline),
+        (StandardField::Company, &c.company),
+        (StandardField::Title, &c.title),
+        (StandardField::Department, &c.department),
+        (StandardField::Industry, &c.industry),
+        (StandardField::CompanySize, &c.company_size),
+        (StandardField::Province, &c.province),
+        (StandardField::City, &c.city),
+        (StandardField::Source, &c.source),
+    ]
+    .into_iter()
+    .filter_map(|(f, v)| Some((f, v.clone()?)))
+    .collect()
+}
+
+type AccountRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+impl Store {
+    /// The segments kept current (materialised at least once), with their filters.
+    pub async fn live_segments(&self, org: OrgId) -> Result<Vec<LiveSegment>> {
+        let rows: Vec<(i64, String, String)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT id, name, filter FROM segments WHERE org_id = $1 AND status = 'ready' ORDER BY id",
+        )
+        .bind(org.0)
+        .fetch_all(c)
+        .await?);
+        rows.into_iter()
+            .map(|(id, name, filter)| {
+                let json: serde_json::Value = serde_json::from_str(&filter)?;
+                let filter = Filter::parse(&json).map_err(|e| {
+                    StoreError::Conflict(format!("stored filter of seg_{id} is invalid: {e}"))
+                })?;
+                Ok(LiveSegment {
+                    id: SegmentId(id),
+                    name,
+                    filter,
+                })
+            })
+            .collect()
+    }
+
+    /// Snapshots of the live (not merged-away, not deleted) contacts among `ids`; the others are
+    /// absent from the answer.
+    pub async fn contact_snapshots(
+        &self,
+        org: OrgId,
+        ids: &[ContactId],
+        needs: SnapshotNeeds,
+    ) -> Result<HashMap<ContactId, ContactSnapshot>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH) {
+            self.snapshot_chunk(org, chunk, needs, &mut out).await?;
+        }
+        Ok(out)
+    }
+
+    async fn snapshot_chunk(
+        &self,
+        org: OrgId,
+        ids: &[ContactId],
+        needs: SnapshotNeeds,
+        out: &mut HashMap<ContactId, ContactSnapshot>,
+    ) -> Result<()> {
+        let args = ids_args(org, ids);
+        let list = placeholders(2, ids.len());
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL AND id IN ({list})"
+        );
+        let rows: Vec<ContactRow> = with_pool!(self, c => bind_args!(sqlx::query_as::<_, ContactRow>(&sql), &args).fetch_all(c).await?);
+        let mut accounts: HashMap<ContactId, i64> = HashMap::new();
+        for r in rows {
+            let c = r.into_contact();
+            if let Some(a) = c.account_id {
+                accounts.insert(c.id, a.0);
+            }
+            out.insert(
+                c.id,
+                ContactSnapshot {
+                    fields: snapshot_fields(&c),
+                    traits: c.traits,
+                    ..ContactSnapshot::default()
+                },
+            );
+        }
+        if needs.tags {
+            let sql = format!(
+                "SELECT ct.contact_id, t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
+                 WHERE ct.org_id = $1 AND ct.contact_id IN ({list})"
+            );
+            let rows: Vec<(i64, String)> =
+                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            for (id, name) in rows {
+                if let Some(s) = out.get_mut(&ContactId(id)) {
+                    s.tags.insert(name);
+                }
+            }
+        }
+        if needs.identities {
+            let sql = format!(
+                "SELECT contact_id, kind, value FROM identities WHERE org_id = $1 AND contact_id IN ({list}) \
+                 ORDER BY created_at, kind, value"
+            );
+            let rows: Vec<(i64, String, String)> =
+                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            for (id, kind, value) in rows {
+                if let (Some(s), Some(kind)) =
+                    (out.get_mut(&ContactId(id)), IdentityKind::parse(&kind))
+                {
+                    s.identities.push(Identifier::new(kind, value));
+                }
+            }
+        }
+        if needs.account && !accounts.is_empty() {
+            let mut wanted: Vec<i64> = accounts.values().copied().collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let mut a_args = vec![Arg::Int(org.0)];
+            a_args.extend(wanted.iter().map(|a| Arg::Int(*a)));
+            let sql = format!(
+                "SELECT id, name, domain, industry, company_size, province, city, traits FROM accounts \
+                 WHERE org_id = $1 AND id IN ({})",
+                placeholders(2, wanted.len())
+            );
+            let rows: Vec<AccountRow> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &a_args).fetch_all(c).await?);
+            let mut by_id = HashMap::new();
+            for (id, name, domain, industry, size, province, city, traits) in rows {
+                let fields = [
+                    (AccountField::Name, name),
+                    (AccountField::Domain, domain),
+                    (AccountField::Industry, industry),
+                    (AccountField::CompanySize, size),
+                    (AccountField::Province, province),
+                    (AccountField::City, city),
+                ]
+                .into_iter()
+                .filter_map(|(f, v)| Some((f, v?)))
+                .collect();
+                by_id.insert(
+                    id,
+                    AccountSnapshot {
+                        fields,
+                        traits: serde_json::from_str(&traits)?,
+                    },
+                );
+            }
+            for (contact, account) in accounts {
+                if let (Some(s), Some(a)) = (out.get_mut(&contact), by_id.get(&account)) {
+                    s.account = Some(a.clone());
+                }
+            }
+        }
+        if let Some(since) = needs.events_since {
+            let mut e_args = args.clone();
+            e_args.push(Arg::Int(since));
+            let sql = format!(
+                "SELECT contact_id, kind, name, occurred_at, properties FROM events \
+                 WHERE org_id = $1 AND contact_id IN ({list}) AND occurred_at >= ${} ORDER BY occurred_at",
+                ids.len() + 2
+            );
+            let rows: Vec<(i64, String, Option<String>, i64, String)> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &e_args).fetch_all(c).await?);
+            for (id, kind, name, occurred_at, properties) in rows {
+                if let Some(s) = out.get_mut(&ContactId(id)) {
+                    s.events.push(EventRecord {
+                        kind,
+                        name,
+                        occurred_at,
+                        properties: serde_json::from_str(&properties)?,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The segments each of `ids` is in now.
+    pub async fn memberships(
+        &self,
+        org: OrgId,
+        ids: &[ContactId],
+    ) -> Result<HashMap<ContactId, BTreeSet<SegmentId>>> {
+        let mut out: HashMap<ContactId, BTreeSet<SegmentId>> = HashMap::new();
+        for chunk in ids.chunks(BATCH) {
+            let sql = format!(
+                "SELECT contact_id, segment_id FROM segment_members WHERE org_id = $1 AND contact_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let args = ids_args(org, chunk);
+            let rows: Vec<(i64, i64)> =
+                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            for (c, s) in rows {
+                out.entry(ContactId(c)).or_default().insert(SegmentId(s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the outcome of evaluating a batch of contacts, in one transaction: memberships,
+    /// `segment.entered` / `segment.exited` events, member counts, size history, and the end of
+    /// the jobs that asked for it. Contacts in `gone` (merged away or deleted) leave every
+    /// segment without an event: they no longer exist; their survivor is evaluated on its own.
+    pub async fn apply_evaluations(
+        &self,
+        org: OrgId,
+        names: &HashMap<SegmentId, String>,
+        changes: &[(ContactId, MembershipChange)],
+        gone: &[ContactId],
+        ends: &[(Job, JobEnd)],
+        now: Millis,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let mut moves: HashMap<SegmentId, (i64, i64)> = HashMap::new();
+        let mut events = Vec::new();
+        for id in gone {
+            let left: Vec<i64> = with_tx!(&mut tx, c => sqlx::query_scalar(
+                "DELETE FROM segment_members WHERE org_id = $1 AND contact_id = $2 RETURNING segment_id",
+            )
+            .bind(org.0)
+            .bind(id.0)
+            .fetch_all(&mut *c)
+            .await?);
+            for s in left {
+                moves.entry(SegmentId(s)).or_default().1 += 1;
+            }
+        }
+        for (contact, change) in changes {
+            for s in &change.entered {
+                let n = with_tx!(&mut tx, c => sqlx::query(
+                    "INSERT INTO segment_members (org_id, segment_id, contact_id, entered_at) \
+                     SELECT $1, $2, $3, $4 WHERE EXISTS \
+                     (SELECT 1 FROM segments WHERE org_id = $1 AND id = $2 AND status = 'ready') \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(org.0)
+                .bind(s.0)
+                .bind(contact.0)
+                .bind(now)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+                if n > 0 {
+                    moves.entry(*s).or_default().0 += 1;
+                    events.push(membership_event(*contact, *s, names.get(s), true, now));
+                }
+            }
+            for s in &change.exited {
+                let n = with_tx!(&mut tx, c => sqlx::query(
+                    "DELETE FROM segment_members WHERE org_id = $1 AND segment_id = $2 AND contact_id = $3",
+                )
+                .bind(org.0)
+                .bind(s.0)
+                .bind(contact.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+                if n > 0 {
+                    moves.entry(*s).or_default().1 += 1;
+                    events.push(membership_event(*contact, *s, names.get(s), false, now));
+                }
+            }
+        }
+        insert_events(&mut tx, org, &events).await?;
+        for (s, (entered, exited)) in moves {
+            record_moves(&mut tx, org, s, entered, exited, None, now).await?;
+        }
+        end_jobs_in(&mut tx, ends).await?;
+        tx.commit().await
+    }
+
+    /// Computes the members of a segment with one query and stores them, replacing what was
+    /// stored; the segment is `ready` afterwards. The first materialisation writes no events (the
+    /// segment's members did not *enter* anything); a later one (after a filter edit) writes an
+    /// event per contact that entered or left. Contacts whose membership can change with time
+    /// alone (those with events in a rolling window of the filter) are queued for evaluation,
+    /// which sets their timers. `None`: the segment is gone, or its filter changed meanwhile (a
+    /// newer materialisation is queued).
+    pub async fn materialise_segment(
+        &self,
+        org: OrgId,
+        id: SegmentId,
+        now: Millis,
+    ) -> Result<Option<Materialised>> {
+        let row: Option<(String, String, String, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT name, filter, status, filter_version FROM segments WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await?);
+        let Some((name, filter, status, version)) = row else {
+            return Ok(None);
+        };
+        let filter = Filter::parse(&serde_json::from_str(&filter)?)
+            .map_err(|e| StoreError::Conflict(format!("stored filter of {id} is invalid: {e}")))?;
+        let wanted = self.segment_contact_ids(org, &filter, now).await?;
+        // Who can change with time alone: contacts with events in a rolling window.
+        let moving: Vec<i64> = match rolling_events(&filter) {
+            Some(f) => self
+                .segment_contact_ids(org, &f, now)
+                .await?
+                .into_iter()
+                .map(|c| c.0)
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut tx = self.begin().await?;
+        let current: Vec<i64> = with_tx!(&mut tx, c => sqlx::query_scalar(
+            "SELECT contact_id FROM segment_members WHERE org_id = $1 AND segment_id = $2 ORDER BY contact_id",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_all(&mut *c)
+        .await?);
+        let still: Option<i64> = with_tx!(&mut tx, c => sqlx::query_scalar(
+            "SELECT filter_version FROM segments WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?);
+        if still != Some(version) {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let (entered, exited) = diff_sorted(&wanted, &current);
+        insert_members(&mut tx, org, id, &entered, now).await?;
+        delete_members(&mut tx, org, id, &exited).await?;
+        if status == "ready" {
+            let events: Vec<NewEvent> = entered
+                .iter()
+                .map(|c| membership_event(*c, id, Some(&name), true, now))
+                .chain(
+                    exited
+                        .iter()
+                        .map(|c| membership_event(*c, id, Some(&name), false, now)),
+                )
+                .collect();
+            insert_events(&mut tx, org, &events).await?;
+        }
+        with_tx!(&mut tx, c => sqlx::query(
+            "UPDATE segments SET status = 'ready', materialised_at = $3 WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .bind(now)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        record_moves(
+            &mut tx,
+            org,
+            id,
+            entered.len() as i64,
+            exited.len() as i64,
+            Some(wanted.len() as i64),
+            now,
+        )
+        .await?;
+        enqueue_jobs_in(&mut tx, org, JobKind::EvaluateContact, &moving, now).await?;
+        tx.commit().await?;
+        Ok(Some(Materialised {
+            members: wanted.len() as u64,
+            entered: entered.len() as u64,
+            exited: exited.len() as u64,
+        }))
+    }
+}
+
+/// A filter holding for contacts with at least one event a rolling-window condition of `f` counts
+/// (ignoring its property tests, so a superset): the only contacts whose answer can change with
+/// time alone. `None`: `f` has no rolling window.
+fn rolling_events(f: &Filter) -> Option<Filter> {
+    fn collect(f: &Filter, out: &mut Vec<Filter>) {
+        match f {
+            Filter::All(fs) | Filter::Any(fs) => fs.iter().for_each(|f| collect(f, out)),
+            Filter::Not(f) => collect(f, out),
+            Filter::Condition(Condition::Event(e)) => {
+                if let Window::WithinDays(_) = e.window {
+                    out.push(Filter::Condition(Condition::Event(EventCondition {
+                        kind: e.kind.clone(),
+                        name: e.name.clone(),
+                        properties: Vec::new(),
+                        at_least: 1,
+                        at_most: None,
+                        window: e.window,
+                    })));
+                }
+            }
+            Filter::Condition(_) => {}
+        }
+    }
+    let mut any = Vec::new();
+    collect(f, &mut any);
+    (!any.is_empty()).then_some(Filter::Any(any))
+}
+
+/// `(in a but not b, in b but not a)` of two ascending lists.
+fn diff_sorted(a: &[ContactId], b: &[i64]) -> (Vec<ContactId>, Vec<ContactId>) {
+    let (mut i, mut j) = (0, 0);
+    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.0 == *y => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.0 < *y => {
+                only_a.push(*x);
+                i += 1;
+            }
+            (Some(x), None) => {
+                only_a.push(*x);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                only_b.push(ContactId(*y));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (only_a, only_b)
+}
+
+async fn insert_members(
+    tx: &mut Tx,
+    org: OrgId,
+    seg: SegmentId,
+    ids: &[ContactId],
+    now: Millis,
+) -> Result<()> {
+    for chunk in ids.chunks(5_000) {
+        with_tx!(&mut *tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO segment_members (org_id, segment_id, contact_id, entered_at) ",
+            );
+            qb.push_values(chunk, |mut b, id| {
+                b.push_bind(org.0).push_bind(seg.0).push_bind(id.0).push_bind(now);
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build().execute(&mut *c).await?;
+        });
+    }
+    Ok(())
+}
+
+async fn delete_members(tx: &mut Tx, org: OrgId, seg: SegmentId, ids: &[ContactId]) -> Result<()> {
+    for chunk in ids.chunks(5_000) {
+        with_tx!(&mut *tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("DELETE FROM segment_members WHERE org_id = ");
+            qb.push_bind(org.0)
+                .push(" AND segment_id = ")
+                .push_bind(seg.0)
+                .push(" AND contact_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.0);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *c).await?;
+        });
+    }
+    Ok(())
+}
+
+/// A `segment.entered` / `segment.exited` event. Its message id is derived from what happened,
+/// so writing it twice stores it once.
+fn membership_event(
+    contact: ContactId,
+    seg: SegmentId,
+    name: Option<&String>,
+    entered: bool,
+    now: Millis,
+) -> NewEvent {
+    let kind = if entered {
+        "segment.entered"
+    } else {
+        "segment.exited"
+    };
+    NewEvent {
+        contact,
+        message_id: format!("{kind}:{}:{}:{now}", seg.0, contact.0),
+        client_at: 0,
+        kind: kind.to_owned(),
+        name: name.cloned(),
+        occurred_at: now,
+        sent_at: None,
+        received_at: now,
+        source_id: None,
+        channel: None,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        properties: serde_json::json!({ "segment_id": seg.to_string() }).to_string(),
+        context: "{}".to_owned(),
+    }
+}
+
+/// Adds moves to a segment's member count (or sets it, with `size`) and to its size history.
+async fn record_moves(
+    tx: &mut Tx,
+    org: OrgId,
+    seg: SegmentId,
+    entered: i64,
+    exited: i64,
+    size: Option<i64>,
+    now: Millis,
+) -> Result<()> {
+    with_tx!(&mut *tx, c => {
+        let count: Option<i64> = match size {
+            Some(n) => sqlx::query_scalar(
+                "UPDATE segments SET member_count = $3 WHERE org_id = $1 AND id = $2 RETURNING member_count",
+            )
+            .bind(org.0)
+            .bind(seg.0)
+            .bind(n)
+            .fetch_optional(&mut *c)
+            .await?,
+            None => sqlx::query_scalar(
+                "UPDATE segments SET member_count = member_count + $3 WHERE org_id = $1 AND id = $2 RETURNING member_count",
+            )
+            .bind(org.0)
+            .bind(seg.0)
+            .bind(entered - exited)
+            .fetch_optional(&mut *c)
+            .await?,
+        };
+        if let Some(count) = count {
+            sqlx::query(
+                "INSERT INTO segment_sizes (org_id, segment_id, day, size, entered, exited) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (org_id, segment_id, day) DO UPDATE SET size = excluded.size, \
+                 entered = segment_sizes.entered + excluded.entered, exited = segment_sizes.exited + excluded.exited",
+            )
+            .bind(org.0)
+            .bind(seg.0)
+            .bind(day_of(now))
+            .bind(count)
+            .bind(entered)
+            .bind(exited)
+            .execute(&mut *c)
+            .await?;
+        }
+    });
+    Ok(())
+}
+
+impl Store {
+    /// The segments a contact is in, by name.
+    pub async fn contact_segments(&self, org: OrgId, id: ContactId) -> Result<Vec<ContactSegment>> {
+        let rows: Vec<(i64, String, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT s.id, s.name, m.entered_at FROM segment_members m JOIN segments s ON s.org_id = m.org_id AND s.id = m.segment_id \
+             WHERE m.org_id = $1 AND m.contact_id = $2 ORDER BY s.name",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_all(c)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, entered_at)| ContactSegment {
+                id: SegmentId(id),
+                name,
+                entered_at,
+            })
+            .collect())
+    }
+
+    /// A segment's stored members, newest contact first: one page of at most `limit` (1–200)
+    /// below `before`, and whether more follow.
+    pub async fn segment_members(
+        &self,
+        org: OrgId,
+        seg: SegmentId,
+        before: Option<ContactId>,
+        limit: u32,
+    ) -> Result<(Vec<SegmentMember>, bool)> {
+        let limit = limit.clamp(1, 200);
+        let columns = format!("c.{}", CONTACT_COLUMNS.replace(", ", ", c."));
+        let sql = format!(
+            "SELECT {columns}, m.entered_at FROM segment_members m JOIN contacts c ON c.org_id = m.org_id AND c.id = m.contact_id \
+             WHERE m.org_id = $1 AND m.segment_id = $2 AND m.contact_id < $3 ORDER BY m.contact_id DESC LIMIT {}",
+            limit + 1
+        );
+        let mut rows: Vec<(ContactRow, i64)> = with_pool!(self, c => {
+            use sqlx::Row;
+            sqlx::query(&sql)
+                .bind(org.0)
+                .bind(seg.0)
+                .bind(before.map_or(i64::MAX, |b| b.0))
+                .fetch_all(c)
+                .await?
+                .into_iter()
+                .map(|r| Ok((sqlx::FromRow::from_row(&r)?, r.try_get("entered_at")?)))
+                .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?
+        });
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((
+            rows.into_iter()
+                .map(|(r, entered_at)| SegmentMember {
+                    contact: r.into_contact(),
+                    entered_at,
+                })
+                .collect(),
+            more,
+        ))
+    }
+
+    /// A segment's daily sizes, oldest first, from `since` (ms) on.
+    pub async fn segment_sizes(
+        &self,
+        org: OrgId,
+        seg: SegmentId,
+        since: Millis,
+    ) -> Result<Vec<SegmentSize>> {
+        let rows: Vec<(i64, i64, i64, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT day, size, entered, exited FROM segment_sizes WHERE org_id = $1 AND segment_id = $2 AND day >= $3 ORDER BY day",
+        )
+        .bind(org.0)
+        .bind(seg.0)
+        .bind(day_of(since))
+        .fetch_all(c)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(day, size, entered, exited)| SegmentSize {
+                day,
+                size,
+                entered,
+                exited,
+            })
+            .collect())
+    }
+}
+
+impl Store {
+    /// Rebuilds the members of `seg` the way cron-driven tools do — one `INSERT … WHERE id NOT IN
+    /// (current members)` and one `DELETE … WHERE contact_id NOT IN (matching contacts)` — and
+    /// returns the member count. Hatchery never does this; the benchmark measures it next to
+    /// [`Store::materialise_segment`] in the same database. The rows are removed afterwards.
+    pub async fn rebuild_segment_by_not_in(
+        &self,
+        org: OrgId,
+        seg: SegmentId,
+        filter: &Filter,
+        now: Millis,
+    ) -> Result<i64> {
+        let (from, mut args) = self.segment_where(org, filter, now);
+        args.push(Arg::Int(seg.0));
+        args.push(Arg::Int(now));
+        let (s, t) = (args.len() - 1, args.len());
+        let insert = format!(
+            "INSERT INTO segment_members (org_id, segment_id, contact_id, entered_at) SELECT $1, ${s}, c.id, ${t} {from} \
+             AND c.id NOT IN (SELECT contact_id FROM segment_members WHERE org_id = $1 AND segment_id = ${s})"
+        );
+        let delete = format!(
+            "DELETE FROM segment_members WHERE org_id = $1 AND segment_id = ${s} AND contact_id NOT IN (SELECT c.id {from}) \
+             AND entered_at <= ${t}"
+        );
+        let mut tx = self.begin().await?;
+        with_tx!(&mut tx, c => {
+            bind_args!(sqlx::query(&insert), &args).execute(&mut *c).await?;
+            bind_args!(sqlx::query(&delete), &args).execute(&mut *c).await?;
+        });
+        tx.commit().await?;
+        let n: i64 = with_pool!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM segment_members WHERE org_id = $1 AND segment_id = $2",
+        )
+        .bind(org.0)
+        .bind(seg.0)
+        .fetch_one(c)
+        .await?);
+        with_pool!(self, c => sqlx::query("DELETE FROM segment_members WHERE org_id = $1 AND segment_id = $2")
+            .bind(org.0)
+            .bind(seg.0)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(n)
+    }
+
+    /// Jobs of `kind` waiting for the organisation, due or not.
+    pub async fn pending_jobs(&self, org: OrgId, kind: JobKind) -> Result<i64> {
+        Ok(with_pool!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE org_id = $1 AND kind = $2",
+        )
+        .bind(org.0)
+        .bind(kind.as_str())
+        .fetch_one(c)
+        .await?))
+    }
+}
