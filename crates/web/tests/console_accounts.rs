@@ -54,7 +54,7 @@ async fn accounts_list_search_and_show_their_contacts_and_timeline_in_both_langu
         list.body
     );
     assert!(
-        list.body.contains("aria-current=\"page\">公司（客户）"),
+        list.body.contains("aria-current=\"page\">公司<"),
         "{}",
         list.body
     );
