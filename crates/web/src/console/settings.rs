@@ -15,7 +15,7 @@ use axum::http::HeaderMap;
 use hatchery_domain::Permission;
 
 use super::page::PageError;
-use super::session::{cookie, secure_cookies, set_cookie, Viewer};
+use super::session::{cookie, secure_cookies, Viewer};
 
 /// Names of keys, sources, business units and users: what the REST API also accepts.
 pub const MAX_NAME: usize = 100;
@@ -108,16 +108,24 @@ const SECRET_COOKIE: &str = "hatchery_new_secret";
 /// Long enough for the redirect; the page deletes it as it shows the secret.
 const SECRET_COOKIE_SECS: i64 = 300;
 
+/// The `Set-Cookie` of the secret cookie: sent back only to the settings pages, never to scripts
+/// (there are none) or other sites.
+fn secret_cookie(headers: &HeaderMap, value: &str, max_age_secs: i64) -> axum::http::HeaderValue {
+    let secure = if secure_cookies(headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    axum::http::HeaderValue::from_str(&format!(
+        "{SECRET_COOKIE}={value}; Path=/settings; Max-Age={max_age_secs}; SameSite=Strict; HttpOnly{secure}"
+    ))
+    .expect("ids and secrets are ASCII")
+}
+
 /// `Set-Cookie` handing a new secret (`item` is its typed id) to the next page view. The secret
 /// never goes into a URL, where it would end up in history and logs.
 pub fn hand_over_secret(headers: &HeaderMap, item: &str, secret: &str) -> axum::http::HeaderValue {
-    set_cookie(
-        headers,
-        SECRET_COOKIE,
-        &format!("{item}.{secret}"),
-        SECRET_COOKIE_SECS,
-        true,
-    )
+    secret_cookie(headers, &format!("{item}.{secret}"), SECRET_COOKIE_SECS)
 }
 
 /// The secret handed over for an item whose id starts with `prefix` (`key_`, `src_`), with the
@@ -131,7 +139,7 @@ pub fn take_secret(
     if !item.starts_with(prefix) {
         return None;
     }
-    let gone = set_cookie(headers, SECRET_COOKIE, "", 0, true);
+    let gone = secret_cookie(headers, "", 0);
     Some((item.to_owned(), secret.to_owned(), gone))
 }
 
@@ -156,6 +164,19 @@ mod tests {
         assert_eq!(base_url(&h), "http://127.0.0.1:8080");
         h.insert("host", "evil\"host".parse().unwrap());
         assert!(base_url(&h).ends_with("://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn the_secret_cookie_stays_with_the_settings() {
+        let mut h = HeaderMap::new();
+        h.insert("host", "crm.example.cn".parse().unwrap());
+        let c = hand_over_secret(&h, "key_3", "hk_1_abc");
+        let c = c.to_str().unwrap();
+        assert!(
+            c.starts_with("hatchery_new_secret=key_3.hk_1_abc; Path=/settings;"),
+            "{c}"
+        );
+        assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Strict"));
     }
 
     #[test]
