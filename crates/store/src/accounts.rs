@@ -5,7 +5,8 @@ use hatchery_domain::OrgId;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backend::with_pool;
+use crate::backend::{bind_args, with_pool, Arg};
+use crate::contacts::VisibleTo;
 use crate::error::{Result, StoreError};
 use crate::ingest::search_key;
 use crate::{Millis, Store};
@@ -89,6 +90,52 @@ impl Store {
             .bind(format!("{q}\u{10FFFF}"))
             .fetch_all(c)
             .await?);
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((rows.into_iter().map(account_from).collect(), more))
+    }
+
+    /// Accounts newest first for the console: by the beginning of the name or the domain, and for
+    /// a user limited by the pool policy only accounts with a contact they may see (an account
+    /// only they cannot see into would tell them nothing but that it exists).
+    pub async fn list_visible_accounts(
+        &self,
+        org: OrgId,
+        q: Option<&str>,
+        before: Option<AccountId>,
+        limit: u32,
+        visible_to: Option<&VisibleTo>,
+    ) -> Result<(Vec<Account>, bool)> {
+        let limit = limit.clamp(1, 200);
+        let key = q.map(search_key).unwrap_or_default();
+        let domain = q.map(|q| q.trim().to_lowercase()).unwrap_or_default();
+        let mut args = vec![
+            Arg::Int(org.0),
+            Arg::Int(before.map_or(i64::MAX, |b| b.0)),
+            Arg::Text(key.clone()),
+            Arg::Text(format!("{key}\u{10FFFF}")),
+            Arg::Text(domain.clone()),
+            Arg::Text(format!("{domain}\u{10FFFF}")),
+        ];
+        let mut sql = format!(
+            "{ACCOUNT_SELECT} AND a.id < $2 AND ($3 = '' OR (a.name_key >= $3 AND a.name_key < $4) \
+             OR (LOWER(a.domain) >= $5 AND LOWER(a.domain) < $6))"
+        );
+        if let Some(v) = visible_to {
+            let (mut clause, extra) = v.clause_on("c.");
+            for (i, arg) in extra.into_iter().enumerate() {
+                args.push(arg);
+                clause = clause.replace(&format!("${{{i}}}"), &format!("${}", args.len()));
+            }
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM contacts c WHERE c.org_id = a.org_id AND c.account_id = a.id \
+                 AND c.merged_into IS NULL AND {clause})"
+            ));
+        }
+        sql.push_str(&format!(" ORDER BY a.id DESC LIMIT {}", limit + 1));
+        let mut rows: Vec<AccountRow> = with_pool!(self, c => {
+            bind_args!(sqlx::query_as::<_, AccountRow>(&sql), &args).fetch_all(c).await?
+        });
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok((rows.into_iter().map(account_from).collect(), more))

@@ -140,13 +140,19 @@ pub struct VisibleTo {
 }
 
 impl VisibleTo {
-    /// The condition with `${0}` for the owner and `${1}`… for the business units.
+    /// The condition with `${0}` for the owner and `${1}`… for the business units, on the
+    /// columns of `contacts` (unqualified, so it also fits a subquery over `contacts`).
     fn clause(&self) -> (String, Vec<Arg>) {
+        self.clause_on("")
+    }
+
+    /// [`VisibleTo::clause`] on the columns of a table alias (`c.`), or unqualified (`""`).
+    pub(crate) fn clause_on(&self, alias: &str) -> (String, Vec<Arg>) {
         let mut args = vec![Arg::Int(self.owner.0)];
-        let mut clause = "(owner_user_id = ${0}".to_owned();
+        let mut clause = format!("({alias}owner_user_id = ${{0}}");
         if !self.bus.is_empty() {
             let list: Vec<String> = (1..=self.bus.len()).map(|i| format!("${{{i}}}")).collect();
-            clause.push_str(&format!(" OR bu_id IN ({})", list.join(", ")));
+            clause.push_str(&format!(" OR {alias}bu_id IN ({})", list.join(", ")));
             args.extend(self.bus.iter().map(|b| Arg::Int(b.0)));
         }
         clause.push(')');

@@ -1,11 +1,12 @@
 //! The append-only event log: a contact's timeline and pool-wide counts.
 
-use hatchery_domain::ids::EventId;
+use hatchery_domain::ids::{AccountId, EventId};
 use hatchery_domain::{ContactId, OrgId};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backend::with_pool;
+use crate::backend::{bind_args, with_pool, Arg};
+use crate::contacts::VisibleTo;
 use crate::error::Result;
 use crate::{Millis, Store};
 
@@ -51,6 +52,29 @@ struct EventRow {
     utm_campaign: Option<String>,
     properties: String,
     context: String,
+}
+
+impl EventRow {
+    fn into_event(self) -> Event {
+        let r = self;
+        Event {
+            id: EventId(r.id),
+            contact_id: ContactId(r.contact_id),
+            message_id: r.message_id,
+            kind: r.kind,
+            name: r.name,
+            occurred_at: r.occurred_at,
+            sent_at: r.sent_at,
+            received_at: r.received_at,
+            source_id: r.source_id.map(hatchery_domain::ids::SourceId),
+            channel: r.channel,
+            utm_source: r.utm_source,
+            utm_medium: r.utm_medium,
+            utm_campaign: r.utm_campaign,
+            properties: serde_json::from_str(&r.properties).unwrap_or_default(),
+            context: serde_json::from_str(&r.context).unwrap_or_default(),
+        }
+    }
 }
 
 /// A position in a timeline: events strictly older than (occurred_at, id).
@@ -110,27 +134,58 @@ impl Store {
         } else {
             None
         };
-        let events = rows
-            .into_iter()
-            .map(|r| Event {
-                id: EventId(r.id),
-                contact_id: ContactId(r.contact_id),
-                message_id: r.message_id,
-                kind: r.kind,
-                name: r.name,
-                occurred_at: r.occurred_at,
-                sent_at: r.sent_at,
-                received_at: r.received_at,
-                source_id: r.source_id.map(hatchery_domain::ids::SourceId),
-                channel: r.channel,
-                utm_source: r.utm_source,
-                utm_medium: r.utm_medium,
-                utm_campaign: r.utm_campaign,
-                properties: serde_json::from_str(&r.properties).unwrap_or_default(),
-                context: serde_json::from_str(&r.context).unwrap_or_default(),
-            })
-            .collect();
+        let events = rows.into_iter().map(EventRow::into_event).collect();
         Ok((events, next))
+    }
+
+    /// The events of an account's contacts (those `visible_to` may see, or all), newest first.
+    pub async fn account_timeline(
+        &self,
+        org: OrgId,
+        account: AccountId,
+        visible_to: Option<&VisibleTo>,
+        before: Option<TimelineCursor>,
+        limit: u32,
+    ) -> Result<(Vec<Event>, Option<TimelineCursor>)> {
+        let limit = limit.clamp(1, 500);
+        let (t, i) = before.map_or((i64::MAX, i64::MAX), |c| (c.occurred_at, c.id));
+        let mut args = vec![
+            Arg::Int(org.0),
+            Arg::Int(account.0),
+            Arg::Int(t),
+            Arg::Int(i),
+        ];
+        let mut visible = String::new();
+        if let Some(v) = visible_to {
+            let (mut clause, extra) = v.clause_on("c.");
+            for (n, arg) in extra.into_iter().enumerate() {
+                args.push(arg);
+                clause = clause.replace(&format!("${{{n}}}"), &format!("${}", args.len()));
+            }
+            visible = format!(" AND {clause}");
+        }
+        let sql = format!(
+            "SELECT e.id, e.contact_id, e.message_id, e.kind, e.name, e.occurred_at, e.sent_at, e.received_at, \
+             e.source_id, e.channel, e.utm_source, e.utm_medium, e.utm_campaign, e.properties, e.context \
+             FROM contacts c JOIN events e ON e.org_id = c.org_id AND e.contact_id = c.id \
+             WHERE c.org_id = $1 AND c.account_id = $2 AND c.merged_into IS NULL{visible} \
+             AND (e.occurred_at < $3 OR (e.occurred_at = $3 AND e.id < $4)) \
+             ORDER BY e.occurred_at DESC, e.id DESC LIMIT {}",
+            limit + 1
+        );
+        let mut rows: Vec<EventRow> = with_pool!(self, c => {
+            bind_args!(sqlx::query_as::<_, EventRow>(&sql), &args).fetch_all(c).await?
+        });
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| TimelineCursor {
+                occurred_at: r.occurred_at,
+                id: r.id,
+            })
+        } else {
+            None
+        };
+        Ok((rows.into_iter().map(EventRow::into_event).collect(), next))
     }
 
     pub async fn count_events(&self, org: OrgId) -> Result<i64> {

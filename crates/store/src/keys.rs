@@ -251,8 +251,9 @@ impl Store {
         Ok((source_from(row), secret))
     }
 
-    /// The enabled source a write key belongs to.
-    pub async fn source_by_write_key(&self, secret: &str) -> Result<Option<Source>> {
+    /// The enabled source a write key belongs to, recording its use (at most once a minute, as for
+    /// API keys, so tracking traffic does not turn into writes).
+    pub async fn source_by_write_key(&self, secret: &str, now: Millis) -> Result<Option<Source>> {
         let Some(org) = org_of(secret, "hwk") else {
             return Ok(None);
         };
@@ -262,7 +263,19 @@ impl Store {
             .bind(hash(secret))
             .fetch_optional(c)
             .await?);
-        Ok(row.map(source_from))
+        let Some(source) = row.map(source_from) else {
+            return Ok(None);
+        };
+        if source.last_used_at.is_none_or(|t| now - t > 60_000) {
+            with_pool!(self, c => sqlx::query("UPDATE sources SET last_used_at = $1 WHERE org_id = $2 AND id = $3")
+                .bind(now)
+                .bind(org.0)
+                .bind(source.id.0)
+                .execute(c)
+                .await?
+                .rows_affected());
+        }
+        Ok(Some(source))
     }
 
     pub async fn list_sources(&self, org: OrgId) -> Result<Vec<Source>> {

@@ -57,6 +57,20 @@ impl Store {
             .ok_or(StoreError::NotFound("organisation"))
     }
 
+    /// Renames the organisation (the name shows in the console; ids and keys do not change).
+    pub async fn rename_org(&self, org: OrgId, name: &str) -> Result<()> {
+        let n = with_pool!(self, c => sqlx::query("UPDATE organisations SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(org.0)
+            .execute(c)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("organisation"));
+        }
+        Ok(())
+    }
+
     /// The organisation's identity rules (validated when they were saved).
     pub async fn identity_rules(&self, org: OrgId) -> Result<IdentityRules> {
         let json: Option<String> = with_pool!(self, c => sqlx::query_scalar(

@@ -292,6 +292,65 @@ impl Store {
         Ok(())
     }
 
+    /// Takes a role back. The organisation's last org-wide administrator keeps theirs (`Conflict`),
+    /// so no one can lock everyone out of the settings; a grant the user does not hold is
+    /// `NotFound`. One statement, so two administrators revoking each other cannot both succeed.
+    pub async fn revoke_grant(&self, org: OrgId, user: UserId, g: Grant) -> Result<()> {
+        let bu = g.bu.map_or(0, |b| b.0);
+        let n = with_pool!(self, c => sqlx::query(
+            "DELETE FROM role_grants WHERE org_id = $1 AND user_id = $2 AND role = $3 AND bu_id = $4 \
+             AND NOT ($3 = 'admin' AND $4 = 0 AND \
+             (SELECT COUNT(*) FROM role_grants WHERE org_id = $1 AND role = 'admin' AND bu_id = 0) <= 1)",
+        )
+        .bind(org.0)
+        .bind(user.0)
+        .bind(g.role.as_str())
+        .bind(bu)
+        .execute(c)
+        .await?
+        .rows_affected());
+        if n > 0 {
+            return Ok(());
+        }
+        if self.user_grants(org, user).await?.contains(&g) {
+            Err(StoreError::Conflict(
+                "the organisation's last administrator keeps the role".into(),
+            ))
+        } else {
+            Err(StoreError::NotFound("role grant"))
+        }
+    }
+
+    /// Every user of the organisation, by name.
+    pub async fn list_users(&self, org: OrgId) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 ORDER BY name, id");
+        let rows: Vec<UserRow> =
+            with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).fetch_all(c).await?);
+        Ok(rows.into_iter().map(user_from).collect())
+    }
+
+    /// Every grant of the organisation with its user, for listing users with their roles at once.
+    pub async fn org_grants(&self, org: OrgId) -> Result<Vec<(UserId, Grant)>> {
+        let rows: Vec<(i64, String, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT user_id, role, bu_id FROM role_grants WHERE org_id = $1 ORDER BY user_id, bu_id, role",
+        )
+        .bind(org.0)
+        .fetch_all(c)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(user, role, bu)| {
+                Some((
+                    UserId(user),
+                    Grant {
+                        role: Role::parse(&role)?,
+                        bu: (bu != 0).then_some(BusinessUnitId(bu)),
+                    },
+                ))
+            })
+            .collect())
+    }
+
     pub async fn user_grants(&self, org: OrgId, user: UserId) -> Result<Vec<Grant>> {
         let rows: Vec<(String, i64)> = with_pool!(self, c => sqlx::query_as(
             "SELECT role, bu_id FROM role_grants WHERE org_id = $1 AND user_id = $2 ORDER BY bu_id, role",

@@ -4,6 +4,7 @@
 //!
 //! What a user may see is decided by `hatchery_domain::access`; pages only ask it.
 
+pub mod accounts;
 pub mod contacts;
 pub mod entry;
 pub mod home;
@@ -12,6 +13,7 @@ pub mod imports;
 pub mod page;
 pub mod password;
 pub mod session;
+pub mod settings;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
@@ -49,8 +51,53 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/imports/{id}", get(imports::show))
         .route("/imports/{id}/rejected.csv", get(imports::rejected_csv))
+        .route("/accounts", get(accounts::list))
+        .route("/accounts/{id}", get(accounts::show))
+        .route("/settings", get(settings_home))
+        .route(
+            "/settings/api-keys",
+            get(settings::keys::api_keys).post(settings::keys::create_api_key),
+        )
+        .route(
+            "/settings/api-keys/{id}/revoke",
+            get(settings::keys::revoke_key_page).post(settings::keys::revoke_key),
+        )
+        .route(
+            "/settings/sources",
+            get(settings::keys::sources).post(settings::keys::create_source),
+        )
+        .route(
+            "/settings/sources/{id}/disable",
+            get(settings::keys::disable_source_page).post(settings::keys::disable_source),
+        )
+        .route(
+            "/settings/business-units",
+            get(settings::people::units).post(settings::people::create_unit),
+        )
+        .route("/settings/pool-policy", post(settings::people::set_policy))
+        .route(
+            "/settings/users",
+            get(settings::people::users).post(settings::people::create_user),
+        )
+        .route("/settings/users/grant", post(settings::people::grant))
+        .route("/settings/users/revoke", post(settings::people::revoke))
+        .route(
+            "/settings/organisation",
+            get(settings::org::organisation).post(settings::org::rename),
+        )
+        .route("/settings/identity-rules", post(settings::org::set_rules))
+        .route(
+            "/settings/fields",
+            get(settings::org::fields).post(settings::org::create_field),
+        )
         .route("/static/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The settings start at the organisation page.
+async fn settings_home(v: session::Viewer) -> Result<Response, page::PageError> {
+    settings::require(&v, hatchery_domain::Permission::SettingsManage)?;
+    Ok(axum::response::Redirect::to("/settings/organisation").into_response())
 }
 
 /// Headers every console response carries: no scripts, styles or frames from elsewhere (the

@@ -43,7 +43,7 @@ impl WriteKeyCache {
                 return Ok(s.clone());
             }
         }
-        let s = state.store.source_by_write_key(key).await?;
+        let s = state.store.source_by_write_key(key, state.now()).await?;
         let mut map = self.0.write().await;
         if map.len() > 10_000 {
             map.clear();

@@ -327,6 +327,29 @@ async fn the_console_works_in_headless_chromium() {
     screenshot(&c, "import").await;
     assert!(app.contact_by("mobile:+8613800138001").await.is_some());
 
+    // Settings: create an API key and see it once, create a tracking source with its snippets.
+    click(&c, "nav a[href='/settings']").await;
+    until_page_has(&c, "action=\"/settings/identity-rules\"").await;
+    screenshot(&c, "settings_organisation").await;
+    click(&c, "nav.subnav a[href='/settings/api-keys']").await;
+    fill(&c, "#name", "CRM 同步").await;
+    click(&c, "form[action='/settings/api-keys'] button").await;
+    let created = until_page_has(&c, "data-secret=").await;
+    assert!(created.contains("contacts:read"), "{created}");
+    screenshot(&c, "settings_api_keys").await;
+    click(&c, "nav.subnav a[href='/settings/sources']").await;
+    fill(&c, "#name", "官网").await;
+    click(&c, "form[action='/settings/sources'] button").await;
+    let source = until_page_has(&c, "data-secret=").await;
+    assert!(source.contains("/v1/track"), "{source}");
+    screenshot(&c, "settings_sources").await;
+    click(&c, "nav.subnav a[href='/settings/users']").await;
+    until_page_has(&c, "action=\"/settings/users/grant\"").await;
+    screenshot(&c, "settings_users").await;
+    click(&c, "nav a[href='/accounts']").await;
+    until_page_has(&c, "action=\"/accounts\"").await;
+    screenshot(&c, "accounts").await;
+
     // The language switch flips the whole page, and back.
     click(&c, "a.lang").await;
     let english = until_page_has(&c, "<html lang=\"en\">").await;

@@ -19,10 +19,13 @@ pub struct Chrome {
 pub struct Nav {
     pub user_name: String,
     pub csrf: String,
-    /// Which entry is the current page (`home`, `contacts`, `imports`, `account`).
+    /// Which entry is the current page (`home`, `contacts`, `accounts`, `imports`, `settings`,
+    /// `account`).
     pub active: &'static str,
     /// Whether the user may import (the Import entry is shown).
     pub imports: bool,
+    /// Settings are for administrators; others do not see the link.
+    pub settings: bool,
 }
 
 impl Chrome {
@@ -42,6 +45,7 @@ impl Chrome {
                 csrf: v.session.csrf_token.clone(),
                 active,
                 imports: v.access.may_import(),
+                settings: super::settings::may_open(v),
             }),
             here: here.to_owned(),
         }
