@@ -102,6 +102,12 @@ struct IngestArgs {
     /// Send gzip-compressed bodies (as some tracking libraries do).
     #[arg(long)]
     gzip: bool,
+    /// Saved segments defined before the traffic starts (kept current while it runs).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=500))]
+    segments: u64,
+    /// Save a scoring model (fit and engagement rules with decay) before the traffic starts.
+    #[arg(long)]
+    scoring: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
@@ -550,6 +556,23 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         let mut rng = StdRng::seed_from_u64(a.seed ^ 0x5eed_f111);
         fill_pool(&store, org, a.prefill as usize, &mut rng, now).await?;
     }
+    for i in 0..a.segments as usize {
+        store
+            .create_segment(
+                org,
+                &format!("bench {i}"),
+                None,
+                &segments::sample_filter(i),
+                now,
+            )
+            .await?;
+    }
+    if a.scoring {
+        store
+            .set_scoring_model(org, &segments::sample_model(), now)
+            .await?;
+    }
+    let evaluating = a.segments > 0 || a.scoring;
 
     // Request bodies are built before the clock starts.
     let rss_start = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
@@ -653,6 +676,21 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         last = last.max(end);
     }
     let wall = last - started;
+    // With segments or scoring, the evaluator works behind ingest: how long until it caught up.
+    let caught_up = if evaluating {
+        let t = Instant::now();
+        loop {
+            let due = store
+                .due_jobs(org, chrono::Utc::now().timestamp_millis())
+                .await?;
+            if due == 0 || t.elapsed() > Duration::from_secs(1800) {
+                break Some((t.elapsed(), due));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        None
+    };
     let hwm_send = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
     let cpu = cpu_time().saturating_sub(cpu0);
     latencies.sort_unstable();
@@ -678,6 +716,18 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         ms(percentile(&latencies, 0.50)),
         ms(percentile(&latencies, 0.99))
     );
+    if let Some((lag, left)) = caught_up {
+        let evaluated =
+            prometheus_value(&metrics, "hatchery_contacts_evaluated_total").unwrap_or(0.0) as u64;
+        println!(
+            "  evaluation ({} segments{}): caught up {:.2} s after the last request{}; {} contact evaluations",
+            a.segments,
+            if a.scoring { ", scoring" } else { "" },
+            lag.as_secs_f64(),
+            if left > 0 { format!(" (gave up with {left} waiting)") } else { String::new() },
+            thousands(evaluated)
+        );
+    }
     println!(
         "  writer: {} group commits ({:.0} messages each on average), {:.2} s resolving and writing = {:.0} % of the wall time",
         thousands(commits),

@@ -14,7 +14,7 @@ use hatchery_domain::ids::SegmentId;
 use hatchery_domain::segment::Filter;
 use hatchery_domain::ContactId;
 use hatchery_engine::evaluator;
-use hatchery_engine::{Metrics, SystemClock};
+use hatchery_engine::{ManualClock, Metrics};
 use hatchery_store::contacts::ContactFilter;
 use hatchery_store::ingest::{IngestWrite, NewEvent};
 use hatchery_store::jobs::JobKind;
@@ -22,6 +22,7 @@ use hatchery_store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::{fill_pool, ms, percentile, store_settings, FreshDb};
 use crate::config::Config;
@@ -41,6 +42,10 @@ pub(super) struct SegmentsArgs {
     /// Changed contacts to evaluate against all segments.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     evaluate: u64,
+    /// Also save a scoring model: time the re-score of every contact, score on every evaluation,
+    /// and report the work decay causes per simulated day.
+    #[arg(long)]
+    scoring: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
@@ -89,6 +94,27 @@ impl SegmentsArgs {
     pub(super) fn db(&self) -> &super::DbArgs {
         &self.db
     }
+}
+
+/// A scoring model like a marketer's: fit from industry, size and title; engagement from the
+/// benchmark's events, with caps and a 30-day half-life.
+pub(super) fn sample_model() -> serde_json::Value {
+    json!({
+        "fit": [
+            {"name": "Target industry", "when": {"field": "industry", "op": "in", "value": ["软件", "制造业"]}, "points": 30},
+            {"name": "Large company", "when": {"field": "company_size", "op": "in", "value": ["1000-4999", "5000+"]}, "points": 30},
+            {"name": "Guangdong", "when": {"field": "province", "op": "eq", "value": "广东"}, "points": 10}
+        ],
+        "engagement": [
+            {"name": "Viewed pricing", "event": {"name": "Pricing Viewed"}, "points": 10, "cap": {"points": 30, "per_days": 7}},
+            {"name": "Downloaded", "event": {"name": "Whitepaper Downloaded"}, "points": 15},
+            {"name": "Webinar", "event": {"name": "Webinar Watched"}, "points": 25},
+            {"name": "Demo", "event": {"name": "Demo Requested"}, "points": 40},
+            {"name": "Any page", "event": {"kind": "page"}, "points": 1, "cap": {"points": 10, "per_days": 1}}
+        ],
+        "half_life_days": 30,
+        "thresholds": [{"score": "engagement", "value": 50}, {"score": "fit", "value": 60}]
+    })
 }
 
 pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<()> {
@@ -205,9 +231,22 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
 
     // 3. Evaluation of changed contacts against every segment.
     let metrics = Metrics::default();
-    let clock = SystemClock;
+    let clock = ManualClock::new(now);
     // Work queued by the materialisations (timers) first, untimed.
     while evaluator::run_once(&store, &clock, &metrics).await? {}
+    if a.scoring {
+        let t = Instant::now();
+        let before = metrics.contacts_evaluated.load(Relaxed);
+        store.set_scoring_model(org, &sample_model(), now).await?;
+        while evaluator::run_once(&store, &clock, &metrics).await? {}
+        let n = metrics.contacts_evaluated.load(Relaxed) - before;
+        println!(
+            "score every contact after saving a model: {} contacts in {:.2} s = {} contacts/s",
+            thousands(n),
+            t.elapsed().as_secs_f64(),
+            thousands((n as f64 / t.elapsed().as_secs_f64()) as u64)
+        );
+    }
     let n = (a.evaluate as usize).min(total);
     let ids: Vec<i64> = (0..n)
         .map(|_| first + rng.gen_range(0..total) as i64)
@@ -215,9 +254,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     store
         .enqueue_jobs(org, JobKind::EvaluateContact, &ids, 0)
         .await?;
-    let before = metrics
-        .contacts_evaluated
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let before = metrics.contacts_evaluated.load(Relaxed);
     let mut batches: Vec<Duration> = Vec::new();
     let t = Instant::now();
     loop {
@@ -228,21 +265,32 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
         batches.push(b.elapsed());
     }
     let took = t.elapsed();
-    let evaluated = metrics
-        .contacts_evaluated
-        .load(std::sync::atomic::Ordering::Relaxed)
-        - before;
+    let evaluated = metrics.contacts_evaluated.load(Relaxed) - before;
     batches.sort_unstable();
     println!(
-        "evaluate {} changed contacts against {} segments: {:.2} s = {} contacts/s; per batch of ≤ {} p50 {:.0} ms, p99 {:.0} ms",
+        "evaluate {} changed contacts against {} segments{}: {:.2} s = {} contacts/s; per batch of ≤ {} p50 {:.0} ms, p99 {:.0} ms",
         thousands(evaluated),
         a.segments,
+        if a.scoring { " and the scoring model" } else { "" },
         took.as_secs_f64(),
         thousands((evaluated as f64 / took.as_secs_f64()) as u64),
         evaluator::BATCH,
         ms(percentile(&batches, 0.50)),
         ms(percentile(&batches, 0.99))
     );
+    // 4. Time passing: the work rolling windows and decay cause per simulated day (timers only).
+    for day in 1..=3 {
+        clock.advance_ms(DAY);
+        let before = metrics.contacts_evaluated.load(Relaxed);
+        let t = Instant::now();
+        while evaluator::run_once(&store, &clock, &metrics).await? {}
+        println!(
+            "simulated day {day}: {} of {} contacts re-evaluated by their timers in {:.2} s; no other row touched",
+            thousands(metrics.contacts_evaluated.load(Relaxed) - before),
+            thousands(total as u64),
+            t.elapsed().as_secs_f64()
+        );
+    }
     let peak = super::proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
     println!("peak RSS: {:.0} MiB", super::mib(peak));
     store.close().await;
