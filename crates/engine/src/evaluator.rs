@@ -176,8 +176,18 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
                     }
                 }
             }
+            // Decay alone changes no stored value (the stored log is constant up to rounding),
+            // so a contact whose rules matched the same events keeps its row.
             let unchanged = before.is_some_and(|b| {
-                b.model_version == m.version && b.snapshot == fresh && b.reasons == scored.reasons
+                b.model_version == m.version
+                    && b.fit == scored.fit
+                    && b.snapshot.engagement_sign == fresh.engagement_sign
+                    && (b.snapshot.engagement_log - fresh.engagement_log).abs() < 1e-9
+                    && b.reasons.len() == scored.reasons.len()
+                    && b.reasons
+                        .iter()
+                        .zip(&scored.reasons)
+                        .all(|(x, y)| x.rule == y.rule && x.events == y.events)
             });
             snapshot.scores = fresh;
             if !unchanged {
