@@ -308,6 +308,7 @@ impl Store {
         link_accounts(tx, org, &w.accounts, now).await?;
         outcome.events_inserted = insert_events(tx, org, &w.events).await?;
         evaluate_later(tx, org, w, now).await?;
+        crate::stats::count_ingest_in(tx, org, w, outcome.events_inserted, now).await?;
         if !w.identities.is_empty() || !w.merges.is_empty() {
             outcome.holdings_epoch = self.holdings_changed(tx, org).await?;
         }

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod orgs;
 pub mod scores;
 pub mod segments;
+pub mod stats;
 pub mod tags;
 pub mod users;
 

@@ -758,3 +758,47 @@ async fn expired_sessions_sign_the_user_out() {
         "the expired session was removed"
     );
 }
+
+#[tokio::test]
+async fn the_home_page_charts_new_contacts_and_events_per_day_and_top_sources() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"name":"王伟"}}),
+        json!({"type":"identify","userId":"2","traits":{"name":"王芳"}}),
+        json!({"type":"track","userId":"2","event":"Demo Requested"}),
+    ])
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    let home = b.get("/").await;
+    assert_eq!(home.status, 200);
+    let body = &home.body;
+    for expected in [
+        "近 30 天每日新增联系人 · 合计 2",
+        "近 30 天每日接收事件 · 合计 3",
+        "<svg",
+        "近 30 天新增联系人来源 Top 5",
+        "<li>Website <strong>2</strong></li>",
+    ] {
+        assert!(body.contains(expected), "missing {expected}: {body}");
+    }
+    // Today's bar is the last and the tallest; the 29 days before it are empty.
+    let contacts = &body[body.find("id=\"chart-contacts\"").unwrap()..];
+    let contacts = &contacts[..contacts.find("</figure>").unwrap()];
+    assert_eq!(contacts.matches("<rect").count(), 30);
+    assert_eq!(contacts.matches("height=\"0\"").count(), 29);
+    assert!(contacts.contains("height=\"100\""));
+    let en = b.get("/language/en").await;
+    assert!(en.status == 303 || en.status == 200, "{}", en.status);
+    let home = b.get("/").await;
+    assert!(home
+        .body
+        .contains("New contacts per day, last 30 days · Total 2"));
+}
