@@ -141,7 +141,7 @@ pub struct VisibleTo {
 
 impl VisibleTo {
     /// The condition with `${0}` for the owner and `${1}`… for the business units.
-    fn clause(&self) -> (String, Vec<Arg>) {
+    pub(crate) fn clause(&self) -> (String, Vec<Arg>) {
         let mut args = vec![Arg::Int(self.owner.0)];
         let mut clause = "(owner_user_id = ${0}".to_owned();
         if !self.bus.is_empty() {
