@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod imports;
 pub mod page;
 pub mod password;
+pub mod segments;
 pub mod session;
 
 use axum::extract::DefaultBodyLimit;
@@ -49,6 +50,17 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/imports/{id}", get(imports::show))
         .route("/imports/{id}/rejected.csv", get(imports::rejected_csv))
+        .route("/segments", get(segments::list))
+        .route(
+            "/segments/new",
+            get(segments::new_page).post(segments::create),
+        )
+        .route("/segments/{id}", get(segments::show))
+        .route(
+            "/segments/{id}/edit",
+            get(segments::edit_page).post(segments::update),
+        )
+        .route("/segments/{id}/delete", post(segments::delete))
         .route("/static/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -19,7 +19,7 @@ pub struct Chrome {
 pub struct Nav {
     pub user_name: String,
     pub csrf: String,
-    /// Which entry is the current page (`home`, `contacts`, `imports`, `account`).
+    /// Which entry is the current page (`home`, `contacts`, `segments`, `imports`, `account`).
     pub active: &'static str,
     /// Whether the user may import (the Import entry is shown).
     pub imports: bool,
