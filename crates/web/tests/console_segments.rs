@@ -621,3 +621,70 @@ async fn under_bu_isolation_the_members_list_shows_only_visible_contacts() {
     let page = a.get(&path).await.body;
     assert!(page.contains("王伟") && page.contains("李娜"), "{page}");
 }
+
+#[tokio::test]
+async fn the_builder_script_counts_while_the_filter_is_edited() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let mut b = admin(&app).await;
+    let form = b.get("/segments/new").await.body;
+    assert!(
+        form.contains("<script src=\"/static/segments.js\" defer></script>"),
+        "{form}"
+    );
+    assert!(form.contains("data-endpoint=\"/segments/count\""), "{form}");
+    let csrf = csrf_of(&form);
+
+    let r = b
+        .post(
+            "/segments/count",
+            &[("csrf", csrf.as_str()), ("filter", SHENZHEN)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&r.body).unwrap(),
+        json!({"count": "2"})
+    );
+    let r = b
+        .post(
+            "/segments/count",
+            &[("csrf", csrf.as_str()), ("filter", r#"{"any": []}"#)],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("filter.any"), "{v}");
+    let r = b.post("/segments/count", &[("filter", SHENZHEN)]).await;
+    assert_eq!(r.status, 403, "the token is needed here too");
+
+    add_user(
+        &app,
+        "analyst@example.com",
+        &[Grant::org_wide(Role::Analyst)],
+    )
+    .await;
+    let mut reader = Browser::new(&app);
+    reader.sign_in("analyst@example.com").await;
+    let csrf = csrf_of(&reader.get("/segments").await.body);
+    let r = reader
+        .post(
+            "/segments/count",
+            &[("csrf", csrf.as_str()), ("filter", SHENZHEN)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    let script = app
+        .client
+        .get(format!("{}/static/segments.js", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(script.text().await.unwrap().contains("live-count"));
+}

@@ -444,7 +444,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("segment.errors", "请修改以下问题后再保存，尚未保存任何内容。", "Correct the problems below; nothing was saved."),
     ("segment.status.pending", "计算中", "Pending"),
     ("segment.status.ready", "已就绪", "Ready"),
-    ("segment.pending_notice", "成员正在后台计算，完成后本页显示成员。", "The members are being computed in the background; reload to see them."),
+    ("segment.pending_notice", "成员正在后台计算，本页每 2 秒自动刷新，直到完成。", "The members are being computed in the background; this page refreshes every 2 seconds until they are."),
     ("segment.filter_words", "条件", "Conditions"),
     ("segment.filter_json", "JSON 形式", "As JSON"),
     ("segment.filter_unreadable", "保存的筛选条件已不符合当前语言规则，请编辑后保存。", "The saved filter no longer meets the language's rules; edit and save it."),

@@ -13,6 +13,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
 use hatchery_domain::ids::{BadId, SegmentId};
 use hatchery_domain::segment::{Filter, DAY_MS};
 use hatchery_domain::ContactId;
@@ -450,6 +451,52 @@ pub async fn update(
             refuse(&page)
         }
         Err(e) => Err(PageError::from_store(e, lang)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CountForm {
+    #[serde(default)]
+    filter: String,
+}
+
+/// What the builder's script shows while the filter is edited: `{"count": "1,234"}`, or
+/// `{"error": "…"}` (422) with the problem named by its path, in the user's language.
+#[derive(serde::Serialize)]
+struct LiveCount {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub async fn count(
+    State(s): State<AppState>,
+    SignedForm { viewer: v, fields }: SignedForm<CountForm>,
+) -> Result<Response, PageError> {
+    writer(&v)?;
+    let lang = v.lang;
+    match parse_filter(&fields.filter, lang) {
+        Ok(f) => {
+            let n = s
+                .store
+                .segment_count(v.org(), &f, s.now())
+                .await
+                .map_err(|e| PageError::from_store(e, lang))?;
+            Ok(Json(LiveCount {
+                count: Some(lang.number(n)),
+                error: None,
+            })
+            .into_response())
+        }
+        Err(e) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(LiveCount {
+                count: None,
+                error: Some(e),
+            }),
+        )
+            .into_response()),
     }
 }
 
