@@ -10,6 +10,9 @@
   }
   var filter = form.querySelector("textarea[name=filter]");
   var csrf = form.querySelector("input[name=csrf]");
+  if (!filter || !csrf) {
+    return;
+  }
   var timer = null;
   var asked = 0;
   function refresh() {

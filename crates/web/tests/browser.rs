@@ -332,6 +332,11 @@ async fn the_console_works_in_headless_chromium() {
     click(&c, "nav a[href='/segments']").await;
     click(&c, "a[href='/segments/new']").await;
     fill(&c, "#name", "老客户激活批次").await;
+    click(&c, "button[value='add_group:0']").await;
+    until_page_has(&c, "data-row=\"5\"").await;
+    screenshot(&c, "segment_builder").await;
+    click(&c, "button[value='to_json']").await;
+    until_page_has(&c, "id=\"filter\"").await;
     fill(&c, "#filter", r#"{"tag": "老客户激活"}"#).await;
     until_page_has(&c, "当前符合条件的联系人 2</output>").await;
     click(&c, "button[value='save']").await;

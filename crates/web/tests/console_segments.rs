@@ -395,7 +395,7 @@ async fn segment_pages_render_in_chinese_and_english() {
     );
     let new = b.get("/segments/new").await.body;
     assert!(
-        new.contains("Filter (JSON)") && new.contains("Preview"),
+        new.contains("+ Condition") && new.contains("All of") && new.contains("Preview"),
         "{new}"
     );
 }
@@ -632,8 +632,34 @@ async fn the_builder_script_counts_while_the_filter_is_edited() {
         form.contains("<script src=\"/static/segments.js\" defer></script>"),
         "{form}"
     );
-    assert!(form.contains("data-endpoint=\"/segments/count\""), "{form}");
     let csrf = csrf_of(&form);
+    // The count is shown under the JSON editor.
+    let json_form = b
+        .post(
+            "/segments/new",
+            &[
+                ("csrf", csrf.as_str()),
+                ("mode", "rows"),
+                ("r0_kind", "all"),
+                ("r0_depth", "0"),
+                ("r1_kind", "tag"),
+                ("r1_depth", "1"),
+                ("r1_subject", "KA"),
+                ("action", "to_json"),
+            ],
+        )
+        .await;
+    assert_eq!(json_form.status, 200, "{}", json_form.body);
+    assert!(
+        json_form.body.contains("data-endpoint=\"/segments/count\""),
+        "{}",
+        json_form.body
+    );
+    assert!(
+        json_form.body.contains("&#34;tag&#34;: &#34;KA&#34;"),
+        "the rows became JSON: {}",
+        json_form.body
+    );
 
     let r = b
         .post(
@@ -687,4 +713,147 @@ async fn the_builder_script_counts_while_the_filter_is_edited() {
         .unwrap()
         .starts_with("text/javascript"));
     assert!(script.text().await.unwrap().contains("live-count"));
+}
+
+/// The fields of a structured builder's rows: (depth, kind, subject, op, value).
+fn rows_form(rows: &[(usize, &str, &str, &str, &str)]) -> Vec<(String, String)> {
+    let mut out = vec![("mode".to_owned(), "rows".to_owned())];
+    for (i, (depth, kind, subject, op, value)) in rows.iter().enumerate() {
+        for (k, v) in [
+            ("depth", depth.to_string()),
+            ("kind", (*kind).to_owned()),
+            ("subject", (*subject).to_owned()),
+            ("op", (*op).to_owned()),
+            ("value", (*value).to_owned()),
+        ] {
+            out.push((format!("r{i}_{k}"), v));
+        }
+    }
+    out
+}
+
+async fn post_rows(
+    b: &mut Browser,
+    path: &str,
+    name: &str,
+    rows: &[(usize, &str, &str, &str, &str)],
+    action: &str,
+) -> Reply {
+    let csrf = csrf_of(&b.get(path).await.body);
+    let mut fields = rows_form(rows);
+    fields.push(("csrf".into(), csrf));
+    fields.push(("name".into(), name.into()));
+    fields.push(("action".into(), action.into()));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    b.post(path, &pairs).await
+}
+
+#[tokio::test]
+async fn the_structured_builder_edits_nested_groups_without_javascript() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let mut b = admin(&app).await;
+    let new = b.get("/segments/new").await.body;
+    assert!(new.contains("name=\"r0_kind\"") && new.contains("value=\"add_group:0\""));
+    assert!(new.contains("name=\"r1_subject\" value=\"city\""), "{new}");
+
+    // Adding a group puts it, with a first condition, at the end of the root group.
+    let city = (1, "field", "city", "eq", "深圳");
+    let r = post_rows(
+        &mut b,
+        "/segments/new",
+        "",
+        &[(0, "all", "", "", ""), city],
+        "add_group:0",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("class=\"row depth-1\" data-row=\"2\""),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("class=\"row depth-2\" data-row=\"3\""),
+        "{}",
+        r.body
+    );
+    assert!(r
+        .body
+        .contains("<option value=\"any\" selected>任一满足</option>"));
+
+    // 深圳 and none of (name is 李娜): only 王伟.
+    let outline = [
+        (0, "all", "", "", ""),
+        city,
+        (1, "not_any", "", "", ""),
+        (2, "field", "name", "eq", "李娜"),
+    ];
+    let r = post_rows(&mut b, "/segments/new", "", &outline, "preview").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("data-count=\"preview\">1<"), "{}", r.body);
+
+    // A wrong row is marked, with the path of the problem.
+    let bad = [
+        (0, "all", "", "", ""),
+        city,
+        (1, "field", "town", "eq", "x"),
+    ];
+    let r = post_rows(&mut b, "/segments/new", "坏", &bad, "save").await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body
+            .contains("class=\"row depth-1 invalid\" data-row=\"2\""),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("filter.all[1].field"), "{}", r.body);
+    assert_eq!(app.count("segments").await, 0);
+
+    // Removing a row removes its branch.
+    let r = post_rows(&mut b, "/segments/new", "", &outline, "remove:2").await;
+    assert_eq!(r.status, 200);
+    assert!(!r.body.contains("data-row=\"2\""), "{}", r.body);
+
+    let r = post_rows(&mut b, "/segments/new", "深圳非李娜", &outline, "save").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let path = r.location;
+    let page = b.until_ready(&path).await;
+    assert!(
+        page.contains(">王伟</a>") && !page.contains(">李娜</a>"),
+        "{page}"
+    );
+    assert!(page.contains("不满足 姓名 等于 李娜"), "{page}");
+    assert!(page.contains("data-stat=\"members\">1<"), "{page}");
+    // The edit page opens the saved filter as rows again.
+    let edit = b.get(&format!("{path}/edit")).await.body;
+    assert!(
+        edit.contains("<option value=\"not_all\" selected>"),
+        "{edit}"
+    );
+    assert!(
+        edit.contains("name=\"r3_subject\" value=\"name\""),
+        "{edit}"
+    );
+
+    // A filter the rows cannot say stays JSON.
+    let r = b
+        .submit(
+            "/segments/new",
+            "/segments/new",
+            &[
+                ("mode", "json"),
+                (
+                    "filter",
+                    r#"{"account": "industry", "op": "eq", "value": "制造"}"#,
+                ),
+                ("action", "to_rows"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("逐行编辑无法表达"), "{}", r.body);
 }

@@ -8,6 +8,9 @@
 
 mod chart;
 mod describe;
+mod rows;
+
+use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -157,9 +160,16 @@ pub struct SegmentForm {
     description: String,
     #[serde(default)]
     filter: String,
-    /// `preview` re-renders the form with the count and sample; anything else saves.
+    /// `rows` when the structured builder's rows were posted; the JSON text otherwise.
+    #[serde(default)]
+    mode: String,
+    /// `preview` shows the count and sample; `save` saves; `to_json` / `to_rows` switch the
+    /// editor; `add_condition:N`, `add_group:N`, `remove:N` edit the rows.
     #[serde(default)]
     action: String,
+    /// The rows (`r0_kind`, `r0_depth` …).
+    #[serde(flatten)]
+    rest: HashMap<String, String>,
 }
 
 struct SampleRow {
@@ -173,6 +183,29 @@ struct Preview {
     sample: Vec<SampleRow>,
     /// The filter in words, as the segment page will show it.
     words: String,
+}
+
+/// An option of a select box.
+struct Opt {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+/// One row of the structured builder, ready to show.
+struct RowView {
+    index: usize,
+    depth: usize,
+    is_group: bool,
+    kinds: Vec<Opt>,
+    subject: String,
+    /// Operators, for field and trait conditions.
+    ops: Option<Vec<Opt>>,
+    value: String,
+    /// `at_least` and `within_days`, for event conditions.
+    counts: Option<(String, String)>,
+    /// The filter's problem, when it lies in this row.
+    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -190,6 +223,22 @@ struct FormPage {
     description_error: Option<String>,
     filter_error: Option<String>,
     preview: Option<Preview>,
+    /// The structured builder's rows; `None` shows the JSON editor.
+    rows: Option<Vec<rows::Row>>,
+    /// The row the filter's problem lies in.
+    error_row: Option<usize>,
+    row_views: Vec<RowView>,
+}
+
+fn options(values: &[&'static str], prefix: &str, current: &str, lang: Lang) -> Vec<Opt> {
+    values
+        .iter()
+        .map(|v| Opt {
+            value: v,
+            label: lang.t(&format!("{prefix}{v}")),
+            selected: *v == current,
+        })
+        .collect()
 }
 
 impl FormPage {
@@ -207,17 +256,50 @@ impl FormPage {
             description_error: None,
             filter_error: None,
             preview: None,
+            rows: None,
+            error_row: None,
+            row_views: vec![],
         }
     }
 
     fn has_errors(&self) -> bool {
         self.name_error.is_some() || self.description_error.is_some() || self.filter_error.is_some()
     }
+
+    /// Renders the page with `status`, the rows made ready to show.
+    fn respond(mut self, status: StatusCode) -> Result<Response, PageError> {
+        let lang = self.chrome.lang;
+        self.row_views = self
+            .rows
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, r)| RowView {
+                index: i,
+                depth: r.depth,
+                is_group: r.is_group(),
+                kinds: if r.is_group() {
+                    options(&rows::GROUP_KINDS, "segment.group.", &r.kind, lang)
+                } else {
+                    options(&rows::CONDITION_KINDS, "segment.kind.", &r.kind, lang)
+                },
+                subject: r.subject.clone(),
+                ops: matches!(r.kind.as_str(), "field" | "trait")
+                    .then(|| options(&rows::OPS, "segment.op.", &r.op, lang)),
+                value: r.value.clone(),
+                counts: (r.kind == "event").then(|| (r.at_least.clone(), r.within_days.clone())),
+                error: (self.error_row == Some(i))
+                    .then(|| self.filter_error.clone())
+                    .flatten(),
+            })
+            .collect();
+        Ok((status, render(&self)?).into_response())
+    }
 }
 
 pub async fn new_page(v: Viewer) -> Result<Response, PageError> {
     writer(&v)?;
-    let page = FormPage::new(
+    let mut page = FormPage::new(
         &v,
         "/segments/new",
         v.lang.t("segment.new").to_owned(),
@@ -227,7 +309,8 @@ pub async fn new_page(v: Viewer) -> Result<Response, PageError> {
             ..SegmentForm::default()
         },
     );
-    Ok(render(&page)?.into_response())
+    page.rows = Some(rows::example());
+    page.respond(StatusCode::OK)
 }
 
 pub async fn edit_page(
@@ -242,19 +325,21 @@ pub async fn edit_page(
         .get_segment(v.org(), segment_id(&id, lang)?)
         .await
         .map_err(|e| PageError::from_store(e, lang))?;
-    let page = FormPage::new(
+    let mut page = FormPage::new(
         &v,
         &format!("/segments/{}/edit", seg.id),
         format!("{}: {}", lang.t("segment.edit"), seg.name),
         format!("/segments/{}", seg.id),
         SegmentForm {
             filter: serde_json::to_string_pretty(&seg.filter).unwrap_or_default(),
-            name: seg.name,
-            description: seg.description.unwrap_or_default(),
-            action: String::new(),
+            name: seg.name.clone(),
+            description: seg.description.clone().unwrap_or_default(),
+            ..SegmentForm::default()
         },
     );
-    Ok(render(&page)?.into_response())
+    // Filters the rows can say open in the structured builder, the others as JSON.
+    page.rows = seg.parsed_filter().ok().and_then(|f| rows::from_filter(&f));
+    page.respond(StatusCode::OK)
 }
 
 /// What a valid form says.
@@ -344,22 +429,70 @@ async fn preview(s: &AppState, v: &Viewer, filter: &Filter) -> Result<Preview, P
 }
 
 /// Shows the form with the problems found (422; nothing was written).
-fn refuse(page: &FormPage) -> Result<Response, PageError> {
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(page)?).into_response())
+fn refuse(page: FormPage) -> Result<Response, PageError> {
+    page.respond(StatusCode::UNPROCESSABLE_ENTITY)
 }
 
-/// Shows the form again with the live count and sample of its filter, or the filter's problem.
-/// A preview speaks only about the filter: name and description are checked on save.
-async fn show_preview(s: &AppState, v: &Viewer, mut page: FormPage) -> Result<Response, PageError> {
-    match parse_filter(&page.filter, v.lang) {
-        Ok(f) => {
-            page.preview = Some(preview(s, v, &f).await?);
-            Ok(render(&page)?.into_response())
+/// What the builder does with a posted form: show it again (an outline edit, a switch of
+/// editor, a preview, a problem), or save what it says.
+enum Step {
+    Show(Response),
+    Save(Checked, Box<FormPage>),
+}
+
+async fn builder(
+    s: &AppState,
+    v: &Viewer,
+    mut page: FormPage,
+    mode: &str,
+    action: &str,
+    fields: &HashMap<String, String>,
+) -> Result<Step, PageError> {
+    let lang = v.lang;
+    if mode == "rows" {
+        let mut outline = rows::from_form(fields);
+        if rows::edit(&mut outline, action) {
+            page.rows = Some(outline);
+            return Ok(Step::Show(page.respond(StatusCode::OK)?));
         }
-        Err(e) => {
-            page.filter_error = Some(e);
-            refuse(&page)
+        let (json, paths) = rows::to_json(&outline);
+        page.filter = serde_json::to_string_pretty(&json).unwrap_or_default();
+        if action == "to_json" {
+            return Ok(Step::Show(page.respond(StatusCode::OK)?));
         }
+        if let Err(e) = Filter::parse(&json) {
+            page.error_row = Some(rows::row_of(&paths, &e.path));
+        }
+        page.rows = Some(outline);
+    } else if action == "to_rows" {
+        match parse_filter(&page.filter, lang) {
+            Ok(f) => match rows::from_filter(&f) {
+                Some(outline) => {
+                    page.rows = Some(outline);
+                    return Ok(Step::Show(page.respond(StatusCode::OK)?));
+                }
+                None => page.filter_error = Some(lang.t("segment.error.not_rows").to_owned()),
+            },
+            Err(e) => page.filter_error = Some(e),
+        }
+        return Ok(Step::Show(refuse(page)?));
+    }
+    if action == "preview" {
+        // A preview speaks only about the filter: name and description are checked on save.
+        return Ok(Step::Show(match parse_filter(&page.filter, lang) {
+            Ok(f) => {
+                page.preview = Some(preview(s, v, &f).await?);
+                page.respond(StatusCode::OK)?
+            }
+            Err(e) => {
+                page.filter_error = Some(e);
+                refuse(page)?
+            }
+        }));
+    }
+    match check(&mut page, lang) {
+        Some(c) => Ok(Step::Save(c, Box::new(page))),
+        None => Ok(Step::Show(refuse(page)?)),
     }
 }
 
@@ -369,19 +502,21 @@ pub async fn create(
 ) -> Result<Response, PageError> {
     writer(&v)?;
     let lang = v.lang;
-    let is_preview = fields.action == "preview";
-    let mut page = FormPage::new(
+    let (mode, action, rest) = (
+        fields.mode.clone(),
+        fields.action.clone(),
+        fields.rest.clone(),
+    );
+    let page = FormPage::new(
         &v,
         "/segments/new",
         lang.t("segment.new").to_owned(),
         "/segments".to_owned(),
         fields,
     );
-    if is_preview {
-        return show_preview(&s, &v, page).await;
-    }
-    let Some(c) = check(&mut page, lang) else {
-        return refuse(&page);
+    let (c, mut page) = match builder(&s, &v, page, &mode, &action, &rest).await? {
+        Step::Show(r) => return Ok(r),
+        Step::Save(c, page) => (c, page),
     };
     match s
         .store
@@ -400,7 +535,7 @@ pub async fn create(
         }
         Err(StoreError::Conflict(_)) => {
             page.name_error = Some(lang.t("segment.error.name_taken").to_owned());
-            refuse(&page)
+            refuse(*page)
         }
         Err(e) => Err(PageError::from_store(e, lang)),
     }
@@ -418,19 +553,21 @@ pub async fn update(
         .get_segment(v.org(), segment_id(&id, lang)?)
         .await
         .map_err(|e| PageError::from_store(e, lang))?;
-    let is_preview = fields.action == "preview";
-    let mut page = FormPage::new(
+    let (mode, action, rest) = (
+        fields.mode.clone(),
+        fields.action.clone(),
+        fields.rest.clone(),
+    );
+    let page = FormPage::new(
         &v,
         &format!("/segments/{}/edit", seg.id),
         format!("{}: {}", lang.t("segment.edit"), seg.name),
         format!("/segments/{}", seg.id),
         fields,
     );
-    if is_preview {
-        return show_preview(&s, &v, page).await;
-    }
-    let Some(c) = check(&mut page, lang) else {
-        return refuse(&page);
+    let (c, mut page) = match builder(&s, &v, page, &mode, &action, &rest).await? {
+        Step::Show(r) => return Ok(r),
+        Step::Save(c, page) => (c, page),
     };
     let change = SegmentChange {
         name: Some(c.name),
@@ -448,7 +585,7 @@ pub async fn update(
         }
         Err(StoreError::Conflict(_)) => {
             page.name_error = Some(lang.t("segment.error.name_taken").to_owned());
-            refuse(&page)
+            refuse(*page)
         }
         Err(e) => Err(PageError::from_store(e, lang)),
     }
