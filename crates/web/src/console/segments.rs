@@ -1,6 +1,7 @@
 //! The Segments pages: the list of saved segments, the builder (name, description and the filter
-//! as JSON, with a preview of the count and the newest matching contacts), and a segment's page
-//! (the filter in words, its size over time as an SVG chart, and its members).
+//! as rows of nested groups or as JSON, with a preview of the count and the newest matching
+//! contacts), and a segment's page (the filter in words, its size over time as an SVG chart, and
+//! its members).
 //!
 //! Everyone who reads contacts reads segments; creating, changing and deleting them takes
 //! `Access::may_manage_segments`. Members are shown through the same visibility rules as the
