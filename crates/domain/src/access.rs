@@ -233,6 +233,14 @@ impl Access {
         self.contact_scope(Permission::ContactsImport) == ContactScope::All
     }
 
+    /// Whether the user may create, change and delete saved segments (admins and marketers, by
+    /// [`Permission::CampaignsManage`]). A segment selects from the whole pool, and its preview
+    /// counts and lists anyone in it, so the user must also see every contact: under
+    /// [`PoolPolicy::BuIsolated`] that takes an org-wide grant.
+    pub fn may_manage_segments(&self) -> bool {
+        self.contact_scope(Permission::CampaignsManage) == ContactScope::All
+    }
+
     /// Whether `p` may be applied to a contact placed as given.
     pub fn may_on_contact(&self, p: Permission, at: Placement) -> bool {
         match self.contact_scope(p) {

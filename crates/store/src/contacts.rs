@@ -142,7 +142,7 @@ pub struct VisibleTo {
 impl VisibleTo {
     /// The condition with `${0}` for the owner and `${1}`… for the business units, on the
     /// columns of `contacts` (unqualified, so it also fits a subquery over `contacts`).
-    fn clause(&self) -> (String, Vec<Arg>) {
+    pub(crate) fn clause(&self) -> (String, Vec<Arg>) {
         self.clause_on("")
     }
 

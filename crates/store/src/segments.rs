@@ -309,21 +309,29 @@ impl Store {
     }
 }
 
+/// Takes its locks in the order the membership writers do — members, then the segment row,
+/// then the size history (see `record_moves`) — so on PostgreSQL a deletion cannot deadlock with
+/// an evaluation or a materialisation of the same segment in flight.
 async fn delete_segment_in(tx: &mut Tx, org: OrgId, id: SegmentId) -> Result<u64> {
     Ok(with_tx!(tx, c => {
+        sqlx::query("DELETE FROM segment_members WHERE org_id = $1 AND segment_id = $2")
+            .bind(org.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?;
+        let n = sqlx::query("DELETE FROM segments WHERE org_id = $1 AND id = $2")
+            .bind(org.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
         for sql in [
-            "DELETE FROM segment_members WHERE org_id = $1 AND segment_id = $2",
             "DELETE FROM segment_sizes WHERE org_id = $1 AND segment_id = $2",
             "DELETE FROM jobs WHERE org_id = $1 AND kind = 'segment.materialise' AND subject = $2",
         ] {
             sqlx::query(sql).bind(org.0).bind(id.0).execute(&mut *c).await?;
         }
-        sqlx::query("DELETE FROM segments WHERE org_id = $1 AND id = $2")
-            .bind(org.0)
-            .bind(id.0)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
+        n
     }))
 }
 

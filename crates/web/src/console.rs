@@ -1,6 +1,7 @@
 //! The console: server-rendered pages (askama templates, escaped by default) in Simplified
 //! Chinese and English, for people who sign in with email and password. Works without
-//! JavaScript; the stylesheet is compiled into the binary.
+//! JavaScript; the stylesheet and the one small script (a live count in the segment builder)
+//! are compiled into the binary.
 //!
 //! What a user may see is decided by `hatchery_domain::access`; pages only ask it.
 
@@ -12,6 +13,7 @@ pub mod i18n;
 pub mod imports;
 pub mod page;
 pub mod password;
+pub mod segments;
 pub mod session;
 pub mod settings;
 
@@ -90,7 +92,20 @@ pub fn routes() -> Router<AppState> {
             "/settings/fields",
             get(settings::org::fields).post(settings::org::create_field),
         )
+        .route("/segments", get(segments::list))
+        .route(
+            "/segments/new",
+            get(segments::new_page).post(segments::create),
+        )
+        .route("/segments/{id}", get(segments::show))
+        .route(
+            "/segments/{id}/edit",
+            get(segments::edit_page).post(segments::update),
+        )
+        .route("/segments/{id}/delete", post(segments::delete))
+        .route("/segments/count", post(segments::count))
         .route("/static/console.css", get(stylesheet))
+        .route("/static/segments.js", get(segments_script))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -101,15 +116,15 @@ async fn settings_home(v: session::Viewer) -> Result<Response, page::PageError> 
 }
 
 /// Headers every console response carries: no scripts, styles or frames from elsewhere (the
-/// console has no JavaScript at all), no embedding in other sites' frames, and pages holding
-/// personal data are not kept in caches.
+/// only scripts are this binary's own static files, never inline ones), no embedding in other
+/// sites' frames, and pages holding personal data are not kept in caches.
 async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+             img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(
@@ -147,6 +162,17 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/console.css"),
+    )
+}
+
+/// The segment builder's progressive enhancement (a live count while the filter is edited).
+async fn segments_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/segments.js"),
     )
 }
 

@@ -350,6 +350,27 @@ async fn the_console_works_in_headless_chromium() {
     until_page_has(&c, "action=\"/accounts\"").await;
     screenshot(&c, "accounts").await;
 
+    // Build a segment of the imported batch: the count shows while the filter is typed, and
+    // after saving, the segment's page reloads itself until its members are computed.
+    click(&c, "nav a[href='/segments']").await;
+    click(&c, "a[href='/segments/new']").await;
+    fill(&c, "#name", "老客户激活批次").await;
+    click(&c, "button[value='add_group:0']").await;
+    until_page_has(&c, "data-row=\"5\"").await;
+    screenshot(&c, "segment_builder").await;
+    click(&c, "button[value='to_json']").await;
+    until_page_has(&c, "id=\"filter\"").await;
+    fill(&c, "#filter", r#"{"tag": "老客户激活"}"#).await;
+    until_page_has(&c, "当前符合条件的联系人 2</output>").await;
+    click(&c, "button[value='save']").await;
+    let segment = until_page_has(&c, "data-stat=\"status\">已就绪<").await;
+    assert!(
+        segment.contains("标签 老客户激活") && segment.contains("赵敏"),
+        "{segment}"
+    );
+    assert!(segment.contains("<svg class=\"chart\""));
+    screenshot(&c, "segment").await;
+
     // The language switch flips the whole page, and back.
     click(&c, "a.lang").await;
     let english = until_page_has(&c, "<html lang=\"en\">").await;

@@ -162,3 +162,19 @@ fn importing_needs_the_permission_and_a_view_of_the_whole_pool() {
         );
     }
 }
+
+#[test]
+fn admins_and_marketers_who_see_the_whole_pool_manage_segments() {
+    for role in [Role::Admin, Role::Marketer] {
+        assert!(access(PoolPolicy::Shared, &[Grant::org_wide(role)]).may_manage_segments());
+        assert!(access(PoolPolicy::BuIsolated, &[Grant::org_wide(role)]).may_manage_segments());
+        assert!(access(PoolPolicy::Shared, &[Grant::in_bu(role, A)]).may_manage_segments());
+        assert!(!access(PoolPolicy::BuIsolated, &[Grant::in_bu(role, A)]).may_manage_segments());
+    }
+    for role in [Role::Sdr, Role::SalesRep, Role::SalesManager, Role::Analyst] {
+        assert!(
+            !access(PoolPolicy::Shared, &[Grant::org_wide(role)]).may_manage_segments(),
+            "{role:?}"
+        );
+    }
+}

@@ -20,7 +20,7 @@ use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId, StandardField}
 use serde::Serialize;
 
 use crate::backend::{bind_args, with_pool, with_tx, Arg, Tx};
-use crate::contacts::{Contact, ContactRow, CONTACT_COLUMNS};
+use crate::contacts::{Contact, ContactRow, VisibleTo, CONTACT_COLUMNS};
 use crate::error::{Result, StoreError};
 use crate::ingest::{insert_events, NewEvent};
 use crate::jobs::{end_jobs_in, enqueue_jobs_in, Job, JobEnd, JobKind};
@@ -792,19 +792,48 @@ impl Store {
         before: Option<ContactId>,
         limit: u32,
     ) -> Result<(Vec<SegmentMember>, bool)> {
+        self.segment_members_visible(org, seg, None, before, limit)
+            .await
+    }
+
+    /// [`Store::segment_members`] limited to the contacts a console user may see under a
+    /// BU-isolated pool (`None`: every member). The limit is applied in the query, so pages stay
+    /// full and paging stays keyset.
+    pub async fn segment_members_visible(
+        &self,
+        org: OrgId,
+        seg: SegmentId,
+        visible_to: Option<&VisibleTo>,
+        before: Option<ContactId>,
+        limit: u32,
+    ) -> Result<(Vec<SegmentMember>, bool)> {
         let limit = limit.clamp(1, 200);
         let columns = format!("c.{}", CONTACT_COLUMNS.replace(", ", ", c."));
+        let mut args = vec![
+            Arg::Int(org.0),
+            Arg::Int(seg.0),
+            Arg::Int(before.map_or(i64::MAX, |b| b.0)),
+        ];
+        let mut visible = String::new();
+        if let Some(v) = visible_to {
+            let (mut clause, extra) = v.clause();
+            for i in (0..extra.len()).rev() {
+                clause = clause.replace(&format!("${{{i}}}"), &format!("${}", args.len() + i + 1));
+            }
+            clause = clause
+                .replace("owner_user_id", "c.owner_user_id")
+                .replace("bu_id", "c.bu_id");
+            visible = format!(" AND {clause}");
+            args.extend(extra);
+        }
         let sql = format!(
             "SELECT {columns}, m.entered_at FROM segment_members m JOIN contacts c ON c.org_id = m.org_id AND c.id = m.contact_id \
-             WHERE m.org_id = $1 AND m.segment_id = $2 AND m.contact_id < $3 ORDER BY m.contact_id DESC LIMIT {}",
+             WHERE m.org_id = $1 AND m.segment_id = $2 AND m.contact_id < $3{visible} ORDER BY m.contact_id DESC LIMIT {}",
             limit + 1
         );
         let mut rows: Vec<(ContactRow, i64)> = with_pool!(self, c => {
             use sqlx::Row;
-            sqlx::query(&sql)
-                .bind(org.0)
-                .bind(seg.0)
-                .bind(before.map_or(i64::MAX, |b| b.0))
+            bind_args!(sqlx::query(&sql), &args)
                 .fetch_all(c)
                 .await?
                 .into_iter()

@@ -65,7 +65,7 @@ fn or_dash(s: &Option<String>) -> String {
 }
 
 /// The filter limiting a user to what they may see, or `Forbidden` when they may see nothing.
-pub(super) fn visibility(v: &Viewer) -> Result<Option<VisibleTo>, PageError> {
+pub(crate) fn visibility(v: &Viewer) -> Result<Option<VisibleTo>, PageError> {
     match v.access.contact_scope(Permission::ContactsRead) {
         ContactScope::All => Ok(None),
         ContactScope::Limited { bus, owner } => Ok(Some(VisibleTo { bus, owner })),

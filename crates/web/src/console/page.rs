@@ -19,8 +19,8 @@ pub struct Chrome {
 pub struct Nav {
     pub user_name: String,
     pub csrf: String,
-    /// Which entry is the current page (`home`, `contacts`, `accounts`, `imports`, `settings`,
-    /// `account`).
+    /// Which entry is the current page (`home`, `contacts`, `accounts`, `segments`, `imports`,
+    /// `settings`, `account`).
     pub active: &'static str,
     /// Whether the user may import (the Import entry is shown).
     pub imports: bool,
