@@ -360,18 +360,34 @@ impl ScoreSnapshot {
         }
     }
 
-    /// The first instant after `now` at which decay alone changes the answer of a test against
-    /// `x`, if any: when `log − t/h` passes `log2 |x|`.
+    /// The first instant after `now` at which decay alone can change the answer of a test against
+    /// `x`, if any: the first millisecond at which `log − t/h ≤ log2 |x|` — computed with the very
+    /// comparison [`ScoreSnapshot::engagement_holds`] makes, so a timer set for it is never late
+    /// (for `gte` the answer flips then or one instant later; the re-evaluation sets the next).
     pub fn engagement_crosses(&self, x: f64, now: Millis) -> Option<Millis> {
         let h = self.half_life_ms?;
         if x == 0.0 || self.engagement_sign == 0 || (x > 0.0) != (self.engagement_sign > 0) {
             return None;
         }
-        let t = (h as f64 * (self.engagement_log - x.abs().log2())).ceil();
-        if !t.is_finite() || t >= i64::MAX as f64 {
+        let l = x.abs().log2();
+        let crossed = |t: Millis| self.engagement_log - Self::decay_term(Some(h), t) <= l;
+        if crossed(now) {
+            // Exactly on the threshold, a `gte` still holds: it flips at the next instant.
+            let on = self.engagement_log - Self::decay_term(Some(h), now) == l;
+            return on.then_some(now + 1);
+        }
+        let estimate = h as f64 * (self.engagement_log - l);
+        if !estimate.is_finite() || estimate >= (i64::MAX - 4) as f64 {
             return None;
         }
-        let t = t as Millis + 1;
-        (t > now).then_some(t)
+        // The estimate is within a few milliseconds; settle it with the exact comparison.
+        let mut t = (estimate.floor() as Millis).max(now + 1);
+        while t > now + 1 && crossed(t - 1) {
+            t -= 1;
+        }
+        while !crossed(t) {
+            t += 1;
+        }
+        Some(t)
     }
 }

@@ -95,9 +95,20 @@ fn stored_scores_decay_without_rewriting_and_know_when_they_cross() {
     // 80 halves to 40 after one half-life: "≥ 40" holds until just after that instant.
     let at = snap.engagement_crosses(40.0, NOW).unwrap();
     assert!((at - (NOW + 30 * DAY_MS)).abs() <= 2, "{at}");
-    assert!(snap.engagement_holds(&Test::Gte(40.0), at - 2));
-    assert!(!snap.engagement_holds(&Test::Gte(40.0), at));
-    assert!(snap.engagement_holds(&Test::Lt(40.0), at));
+    // Never late: up to the instant before, neither `gte` nor `lt` has changed.
+    assert!(snap.engagement_holds(&Test::Gte(40.0), at - 1));
+    assert!(!snap.engagement_holds(&Test::Lt(40.0), at - 1));
+    // At the instant, or (exactly on the threshold) one later, they have; and a contact exactly
+    // on it is promised that next instant.
+    let after = if snap.engagement_holds(&Test::Gte(40.0), at) {
+        assert_eq!(snap.engagement_crosses(40.0, at), Some(at + 1));
+        at + 1
+    } else {
+        at
+    };
+    assert!(!snap.engagement_holds(&Test::Gte(40.0), after));
+    assert!(snap.engagement_holds(&Test::Lt(40.0), after));
+    assert_eq!(snap.engagement_crosses(40.0, after), None);
     // Thresholds of the other sign or at 0 are never crossed by decay.
     assert_eq!(snap.engagement_crosses(-5.0, NOW), None);
     assert_eq!(snap.engagement_crosses(0.0, NOW), None);

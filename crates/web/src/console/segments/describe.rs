@@ -259,7 +259,13 @@ mod tests {
             {"score": "fit", "op": "gte", "value": 60},
             {"score": "engagement", "op": "gt", "value": 50}
         ]}));
-        assert_eq!(describe(&mql, Lang::En), "All of: Fit ≥ 60; Engagement > 50");
-        assert_eq!(describe(&mql, Lang::Zh), "全部满足：匹配度 ≥ 60；活跃度 > 50");
+        assert_eq!(
+            describe(&mql, Lang::En),
+            "All of: Fit ≥ 60; Engagement > 50"
+        );
+        assert_eq!(
+            describe(&mql, Lang::Zh),
+            "全部满足：匹配度 ≥ 60；活跃度 > 50"
+        );
     }
 }
