@@ -17,6 +17,22 @@ impl Caller {
         self.0.org_id
     }
 
+    /// Like [`Caller::require`], satisfied by any one of `scopes`.
+    pub fn require_any(&self, scopes: &[Scope]) -> Result<(), ApiError> {
+        if scopes.iter().any(|s| self.0.allows(*s)) {
+            Ok(())
+        } else {
+            Err(forbidden(format!(
+                "this API key lacks one of the scopes {}",
+                scopes
+                    .iter()
+                    .map(|s| format!("`{}`", s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.0.allows(scope) {
             Ok(())

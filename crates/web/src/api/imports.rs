@@ -178,7 +178,8 @@ pub async fn list_imports(
     caller: Caller,
     Query(q): Query<ListImportsQuery>,
 ) -> ApiResult<Json<Page<Import>>> {
-    caller.require(Scope::ContactsRead)?;
+    // Whoever may start imports may follow them.
+    caller.require_any(&[Scope::ContactsRead, Scope::ImportsWrite])?;
     let data = s.store.list_imports(caller.org(), limit(q.limit)?).await?;
     Ok(Json(Page {
         data,
@@ -197,7 +198,8 @@ pub async fn get_import(
     caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> ApiResult<Json<Import>> {
-    caller.require(Scope::ContactsRead)?;
+    // Whoever may start imports may follow them.
+    caller.require_any(&[Scope::ContactsRead, Scope::ImportsWrite])?;
     Ok(Json(
         s.store.get_import(caller.org(), import_id(&id)?).await?,
     ))
@@ -216,7 +218,8 @@ pub async fn list_import_rejections(
     caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> ApiResult<Response> {
-    caller.require(Scope::ContactsRead)?;
+    // Whoever may start imports may follow them.
+    caller.require_any(&[Scope::ContactsRead, Scope::ImportsWrite])?;
     let org = caller.org();
     let imp = s.store.get_import(org, import_id(&id)?).await?;
     Ok(rejections_download(&s.store, org, &imp))
