@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod imports;
 pub mod page;
 pub mod password;
+pub mod scoring;
 pub mod segments;
 pub mod session;
 pub mod settings;
@@ -104,6 +105,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/segments/{id}/delete", post(segments::delete))
         .route("/segments/count", post(segments::count))
+        .route("/scoring", get(scoring::show).post(scoring::submit))
         .route("/static/console.css", get(stylesheet))
         .route("/static/segments.js", get(segments_script))
         .layer(axum::middleware::map_response(security_headers))

@@ -122,6 +122,7 @@ async fn every_page_answers_every_role_in_its_own_and_another_unit_as_the_table_
         (format!("/accounts/{acc_a}"), Rule::Everyone),
         (format!("/accounts/{acc_b}"), Rule::OtherUnit),
         ("/segments".into(), Rule::Everyone),
+        ("/scoring".into(), Rule::Everyone),
         (format!("/segments/{seg}"), Rule::Everyone),
         ("/segments/new".into(), Rule::SegmentWrite),
         (format!("/segments/{seg}/edit"), Rule::SegmentWrite),
