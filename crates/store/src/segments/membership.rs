@@ -651,17 +651,42 @@ async fn delete_members(tx: &mut Tx, org: OrgId, seg: SegmentId, ids: &[ContactI
 /// A `score.crossed` event.
 fn crossing_event(x: &ScoreCrossing, now: Millis) -> NewEvent {
     let direction = if x.up { "up" } else { "down" };
-    NewEvent {
-        contact: x.contact,
-        message_id: format!(
+    derived_event(
+        x.contact,
+        format!(
             "score.crossed:{}:{}:{}:{direction}:{now}",
             x.score.as_str(),
             x.threshold,
             x.contact.0
         ),
+        "score.crossed",
+        Some(format!("{} {direction} {}", x.score.as_str(), x.threshold)),
+        &serde_json::json!({
+            "score": x.score.as_str(),
+            "threshold": x.threshold,
+            "direction": direction,
+            "value": (x.value * 10.0).round() / 10.0,
+        }),
+        now,
+    )
+}
+
+/// An event Hatchery itself records on a contact's timeline. Its message id is derived from what
+/// happened, so writing it twice stores it once.
+fn derived_event(
+    contact: ContactId,
+    message_id: String,
+    kind: &str,
+    name: Option<String>,
+    properties: &serde_json::Value,
+    now: Millis,
+) -> NewEvent {
+    NewEvent {
+        contact,
+        message_id,
         client_at: 0,
-        kind: "score.crossed".to_owned(),
-        name: Some(format!("{} {direction} {}", x.score.as_str(), x.threshold)),
+        kind: kind.to_owned(),
+        name,
         occurred_at: now,
         sent_at: None,
         received_at: now,
@@ -670,19 +695,12 @@ fn crossing_event(x: &ScoreCrossing, now: Millis) -> NewEvent {
         utm_source: None,
         utm_medium: None,
         utm_campaign: None,
-        properties: serde_json::json!({
-            "score": x.score.as_str(),
-            "threshold": x.threshold,
-            "direction": direction,
-            "value": (x.value * 10.0).round() / 10.0,
-        })
-        .to_string(),
+        properties: properties.to_string(),
         context: "{}".to_owned(),
     }
 }
 
-/// A `segment.entered` / `segment.exited` event. Its message id is derived from what happened,
-/// so writing it twice stores it once.
+/// A `segment.entered` / `segment.exited` event.
 fn membership_event(
     contact: ContactId,
     seg: SegmentId,
@@ -695,23 +713,14 @@ fn membership_event(
     } else {
         "segment.exited"
     };
-    NewEvent {
+    derived_event(
         contact,
-        message_id: format!("{kind}:{}:{}:{now}", seg.0, contact.0),
-        client_at: 0,
-        kind: kind.to_owned(),
-        name: name.cloned(),
-        occurred_at: now,
-        sent_at: None,
-        received_at: now,
-        source_id: None,
-        channel: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        properties: serde_json::json!({ "segment_id": seg.to_string() }).to_string(),
-        context: "{}".to_owned(),
-    }
+        format!("{kind}:{}:{}:{now}", seg.0, contact.0),
+        kind,
+        name.cloned(),
+        &serde_json::json!({ "segment_id": seg.to_string() }),
+        now,
+    )
 }
 
 /// Adds moves to a segment's member count (or sets it, with `size`) and to its size history.

@@ -52,6 +52,15 @@ fn parse_filter(v: &Value) -> ApiResult<Filter> {
     Filter::parse(v).map_err(|e| filter_error(&e))
 }
 
+/// A page cursor of a contact list (the last contact id of the previous page).
+fn contact_cursor(c: Option<&str>) -> ApiResult<Option<ContactId>> {
+    c.map(|c| {
+        c.parse::<ContactId>()
+            .map_err(|_| invalid_field("cursor", "is not a cursor returned by this API"))
+    })
+    .transpose()
+}
+
 fn segment_id(id: &str) -> ApiResult<SegmentId> {
     id.parse()
         .map_err(|e: BadId| invalid_field("id", e.to_string()))
@@ -289,13 +298,7 @@ pub async fn list_segment_contacts(
             format!("the saved filter is no longer valid ({e}); update it"),
         )
     })?;
-    let before = match &q.cursor {
-        Some(c) => Some(
-            c.parse::<ContactId>()
-                .map_err(|_| invalid_field("cursor", "is not a cursor returned by this API"))?,
-        ),
-        None => None,
-    };
+    let before = contact_cursor(q.cursor.as_deref())?;
     let (data, more) = s
         .store
         .segment_contacts(caller.org(), &filter, s.now(), before, limit(q.limit)?)
@@ -320,13 +323,7 @@ pub async fn list_segment_members(
 ) -> ApiResult<Json<Page<SegmentMember>>> {
     caller.require(Scope::ContactsRead)?;
     let segment = s.store.get_segment(caller.org(), segment_id(&id)?).await?;
-    let before = match &q.cursor {
-        Some(c) => Some(
-            c.parse::<ContactId>()
-                .map_err(|_| invalid_field("cursor", "is not a cursor returned by this API"))?,
-        ),
-        None => None,
-    };
+    let before = contact_cursor(q.cursor.as_deref())?;
     let (data, more) = s
         .store
         .segment_members(caller.org(), segment.id, before, limit(q.limit)?)
