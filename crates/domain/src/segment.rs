@@ -29,6 +29,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 
+use crate::ids::SegmentId;
 use crate::scoring::ScoreKind;
 use crate::{IdentityKind, StandardField};
 
@@ -96,6 +97,9 @@ pub enum Condition {
     /// A score compared with a number (`lt`, `lte`, `gt`, `gte` only). Engagement is compared
     /// at evaluation time, decay included; a contact never scored has 0.
     Score { kind: ScoreKind, test: Test },
+    /// The contact is a member of another saved segment now (its stored membership, not a
+    /// recomputation of that segment's filter).
+    InSegment(SegmentId),
 }
 
 /// The standard columns of an account.
@@ -240,6 +244,8 @@ pub struct Dependencies {
     pub identity_kinds: BTreeSet<IdentityKind>,
     /// Scores compared.
     pub scores: BTreeSet<ScoreKind>,
+    /// Other segments whose membership is read.
+    pub segments: BTreeSet<SegmentId>,
     /// `(kind, name)` of each event condition; `None` is a wildcard.
     pub events: BTreeSet<(Option<String>, Option<String>)>,
     /// The longest rolling window in days, if any: the events a snapshot must hold reach back this
@@ -311,6 +317,9 @@ impl Filter {
                 }
                 Condition::Score { kind, .. } => {
                     d.scores.insert(*kind);
+                }
+                Condition::InSegment(id) => {
+                    d.segments.insert(*id);
                 }
                 Condition::Event(e) => {
                     d.events.insert((e.kind.clone(), e.name.clone()));

@@ -74,9 +74,21 @@ pub async fn run_once(
             .materialise_segment(job.org, SegmentId(job.subject), clock.now_ms())
             .await
         {
-            Ok(_) => {
+            Ok(done) => {
                 metrics.segments_materialised.fetch_add(1, Relaxed);
                 store.end_jobs(&[(job, JobEnd::Done)]).await?;
+                // Segments built on this one read its new members: compute them again too.
+                if done.is_some() {
+                    let by: Vec<i64> = store
+                        .segments_referencing(job.org, SegmentId(job.subject))
+                        .await?
+                        .into_iter()
+                        .map(|s| s.0)
+                        .collect();
+                    store
+                        .enqueue_jobs(job.org, JobKind::MaterialiseSegment, &by, now)
+                        .await?;
+                }
             }
             Err(e) => {
                 metrics.evaluation_failures.fetch_add(1, Relaxed);

@@ -181,6 +181,7 @@ impl Store {
         filter: &Filter,
         now: Millis,
     ) -> Result<Segment> {
+        self.check_segment_references(org, None, filter).await?;
         let text = filter.to_json().to_string();
         let mut tx = self.begin().await?;
         let id: std::result::Result<i64, sqlx::Error> = with_tx!(&mut tx, c => sqlx::query_scalar(
@@ -249,6 +250,9 @@ impl Store {
         now: Millis,
     ) -> Result<Segment> {
         let current = self.get_segment(org, id).await?;
+        if let Some(f) = &change.filter {
+            self.check_segment_references(org, Some(id), f).await?;
+        }
         let name = change.name.as_deref().unwrap_or(&current.name);
         let description = match &change.description {
             Some(d) => d.as_deref(),
@@ -299,6 +303,11 @@ impl Store {
     /// Deletes a segment with its members, history and pending work. Its members get no
     /// `segment.exited` event: the segment is gone, not left.
     pub async fn delete_segment(&self, org: OrgId, id: SegmentId) -> Result<()> {
+        if let Some(by) = self.segments_referencing(org, id).await?.first() {
+            return Err(StoreError::Conflict(format!(
+                "segment {by} references this segment; change or delete it first"
+            )));
+        }
         let mut tx = self.begin().await?;
         let n = delete_segment_in(&mut tx, org, id).await?;
         if n == 0 {

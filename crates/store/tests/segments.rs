@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use hatchery_domain::ids::SegmentId;
 use hatchery_domain::scoring::{Grade, ScoreSnapshot, Scored};
 use hatchery_domain::segment::{
     AccountField, AccountSnapshot, ContactSnapshot, EventRecord, Filter, DAY_MS,
@@ -184,6 +185,8 @@ struct GenContact {
     events: Vec<GenEvent>,
     /// (fit, engagement, days before now it was scored, half-life in days)
     score: Option<(f64, f64, i64, Option<i64>)>,
+    /// Ids of saved segments the contact is stored as a member of.
+    segments: BTreeSet<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -230,17 +233,21 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
             prop::sample::select(&DAYS[..]),
             prop::sample::select(&[None, Some(30_i64), Some(7)][..]),
         )),
+        prop::collection::btree_set(1_i64..3, 0..3),
     )
         .prop_map(
-            |(merged, fields, traits, tags, identities, account, events, score)| GenContact {
-                merged,
-                fields,
-                traits,
-                tags,
-                identities,
-                account,
-                events,
-                score,
+            |(merged, fields, traits, tags, identities, account, events, score, segments)| {
+                GenContact {
+                    merged,
+                    fields,
+                    traits,
+                    tags,
+                    identities,
+                    account,
+                    events,
+                    score,
+                    segments,
+                }
             },
         )
 }
@@ -331,6 +338,7 @@ fn leaf() -> impl Strategy<Value = Value> {
             prop::sample::select(&SCORES[..]),
         )
             .prop_map(|(s, op, v)| json!({"score": s, "op": op, "value": v})),
+        (1_i64..4).prop_map(|s| json!({"segment": format!("seg_{s}")})),
     ]
 }
 
@@ -434,6 +442,7 @@ fn snapshot(c: &GenContact, i: usize, accounts: &[GenAccount]) -> ContactSnapsho
         scores: c
             .score
             .map_or(ScoreSnapshot::default(), |s| score_snapshot(s)),
+        segments: c.segments.iter().map(|s| SegmentId(*s)).collect(),
     }
 }
 
@@ -573,6 +582,14 @@ async fn store_pool(
                     A::I(e.occurred_at),
                     A::T(Value::Object(e.properties.clone()).to_string()),
                 ],
+            )
+            .await;
+        }
+        for seg in &c.segments {
+            exec(
+                &mut tx,
+                "INSERT INTO segment_members (org_id, segment_id, contact_id, entered_at) VALUES ($1, $2, $3, $4)",
+                vec![A::I(org.0), A::I(*seg), A::I(id), A::I(NOW)],
             )
             .await;
         }

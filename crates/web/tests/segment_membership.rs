@@ -303,3 +303,81 @@ async fn memberships_follow_tags_edits_filter_changes_merges_and_erasure() {
     let (s, v) = app.get(&format!("/api/v1/segments/{ka}/members")).await;
     assert_eq!(s, 404, "{v}");
 }
+
+#[tokio::test]
+async fn a_segment_built_on_another_follows_it_without_recomputing_it() {
+    let app = spawn_app().await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"name":"王伟","city":"深圳"}}),
+        json!({"type":"identify","userId":"2","traits":{"name":"王芳","city":"广州"}}),
+    ])
+    .await;
+    let (wei, fang) = (contact_id(&app, "1").await, contact_id(&app, "2").await);
+    let ka = create_segment(&app, "KA", json!({"tag": "KA"})).await;
+    let ka_sz = create_segment(
+        &app,
+        "KA in Shenzhen",
+        json!({"all": [{"segment": ka}, {"field": "city", "op": "eq", "value": "深圳"}]}),
+    )
+    .await;
+    wait_members(&app, &ka_sz, &[]).await;
+
+    // Tagging both puts both in KA and, in the same pass, 王伟 in "KA in Shenzhen".
+    let (s, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/contacts/tags",
+            json!({"contact_ids": [wei, fang], "add": ["KA"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    wait_members(&app, &ka, &["王伟", "王芳"]).await;
+    wait_members(&app, &ka_sz, &["王伟"]).await;
+
+    // References must name a segment of the organisation and never form a cycle; a segment
+    // others are built on cannot be deleted.
+    let (s, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/segments",
+            json!({"name": "Nowhere", "filter": {"segment": "seg_999"}}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/segments/{ka}"),
+            json!({"filter": {"segment": ka_sz}}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("cycle"),
+        "{v}"
+    );
+    let (s, v) = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/segments/{ka}"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (s, _) = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/segments/{ka_sz}"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/segments/{ka}"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(s, 204);
+}

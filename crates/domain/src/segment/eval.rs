@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::{
     AccountField, Condition, EventCondition, Filter, Millis, Scalar, Test, Window, DAY_MS,
 };
+use crate::ids::SegmentId;
 use crate::scoring::{ScoreKind, ScoreSnapshot};
 use crate::{Identifier, StandardField};
 
@@ -26,6 +27,8 @@ pub struct ContactSnapshot {
     pub events: Vec<EventRecord>,
     /// Stored scores (both 0 for a contact never scored).
     pub scores: ScoreSnapshot,
+    /// The saved segments the contact is in (read by `segment` conditions).
+    pub segments: BTreeSet<SegmentId>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -218,6 +221,7 @@ impl Condition {
                 kind: ScoreKind::Engagement,
                 test,
             } => c.scores.engagement_holds(test, now),
+            Condition::InSegment(id) => c.segments.contains(id),
         }
     }
 }

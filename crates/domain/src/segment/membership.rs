@@ -28,14 +28,17 @@ impl MembershipChange {
 }
 
 /// Evaluates `contact` at `now` against `segments` given the segments it is in now (`current`,
-/// which may name segments not in `segments`: those are left alone).
+/// which may name segments not in `segments`: those are left alone). Segments that reference
+/// others (`{"segment": …}`) must come after them: each answer is fed to the ones that follow, so
+/// a change ripples through references in one pass. `contact.segments` is overwritten.
 pub fn evaluate<'a>(
-    contact: &ContactSnapshot,
+    contact: &mut ContactSnapshot,
     segments: impl IntoIterator<Item = (SegmentId, &'a Filter)>,
     current: &BTreeSet<SegmentId>,
     now: Millis,
 ) -> MembershipChange {
     let mut out = MembershipChange::default();
+    contact.segments.clone_from(current);
     for (id, filter) in segments {
         let member = filter.matches(contact, now);
         match (member, current.contains(&id)) {
@@ -43,9 +46,49 @@ pub fn evaluate<'a>(
             (false, true) => out.exited.push(id),
             _ => {}
         }
+        if member {
+            contact.segments.insert(id);
+        } else {
+            contact.segments.remove(&id);
+        }
         if let Some(t) = filter.next_change_at(contact, now) {
             out.next_check = Some(out.next_check.map_or(t, |n: Millis| n.min(t)));
         }
     }
     out
+}
+
+/// Orders segments so that every segment comes after the segments it references; `Err` names a
+/// segment that is part of a cycle. References to segments not in the list are ignored.
+pub fn in_reference_order<T>(
+    segments: Vec<(SegmentId, T)>,
+    reads: impl Fn(&T) -> BTreeSet<SegmentId>,
+) -> Result<Vec<(SegmentId, T)>, SegmentId> {
+    let ids: BTreeSet<SegmentId> = segments.iter().map(|s| s.0).collect();
+    let mut pending: Vec<(SegmentId, T, BTreeSet<SegmentId>)> = segments
+        .into_iter()
+        .map(|(id, t)| {
+            let r: BTreeSet<SegmentId> = reads(&t).intersection(&ids).copied().collect();
+            (id, t, r)
+        })
+        .collect();
+    let mut done: BTreeSet<SegmentId> = BTreeSet::new();
+    let mut out = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for (id, t, r) in pending {
+            if r.is_subset(&done) {
+                done.insert(id);
+                out.push((id, t));
+            } else {
+                rest.push((id, t, r));
+            }
+        }
+        if rest.len() == before {
+            return Err(rest[0].0);
+        }
+        pending = rest;
+    }
+    Ok(out)
 }

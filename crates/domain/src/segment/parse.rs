@@ -9,6 +9,7 @@ use super::limits::{
     MAX_WITHIN_DAYS,
 };
 use super::{AccountField, Condition, EventCondition, Filter, Scalar, Test, Window};
+use crate::ids::SegmentId;
 use crate::scoring::ScoreKind;
 use crate::{IdentityKind, StandardField};
 
@@ -22,7 +23,7 @@ pub struct FilterError {
 }
 
 /// The keys that say which kind of node an object is; exactly one must be present.
-const NODE_KEYS: [&str; 11] = [
+const NODE_KEYS: [&str; 12] = [
     "all",
     "any",
     "not",
@@ -34,6 +35,7 @@ const NODE_KEYS: [&str; 11] = [
     "identity",
     "event",
     "score",
+    "segment",
 ];
 
 struct Parser {
@@ -252,6 +254,14 @@ impl Parser {
                     ));
                 }
                 Ok(Condition::Score { kind, test })
+            }
+            "segment" => {
+                only_keys(o, path, &["segment"])?;
+                let p = join(path, "segment");
+                let id = string(&o["segment"], &p)?
+                    .parse::<SegmentId>()
+                    .map_err(|e| err(&p, e.to_string()))?;
+                Ok(Condition::InSegment(id))
             }
             _ => unreachable!("node kinds are listed in NODE_KEYS"),
         }
@@ -587,6 +597,9 @@ fn condition_json(c: &Condition) -> Value {
         Condition::Score { kind, test } => {
             o.insert("score".into(), kind.as_str().into());
             test_json(&mut o, test);
+        }
+        Condition::InSegment(id) => {
+            o.insert("segment".into(), id.to_string().into());
         }
         Condition::Identity { kind, app } => {
             o.insert("identity".into(), kind.as_str().into());

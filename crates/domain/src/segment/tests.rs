@@ -357,7 +357,7 @@ fn every_filter_in_the_documentation_is_valid() {
 fn membership_reports_entered_and_exited_segments_and_the_next_check() {
     use crate::ids::SegmentId;
     use std::collections::BTreeSet;
-    let c = contact();
+    let mut c = contact();
     let vip = f(json!({"tag": "vip"}));
     let beijing = f(json!({"field": "city", "op": "eq", "value": "北京"}));
     let three =
@@ -369,7 +369,7 @@ fn membership_reports_entered_and_exited_segments_and_the_next_check() {
     ];
     // In 2 (wrongly) and in 9 (a segment not evaluated here: left alone).
     let current: BTreeSet<SegmentId> = [SegmentId(2), SegmentId(9)].into();
-    let change = membership::evaluate(&c, segments, &current, NOW);
+    let change = membership::evaluate(&mut c, segments, &current, NOW);
     assert_eq!(change.entered, vec![SegmentId(1), SegmentId(3)]);
     assert_eq!(change.exited, vec![SegmentId(2)]);
     assert_eq!(change.next_check, Some(NOW + DAY_MS + 1));
@@ -377,8 +377,51 @@ fn membership_reports_entered_and_exited_segments_and_the_next_check() {
     // At the next check the behavioural segment is left, and nothing else changes.
     let now = change.next_check.unwrap();
     let current: BTreeSet<SegmentId> = [SegmentId(1), SegmentId(3)].into();
-    let later = membership::evaluate(&c, segments, &current, now);
+    let later = membership::evaluate(&mut c, segments, &current, now);
     assert_eq!(later.entered, vec![]);
     assert_eq!(later.exited, vec![SegmentId(3)]);
     assert_eq!(later.next_check, None);
+}
+
+#[test]
+fn a_segment_reads_another_segments_membership_in_the_same_pass() {
+    use crate::ids::SegmentId;
+    use std::collections::BTreeSet;
+    let mut c = contact();
+    let vip = f(json!({"tag": "vip"}));
+    let vip_in_shenzhen =
+        f(json!({"all": [{"segment": "seg_1"}, {"field": "city", "op": "eq", "value": "深圳"}]}));
+    assert_eq!(
+        vip_in_shenzhen.dependencies().segments,
+        [SegmentId(1)].into()
+    );
+    // seg_2 references seg_1: ordered after it, it sees seg_1's new answer at once.
+    let ordered = membership::in_reference_order(
+        vec![(SegmentId(2), &vip_in_shenzhen), (SegmentId(1), &vip)],
+        |f| f.dependencies().segments,
+    )
+    .unwrap();
+    assert_eq!(ordered[0].0, SegmentId(1));
+    let change = membership::evaluate(
+        &mut c,
+        ordered.iter().map(|(i, f)| (*i, *f)),
+        &BTreeSet::new(),
+        NOW,
+    );
+    assert_eq!(change.entered, vec![SegmentId(1), SegmentId(2)]);
+    // Cycles are refused.
+    let a = f(json!({"segment": "seg_4"}));
+    let b = f(json!({"segment": "seg_3"}));
+    assert!(
+        membership::in_reference_order(vec![(SegmentId(3), &a), (SegmentId(4), &b)], |f| f
+            .dependencies()
+            .segments)
+        .is_err()
+    );
+    let e = Filter::parse(&json!({"segment": "ct_1"})).unwrap_err();
+    assert_eq!(e.path, "segment");
+    assert_eq!(
+        f(json!({"segment": "seg_9"})).to_json(),
+        json!({"segment": "seg_9"})
+    );
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use hatchery_domain::ids::SegmentId;
 use hatchery_domain::scoring::ScoreKind;
-use hatchery_domain::segment::membership::MembershipChange;
+use hatchery_domain::segment::membership::{in_reference_order, MembershipChange};
 use hatchery_domain::segment::{
     AccountField, AccountSnapshot, Condition, ContactSnapshot, EventCondition, EventRecord, Filter,
     Window,
@@ -69,6 +69,8 @@ pub struct SnapshotNeeds {
     pub account: bool,
     /// Stored scores.
     pub scores: bool,
+    /// Stored segment memberships.
+    pub segments: bool,
     /// Events that occurred at or after this instant; `None`: no events.
     pub events_since: Option<Millis>,
 }
@@ -81,6 +83,7 @@ impl SnapshotNeeds {
             identities: true,
             account: true,
             scores: true,
+            segments: true,
             events_since,
         }
     }
@@ -92,6 +95,7 @@ impl SnapshotNeeds {
             identities: false,
             account: false,
             scores: false,
+            segments: false,
             events_since: None,
         };
         for f in filters {
@@ -100,6 +104,7 @@ impl SnapshotNeeds {
             n.identities |= !d.identity_kinds.is_empty();
             n.account |= !d.account_fields.is_empty() || !d.account_traits.is_empty();
             n.scores |= !d.scores.is_empty();
+            n.segments |= !d.segments.is_empty();
             if let Some(s) = d.events_needed_since(now) {
                 n.events_since = Some(n.events_since.map_or(s, |m: Millis| m.min(s)));
             }
@@ -193,14 +198,32 @@ type AccountRow = (
 );
 
 impl Store {
-    /// The segments kept current (materialised at least once), with their filters.
+    /// The segments kept current (materialised at least once), with their filters, each after the
+    /// segments it references.
     pub async fn live_segments(&self, org: OrgId) -> Result<Vec<LiveSegment>> {
-        let rows: Vec<(i64, String, String)> = with_pool!(self, c => sqlx::query_as(
-            "SELECT id, name, filter FROM segments WHERE org_id = $1 AND status = 'ready' ORDER BY id",
-        )
-        .bind(org.0)
-        .fetch_all(c)
-        .await?);
+        let all = self.stored_segment_filters(org, true).await?;
+        let ordered = in_reference_order(all.into_iter().map(|s| (s.id, s)).collect(), |s| {
+            s.filter.dependencies().segments
+        })
+        .map_err(|id| StoreError::Conflict(format!("segment {id} is part of a reference cycle")))?;
+        Ok(ordered.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// Every saved segment's filter (only `ready` ones with `ready_only`).
+    async fn stored_segment_filters(
+        &self,
+        org: OrgId,
+        ready_only: bool,
+    ) -> Result<Vec<LiveSegment>> {
+        let status = if ready_only {
+            " AND status = 'ready'"
+        } else {
+            ""
+        };
+        let sql =
+            format!("SELECT id, name, filter FROM segments WHERE org_id = $1{status} ORDER BY id");
+        let rows: Vec<(i64, String, String)> =
+            with_pool!(self, c => sqlx::query_as(&sql).bind(org.0).fetch_all(c).await?);
         rows.into_iter()
             .map(|(id, name, filter)| {
                 let json: serde_json::Value = serde_json::from_str(&filter)?;
@@ -214,6 +237,58 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Refuses a filter for segment `id` (`None`: a new one) that references a segment the
+    /// organisation does not have, or that would close a cycle of references.
+    pub async fn check_segment_references(
+        &self,
+        org: OrgId,
+        id: Option<SegmentId>,
+        filter: &Filter,
+    ) -> Result<()> {
+        let refs = filter.dependencies().segments;
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let mut all = self.stored_segment_filters(org, false).await?;
+        for r in &refs {
+            if !all.iter().any(|s| s.id == *r) {
+                return Err(StoreError::Conflict(format!(
+                    "filter: segment {r} does not exist"
+                )));
+            }
+        }
+        let me = id.unwrap_or(SegmentId(0));
+        if refs.contains(&me) {
+            return Err(StoreError::Conflict(
+                "filter: a segment cannot reference itself".into(),
+            ));
+        }
+        all.retain(|s| s.id != me);
+        all.push(LiveSegment {
+            id: me,
+            name: String::new(),
+            filter: filter.clone(),
+        });
+        in_reference_order(all.into_iter().map(|s| (s.id, s)).collect(), |s| {
+            s.filter.dependencies().segments
+        })
+        .map(|_| ())
+        .map_err(|_| {
+            StoreError::Conflict("filter: the segment references would form a cycle".into())
+        })
+    }
+
+    /// Saved segments whose filters reference `id`.
+    pub async fn segments_referencing(&self, org: OrgId, id: SegmentId) -> Result<Vec<SegmentId>> {
+        Ok(self
+            .stored_segment_filters(org, false)
+            .await?
+            .into_iter()
+            .filter(|s| s.filter.dependencies().segments.contains(&id))
+            .map(|s| s.id)
+            .collect())
     }
 
     /// Snapshots of the live (not merged-away, not deleted) contacts among `ids`; the others are
@@ -323,6 +398,13 @@ impl Store {
             for (contact, account) in accounts {
                 if let (Some(s), Some(a)) = (out.get_mut(&contact), by_id.get(&account)) {
                     s.account = Some(a.clone());
+                }
+            }
+        }
+        if needs.segments {
+            for (id, s) in self.memberships(org, ids).await? {
+                if let Some(snap) = out.get_mut(&id) {
+                    snap.segments = s;
                 }
             }
         }

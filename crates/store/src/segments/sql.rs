@@ -149,6 +149,13 @@ impl SqlFilter {
             }
             Condition::Event(e) => self.event(e),
             Condition::Score { kind, test } => self.score(*kind, test),
+            Condition::InSegment(id) => {
+                let p = self.push(Arg::Int(id.0));
+                format!(
+                    "EXISTS (SELECT 1 FROM segment_members m WHERE m.org_id = c.org_id \
+                     AND m.segment_id = {p} AND m.contact_id = c.id)"
+                )
+            }
         }
     }
 

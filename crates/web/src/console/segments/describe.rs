@@ -104,6 +104,7 @@ fn condition(c: &Condition, lang: Lang) -> String {
             };
             format!("{label} {}", test(t, lang))
         }
+        Condition::InSegment(id) => format!("{} {id}", lang.t("segment.describe.in_segment")),
     }
 }
 
