@@ -315,6 +315,35 @@ async fn preview_shows_the_count_and_a_bad_filter_is_refused_with_its_path() {
         "the form keeps what was typed"
     );
 
+    // A reference to a segment that does not exist is shown next to the filter; nothing is saved.
+    let r = b
+        .submit(
+            "/segments/new",
+            "/segments/new",
+            &[
+                ("name", "引用"),
+                ("filter", r#"{"segment": "seg_999"}"#),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("segment seg_999 does not exist"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("segment.error.name_taken"));
+    assert_eq!(
+        app.store
+            .list_segments(app.org, None, 10)
+            .await
+            .unwrap()
+            .0
+            .len(),
+        0
+    );
+
     let r = b
         .submit(
             "/segments/new",

@@ -519,6 +519,10 @@ pub async fn create(
         Step::Show(r) => return Ok(r),
         Step::Save(c, page) => (c, page),
     };
+    if let Some(m) = references_refused(&s, &v, None, &c.filter).await? {
+        page.filter_error = Some(m);
+        return refuse(*page);
+    }
     match s
         .store
         .create_segment(
@@ -539,6 +543,21 @@ pub async fn create(
             refuse(*page)
         }
         Err(e) => Err(PageError::from_store(e, lang)),
+    }
+}
+
+/// Why a filter's references are refused — it names a segment that does not exist, or closes a
+/// cycle — to be shown next to the filter (nothing is saved); `None` when they are fine.
+async fn references_refused(
+    s: &AppState,
+    v: &Viewer,
+    id: Option<SegmentId>,
+    filter: &Filter,
+) -> Result<Option<String>, PageError> {
+    match s.store.check_segment_references(v.org(), id, filter).await {
+        Ok(()) => Ok(None),
+        Err(StoreError::Conflict(m)) => Ok(Some(m)),
+        Err(e) => Err(PageError::from_store(e, v.lang)),
     }
 }
 
@@ -570,6 +589,10 @@ pub async fn update(
         Step::Show(r) => return Ok(r),
         Step::Save(c, page) => (c, page),
     };
+    if let Some(m) = references_refused(&s, &v, Some(seg.id), &c.filter).await? {
+        page.filter_error = Some(m);
+        return refuse(*page);
+    }
     let change = SegmentChange {
         name: Some(c.name),
         description: Some(c.description),
