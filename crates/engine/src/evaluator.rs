@@ -138,7 +138,8 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
         now,
     );
     if let Some(m) = &model {
-        needs.scores = true;
+        // Scores are computed afresh below (the stored ones are read once, as `previous`).
+        needs.scores = false;
         if let Some(s) = m.model.events_needed_since(now) {
             needs.events_since = Some(needs.events_since.map_or(s, |n| n.min(s)));
         }

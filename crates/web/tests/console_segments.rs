@@ -4,104 +4,26 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
+use common::browser::{csrf_of, Browser, Reply, PASSWORD};
 use common::{spawn_app, TestApp};
 use hatchery_domain::access::Placement;
 use hatchery_domain::{ContactId, Grant, PoolPolicy, Role};
-use hatchery_store::users::NewUser;
 use serde_json::json;
 
-const PASSWORD: &str = "correct horse battery";
 const SHENZHEN: &str = r#"{"field": "city", "op": "eq", "value": "深圳"}"#;
 
-/// Keeps cookies, does not follow redirects.
-struct Browser {
-    base: String,
-    client: reqwest::Client,
-    cookies: HashMap<String, String>,
-    accept_language: &'static str,
+/// What these tests do with the console, on top of the shared test browser.
+trait SegmentPages {
+    async fn sign_in_as(&mut self, email: &str);
+    async fn create_segment(&mut self, name: &str, description: &str, filter: &str) -> String;
+    async fn until_ready(&mut self, path: &str) -> String;
 }
 
-struct Reply {
-    status: u16,
-    location: String,
-    body: String,
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Browser {
-        Browser {
-            base: app.addr.clone(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: HashMap::new(),
-            accept_language: "zh-CN",
-        }
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Reply {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let r = req
-            .header("cookie", cookie)
-            .header("accept-language", self.accept_language)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        for c in r.headers().get_all("set-cookie") {
-            let first = c.to_str().unwrap().split(';').next().unwrap();
-            let (k, v) = first.split_once('=').unwrap();
-            self.cookies.insert(k.to_owned(), v.to_owned());
-        }
-        Reply {
-            status,
-            location,
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        let req = self.client.get(format!("{}{path}", self.base));
-        self.send(req).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
-        let req = self.client.post(format!("{}{path}", self.base)).form(form);
-        self.send(req).await
-    }
-
-    /// Posts a form shown at `page` with its CSRF token.
-    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
-        let shown = self.get(page).await;
-        assert_eq!(shown.status, 200, "{page}: {}", shown.body);
-        let csrf = csrf_of(&shown.body);
-        let mut all = vec![("csrf", csrf.as_str())];
-        all.extend_from_slice(fields);
-        self.post(action, &all).await
-    }
-
-    async fn sign_in(&mut self, email: &str) {
-        let r = self
-            .submit(
-                "/sign-in",
-                "/sign-in",
-                &[("email", email), ("password", PASSWORD)],
-            )
-            .await;
+impl SegmentPages for Browser {
+    async fn sign_in_as(&mut self, email: &str) {
+        let r = self.sign_in(email, PASSWORD).await;
         assert_eq!(r.status, 303, "{}", r.body);
     }
 
@@ -140,10 +62,6 @@ impl Browser {
     }
 }
 
-fn csrf_of(html: &str) -> String {
-    value_after(html, "name=\"csrf\" value=\"", '"')
-}
-
 fn value_after(html: &str, marker: &str, end: char) -> String {
     let at = html
         .find(marker)
@@ -153,23 +71,7 @@ fn value_after(html: &str, marker: &str, end: char) -> String {
 }
 
 async fn add_user(app: &TestApp, email: &str, grants: &[Grant]) -> hatchery_domain::ids::UserId {
-    let hash = hatchery_web::console::password::hash_blocking(PASSWORD);
-    app.store
-        .create_user(
-            app.org,
-            &NewUser {
-                email,
-                name: "User",
-                password_hash: &hash,
-                locale: None,
-            },
-            grants,
-            false,
-            common::START,
-        )
-        .await
-        .unwrap()
-        .id
+    common::browser::add_user(app, email, "User", grants).await
 }
 
 /// Two contacts in 深圳 and one in 广州.
@@ -185,7 +87,7 @@ async fn seed(app: &TestApp) {
 async fn admin(app: &TestApp) -> Browser {
     add_user(app, "admin@example.com", &[Grant::org_wide(Role::Admin)]).await;
     let mut b = Browser::new(app);
-    b.sign_in("admin@example.com").await;
+    b.sign_in_as("admin@example.com").await;
     b
 }
 
@@ -406,7 +308,7 @@ async fn segment_pages_render_in_chinese_and_english() {
     let list = b.get("/segments").await.body;
     assert!(list.contains(">分群<") && list.contains("成员数"), "{list}");
 
-    b.accept_language = "en";
+    b.accept_language = Some("en");
     let en = b.get(&path).await.body;
     assert!(en.contains("<html lang=\"en\">"));
     assert!(
@@ -463,7 +365,7 @@ async fn read_only_roles_may_look_but_not_create_change_or_delete() {
     )
     .await;
     let mut b = Browser::new(&app);
-    b.sign_in("analyst@example.com").await;
+    b.sign_in_as("analyst@example.com").await;
 
     let list = b.get("/segments").await;
     assert_eq!(list.status, 200);
@@ -629,7 +531,7 @@ async fn under_bu_isolation_the_members_list_shows_only_visible_contacts() {
         .await
         .unwrap();
     let mut rep = Browser::new(&app);
-    rep.sign_in("rep@example.com").await;
+    rep.sign_in_as("rep@example.com").await;
     let page = rep.get(&path).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("王伟"), "{}", page.body);
@@ -644,7 +546,7 @@ async fn under_bu_isolation_the_members_list_shows_only_visible_contacts() {
     )
     .await;
     let mut m = Browser::new(&app);
-    m.sign_in("mkt@example.com").await;
+    m.sign_in_as("mkt@example.com").await;
     assert_eq!(m.get("/segments/new").await.status, 403);
 
     let page = a.get(&path).await.body;
@@ -720,7 +622,7 @@ async fn the_builder_script_counts_while_the_filter_is_edited() {
     )
     .await;
     let mut reader = Browser::new(&app);
-    reader.sign_in("analyst@example.com").await;
+    reader.sign_in_as("analyst@example.com").await;
     let csrf = csrf_of(&reader.get("/segments").await.body);
     let r = reader
         .post(
