@@ -9,6 +9,7 @@ pub mod fields;
 pub mod identity;
 pub mod ids;
 pub mod import_mapping;
+pub mod lifecycle;
 pub mod message;
 pub mod normalize;
 pub mod resolution;

@@ -100,6 +100,9 @@ pub enum Condition {
     /// The contact is a member of another saved segment now (its stored membership, not a
     /// recomputation of that segment's filter).
     InSegment(SegmentId),
+    /// The contact's lifecycle stage is one of these keys (`crate::lifecycle`). A contact with no
+    /// stage matches none.
+    Stage(Vec<String>),
 }
 
 /// The standard columns of an account.
@@ -246,6 +249,8 @@ pub struct Dependencies {
     pub scores: BTreeSet<ScoreKind>,
     /// Other segments whose membership is read.
     pub segments: BTreeSet<SegmentId>,
+    /// Lifecycle stage keys compared.
+    pub stages: BTreeSet<String>,
     /// `(kind, name)` of each event condition; `None` is a wildcard.
     pub events: BTreeSet<(Option<String>, Option<String>)>,
     /// The longest rolling window in days, if any: the events a snapshot must hold reach back this
@@ -320,6 +325,9 @@ impl Filter {
                 }
                 Condition::InSegment(id) => {
                     d.segments.insert(*id);
+                }
+                Condition::Stage(keys) => {
+                    d.stages.extend(keys.iter().cloned());
                 }
                 Condition::Event(e) => {
                     d.events.insert((e.kind.clone(), e.name.clone()));

@@ -1,5 +1,5 @@
-//! The evaluator keeps what depends on a contact current: its scores and its segment
-//! memberships.
+//! The evaluator keeps what depends on a contact current: its scores, its lifecycle stage and its
+//! segment memberships.
 //!
 //! It works off the jobs table (`hatchery_store::jobs`): every change to a contact (ingest,
 //! import, API edit, tag, merge, erasure) asks, in the same transaction, for the contact to be
@@ -21,6 +21,7 @@ use hatchery_domain::scoring::{ScoreKind, ScoreSnapshot};
 use hatchery_domain::segment::membership;
 use hatchery_domain::{ContactId, OrgId};
 use hatchery_store::jobs::{Job, JobEnd, JobKind};
+use hatchery_store::lifecycle::StageMove;
 use hatchery_store::scores::NewScore;
 use hatchery_store::segments::membership::{Evaluations, ScoreCrossing, SnapshotNeeds};
 use hatchery_store::{Store, StoreError};
@@ -124,17 +125,25 @@ pub async fn run_once(
     Ok(true)
 }
 
-/// Evaluates one organisation's contacts — scores first, then segments (which may read them) —
-/// and writes the outcome.
+/// Evaluates one organisation's contacts — scores first, then the lifecycle stage (whose criteria
+/// may read scores), then segments (which may read both) — and writes the outcome. Stage criteria
+/// that read segments see the memberships stored before this pass; when one of those changes, the
+/// contact is evaluated again at once.
 async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(), StoreError> {
     let segments = store.live_segments(org).await?;
     let model = store.scoring_model(org).await?;
+    let lifecycle = store.lifecycle(org).await?;
+    let stage_reads = lifecycle
+        .as_ref()
+        .map(|l| l.model.segments_read())
+        .unwrap_or_default();
     let ids: Vec<ContactId> = jobs.iter().map(|j| ContactId(j.subject)).collect();
     let mut needs = SnapshotNeeds::of(
         segments
             .iter()
             .map(|s| &s.filter)
-            .chain(model.iter().flat_map(|m| m.model.fit_filters())),
+            .chain(model.iter().flat_map(|m| m.model.fit_filters()))
+            .chain(lifecycle.iter().flat_map(|l| l.model.entry_filters())),
         now,
     );
     if let Some(m) = &model {
@@ -212,6 +221,23 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
                 });
             }
         }
+        if let Some(l) = &lifecycle {
+            snapshot
+                .segments
+                .clone_from(current.get(&id).unwrap_or(&none));
+            let from = snapshot.stage.clone();
+            let entered = l.model.advance(snapshot, now);
+            if let Some(at) = l.model.next_change_at(snapshot, now) {
+                next_check = Some(next_check.map_or(at, |n| n.min(at)));
+            }
+            if !entered.is_empty() {
+                out.stages.push(StageMove {
+                    contact: id,
+                    from,
+                    entered,
+                });
+            }
+        }
         let change = membership::evaluate(
             snapshot,
             segments.iter().map(|s| (s.id, &s.filter)),
@@ -220,6 +246,14 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
         );
         if let Some(at) = change.next_check {
             next_check = Some(next_check.map_or(at, |n| n.min(at)));
+        }
+        if change
+            .entered
+            .iter()
+            .chain(&change.exited)
+            .any(|s| stage_reads.contains(s))
+        {
+            next_check = Some(now);
         }
         out.ends
             .push((*job, next_check.map_or(JobEnd::Done, JobEnd::Again)));

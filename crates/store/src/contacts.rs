@@ -36,11 +36,15 @@ pub struct Contact {
     pub traits: Map<String, Value>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The lifecycle stage's key (`mql`), if the contact has one.
+    pub stage: Option<String>,
+    /// When the contact entered its stage.
+    pub stage_at: Option<Millis>,
 }
 
 pub(crate) const CONTACT_COLUMNS: &str =
     "id, name, email, mobile, landline, company, title, department, industry, \
-     company_size, province, city, source, account_id, traits, created_at, updated_at";
+     company_size, province, city, source, account_id, traits, created_at, updated_at, stage, stage_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ContactRow {
@@ -61,6 +65,8 @@ pub(crate) struct ContactRow {
     traits: String,
     created_at: i64,
     updated_at: i64,
+    stage: Option<String>,
+    stage_at: Option<i64>,
 }
 
 impl ContactRow {
@@ -83,6 +89,8 @@ impl ContactRow {
             traits: serde_json::from_str(&self.traits).unwrap_or_default(),
             created_at: self.created_at,
             updated_at: self.updated_at,
+            stage: self.stage,
+            stage_at: self.stage_at,
         }
     }
 }
@@ -479,6 +487,8 @@ impl Store {
                 "DELETE FROM events WHERE org_id = $1 AND contact_id = $2",
                 "DELETE FROM identities WHERE org_id = $1 AND contact_id = $2",
                 "DELETE FROM contact_tags WHERE org_id = $1 AND contact_id = $2",
+                "DELETE FROM stage_transitions WHERE org_id = $1 AND (contact_id = $2 OR contact_id IN \
+                 (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2))",
                 "DELETE FROM merges WHERE org_id = $1 AND (survivor_id = $2 OR merged_id = $2 OR survivor_id IN \
                  (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2))",
                 "DELETE FROM contacts WHERE org_id = $1 AND (id = $2 OR merged_into = $2)",

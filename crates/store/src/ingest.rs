@@ -578,6 +578,11 @@ async fn apply_merge(tx: &mut Tx, org: OrgId, m: &MergeOp, now: Millis) -> Resul
         for sql in [
             "UPDATE identities SET contact_id = $1 WHERE org_id = $2 AND contact_id = $3",
             "UPDATE events SET contact_id = $1 WHERE org_id = $2 AND contact_id = $3",
+            "UPDATE stage_transitions SET contact_id = $1 WHERE org_id = $2 AND contact_id = $3",
+            // A survivor without a lifecycle stage takes the merged profile's.
+            "UPDATE contacts SET stage_at = (SELECT stage_at FROM contacts WHERE org_id = $2 AND id = $3), \
+             stage = (SELECT stage FROM contacts WHERE org_id = $2 AND id = $3) \
+             WHERE org_id = $2 AND id = $1 AND stage IS NULL",
             "INSERT INTO contact_tags (org_id, contact_id, tag_id, created_at) \
              SELECT org_id, $1, tag_id, created_at FROM contact_tags WHERE org_id = $2 AND contact_id = $3 \
              ON CONFLICT DO NOTHING",
@@ -585,7 +590,8 @@ async fn apply_merge(tx: &mut Tx, org: OrgId, m: &MergeOp, now: Millis) -> Resul
             // Earlier tombstones pointing at the merged contact now point at the survivor, so any old
             // id resolves in one step.
             "UPDATE contacts SET merged_into = $1 WHERE org_id = $2 AND merged_into = $3",
-            "UPDATE contacts SET merged_into = $1, account_id = NULL WHERE org_id = $2 AND id = $3",
+            "UPDATE contacts SET merged_into = $1, account_id = NULL, stage = NULL, stage_at = NULL \
+             WHERE org_id = $2 AND id = $3",
         ] {
             sqlx::query(sql).bind(s).bind(o).bind(d).execute(&mut *c).await?;
         }

@@ -15,6 +15,7 @@ pub mod imports;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;
+pub mod lifecycle;
 pub mod orgs;
 pub mod scores;
 pub mod segments;

@@ -181,7 +181,7 @@ impl Store {
         filter: &Filter,
         now: Millis,
     ) -> Result<Segment> {
-        self.check_segment_references(org, None, filter).await?;
+        self.check_filter_references(org, None, filter).await?;
         let text = filter.to_json().to_string();
         let mut tx = self.begin().await?;
         let id: std::result::Result<i64, sqlx::Error> = with_tx!(&mut tx, c => sqlx::query_scalar(
@@ -251,7 +251,7 @@ impl Store {
     ) -> Result<Segment> {
         let current = self.get_segment(org, id).await?;
         if let Some(f) = &change.filter {
-            self.check_segment_references(org, Some(id), f).await?;
+            self.check_filter_references(org, Some(id), f).await?;
         }
         let name = change.name.as_deref().unwrap_or(&current.name);
         let description = match &change.description {
@@ -308,6 +308,14 @@ impl Store {
                 "segment {by} references this segment; change or delete it first"
             )));
         }
+        if let Some(l) = self.lifecycle(org).await? {
+            if l.model.segments_read().contains(&id) {
+                return Err(StoreError::Conflict(
+                    "the entry criteria of a lifecycle stage reference this segment; change them first"
+                        .into(),
+                ));
+            }
+        }
         let mut tx = self.begin().await?;
         let n = delete_segment_in(&mut tx, org, id).await?;
         if n == 0 {
@@ -344,11 +352,12 @@ async fn delete_segment_in(tx: &mut Tx, org: OrgId, id: SegmentId) -> Result<u64
     }))
 }
 
-/// Whether the organisation has anything that depends on its contacts — a saved segment or a
-/// scoring model — read inside `tx` (indexed lookups).
+/// Whether the organisation has anything that depends on its contacts — a saved segment, a
+/// scoring model or lifecycle stages — read inside `tx` (indexed lookups).
 pub(crate) async fn has_dependents_in(tx: &mut Tx, org: OrgId) -> Result<bool> {
     let one: Option<i64> = with_tx!(tx, c => sqlx::query_scalar(
-        "SELECT id FROM segments WHERE org_id = $1 UNION ALL SELECT org_id FROM scoring_models WHERE org_id = $1 LIMIT 1",
+        "SELECT id FROM segments WHERE org_id = $1 UNION ALL SELECT org_id FROM scoring_models WHERE org_id = $1 \
+         UNION ALL SELECT org_id FROM lifecycle_models WHERE org_id = $1 LIMIT 1",
     )
     .bind(org.0)
     .fetch_optional(&mut *c)

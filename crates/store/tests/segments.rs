@@ -112,6 +112,7 @@ async fn exec(tx: &mut Tx, sql: &str, args: Vec<A>) -> Option<i64> {
 // ---- random pools: few values, so filters and contacts often meet, with traps (case, prefixes,
 // ---- typed JSON, window edges).
 
+const STAGES: [&str; 3] = ["lead", "mql", "customer"];
 const TEXTS: [&str; 6] = ["深圳", "北京", "wechat", "Acme", "acme", "Acme Robotics"];
 const FIELDS: [StandardField; 4] = [
     StandardField::City,
@@ -187,6 +188,8 @@ struct GenContact {
     score: Option<(f64, f64, i64, Option<i64>)>,
     /// Ids of saved segments the contact is stored as a member of.
     segments: BTreeSet<i64>,
+    /// Lifecycle stage key.
+    stage: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -234,9 +237,21 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
             prop::sample::select(&[None, Some(30_i64), Some(7)][..]),
         )),
         prop::collection::btree_set(1_i64..3, 0..3),
+        prop::option::of(prop::sample::select(&STAGES[..])),
     )
         .prop_map(
-            |(merged, fields, traits, tags, identities, account, events, score, segments)| {
+            |(
+                merged,
+                fields,
+                traits,
+                tags,
+                identities,
+                account,
+                events,
+                score,
+                segments,
+                stage,
+            )| {
                 GenContact {
                     merged,
                     fields,
@@ -247,6 +262,7 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
                     events,
                     score,
                     segments,
+                    stage,
                 }
             },
         )
@@ -339,6 +355,11 @@ fn leaf() -> impl Strategy<Value = Value> {
         )
             .prop_map(|(s, op, v)| json!({"score": s, "op": op, "value": v})),
         (1_i64..4).prop_map(|s| json!({"segment": format!("seg_{s}")})),
+        prop_oneof![
+            prop::sample::select(&STAGES[..]).prop_map(|s| json!({"stage": s})),
+            prop::collection::vec(prop::sample::select(&STAGES[..]), 1..3)
+                .prop_map(|s| json!({"stage": s})),
+        ],
     ]
 }
 
@@ -443,6 +464,8 @@ fn snapshot(c: &GenContact, i: usize, accounts: &[GenAccount]) -> ContactSnapsho
             .score
             .map_or(ScoreSnapshot::default(), |s| score_snapshot(s)),
         segments: c.segments.iter().map(|s| SegmentId(*s)).collect(),
+        stage: c.stage.map(str::to_owned),
+        stage_since: c.stage.map(|_| NOW),
     }
 }
 
@@ -532,8 +555,8 @@ async fn store_pool(
         };
         let id = exec(
             &mut tx,
-            "INSERT INTO contacts (org_id, merged_into, city, source, company, title, account_id, traits, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+            "INSERT INTO contacts (org_id, merged_into, city, source, company, title, account_id, traits, created_at, updated_at, \
+             stage, stage_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $9) RETURNING id",
             vec![
                 A::I(org.0),
                 A::OI(merged_into),
@@ -544,6 +567,7 @@ async fn store_pool(
                 A::OI(c.account.map(|a| account_ids[a])),
                 A::T(Value::Object(c.traits.clone()).to_string()),
                 A::I(NOW),
+                A::OT(c.stage.map(str::to_owned)),
             ],
         )
         .await

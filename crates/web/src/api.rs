@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod contacts;
 pub mod imports;
+pub mod lifecycle;
 pub mod scoring;
 pub mod segments;
 pub mod tags;
@@ -23,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .merge(imports::routes())
         .merge(segments::routes())
         .merge(scoring::routes())
+        .merge(lifecycle::routes())
         .route(
             "/api/openapi.json",
             axum::routing::get(crate::openapi::serve),

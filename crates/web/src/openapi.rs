@@ -29,6 +29,8 @@ use crate::api;
         api::segments::get_segment, api::segments::update_segment, api::segments::delete_segment,
         api::segments::list_segment_contacts, api::segments::list_segment_members, api::segments::list_segment_sizes,
         api::scoring::get_scoring_model, api::scoring::put_scoring_model, api::scoring::test_scoring_model,
+        api::lifecycle::get_lifecycle, api::lifecycle::put_lifecycle, api::lifecycle::delete_lifecycle,
+        api::lifecycle::get_contact_stage, api::lifecycle::move_contact_stage,
     ),
     modifiers(&BearerAuth),
     security(("api_key" = [])),

@@ -37,6 +37,9 @@ fn every_rest_route_is_documented() {
         "/api/v1/segments/preview",
         "/api/v1/segments/{id}",
         "/api/v1/segments/{id}/contacts",
+        "/api/v1/scoring-model",
+        "/api/v1/lifecycle",
+        "/api/v1/contacts/{id}/stage",
     ] {
         assert!(
             doc.paths.paths.contains_key(p),

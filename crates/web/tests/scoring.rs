@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{spawn_app, TestApp, START};
+use common::{eventually, spawn_app, TestApp, START};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -26,20 +26,6 @@ fn model() -> Value {
         "half_life_days": 30,
         "thresholds": [{"score": "engagement", "value": 40}]
     })
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 async fn contact(app: &TestApp, user: &str) -> Value {

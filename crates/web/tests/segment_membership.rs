@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{spawn_app, TestApp, START};
+use common::{eventually, spawn_app, TestApp, START};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -16,21 +16,6 @@ fn at(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap()
         .to_rfc3339()
-}
-
-/// Polls `check` until it holds (the evaluator works in the background), failing after 15 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 async fn create_segment(app: &TestApp, name: &str, filter: Value) -> String {

@@ -29,6 +29,10 @@ pub struct ContactSnapshot {
     pub scores: ScoreSnapshot,
     /// The saved segments the contact is in (read by `segment` conditions).
     pub segments: BTreeSet<SegmentId>,
+    /// The lifecycle stage's key, if the contact has one.
+    pub stage: Option<String>,
+    /// When the contact entered its stage.
+    pub stage_since: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -222,6 +226,7 @@ impl Condition {
                 test,
             } => c.scores.engagement_holds(test, now),
             Condition::InSegment(id) => c.segments.contains(id),
+            Condition::Stage(keys) => c.stage.as_ref().is_some_and(|s| keys.contains(s)),
         }
     }
 }

@@ -23,7 +23,7 @@ pub struct FilterError {
 }
 
 /// The keys that say which kind of node an object is; exactly one must be present.
-const NODE_KEYS: [&str; 12] = [
+const NODE_KEYS: [&str; 13] = [
     "all",
     "any",
     "not",
@@ -36,6 +36,7 @@ const NODE_KEYS: [&str; 12] = [
     "event",
     "score",
     "segment",
+    "stage",
 ];
 
 struct Parser {
@@ -262,6 +263,37 @@ impl Parser {
                     .parse::<SegmentId>()
                     .map_err(|e| err(&p, e.to_string()))?;
                 Ok(Condition::InSegment(id))
+            }
+            "stage" => {
+                only_keys(o, path, &["stage"])?;
+                let p = join(path, "stage");
+                let keys: Vec<String> = match &o["stage"] {
+                    Value::String(k) => vec![k.clone()],
+                    Value::Array(a) if !a.is_empty() && a.len() <= MAX_IN_VALUES => a
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| {
+                            k.as_str()
+                                .map(str::to_owned)
+                                .ok_or_else(|| err(&format!("{p}[{i}]"), "must be a stage key"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => {
+                        return Err(err(
+                            &p,
+                            format!(
+                                "must be a stage key such as \"mql\" or a list of 1 to {MAX_IN_VALUES} keys"
+                            ),
+                        ))
+                    }
+                };
+                if let Some(k) = keys.iter().find(|k| !crate::lifecycle::valid_key(k)) {
+                    return Err(err(
+                        &p,
+                        format!("`{}` is not a stage key (a-z, 0-9, _)", clip(k)),
+                    ));
+                }
+                Ok(Condition::Stage(keys))
             }
             _ => unreachable!("node kinds are listed in NODE_KEYS"),
         }
@@ -600,6 +632,13 @@ fn condition_json(c: &Condition) -> Value {
         }
         Condition::InSegment(id) => {
             o.insert("segment".into(), id.to_string().into());
+        }
+        Condition::Stage(keys) => {
+            let v: Value = match keys.as_slice() {
+                [one] => one.clone().into(),
+                many => many.to_vec().into(),
+            };
+            o.insert("stage".into(), v);
         }
         Condition::Identity { kind, app } => {
             o.insert("identity".into(), kind.as_str().into());

@@ -39,6 +39,8 @@ pub struct Evaluations {
     pub gone: Vec<ContactId>,
     pub scores: Vec<NewScore>,
     pub crossings: Vec<ScoreCrossing>,
+    /// Automatic lifecycle moves.
+    pub stages: Vec<crate::lifecycle::StageMove>,
     pub ends: Vec<(Job, JobEnd)>,
 }
 
@@ -239,6 +241,31 @@ impl Store {
             .collect()
     }
 
+    /// [`Store::check_segment_references`], and refuses `stage` conditions naming stages the
+    /// organisation's lifecycle model does not have (a typo would make a segment silently empty).
+    pub async fn check_filter_references(
+        &self,
+        org: OrgId,
+        id: Option<SegmentId>,
+        filter: &Filter,
+    ) -> Result<()> {
+        let stages = filter.dependencies().stages;
+        if !stages.is_empty() {
+            let Some(saved) = self.lifecycle(org).await? else {
+                return Err(StoreError::Conflict(
+                    "filter: lifecycle stages are switched off; switch them on before filtering by stage"
+                        .into(),
+                ));
+            };
+            if let Some(k) = stages.iter().find(|k| saved.model.stage(k).is_none()) {
+                return Err(StoreError::Conflict(format!(
+                    "filter: `{k}` is not a lifecycle stage of this organisation"
+                )));
+            }
+        }
+        self.check_segment_references(org, id, filter).await
+    }
+
     /// Refuses a filter for segment `id` (`None`: a new one) that references a segment the
     /// organisation does not have, or that would close a cycle of references.
     pub async fn check_segment_references(
@@ -330,6 +357,8 @@ impl Store {
                 ContactSnapshot {
                     fields: snapshot_fields(&c),
                     traits: c.traits,
+                    stage: c.stage,
+                    stage_since: c.stage_at,
                     ..ContactSnapshot::default()
                 },
             );
@@ -490,6 +519,9 @@ impl Store {
         crate::scores::delete_scores_in(&mut tx, org, &out.gone).await?;
         crate::scores::upsert_scores_in(&mut tx, org, &out.scores).await?;
         events.extend(out.crossings.iter().map(|x| crossing_event(x, now)));
+        let (moved, stale) =
+            crate::lifecycle::apply_stage_moves_in(&mut tx, org, &out.stages, now).await?;
+        events.extend(moved);
         for (contact, change) in &out.memberships {
             for s in &change.entered {
                 let n = with_tx!(&mut tx, c => sqlx::query(
@@ -531,6 +563,9 @@ impl Store {
             record_moves(&mut tx, org, s, entered, exited, None, now).await?;
         }
         end_jobs_in(&mut tx, &out.ends).await?;
+        // A contact moved by hand while it was evaluated is looked at again with its new stage.
+        let stale: Vec<i64> = stale.iter().map(|c| c.0).collect();
+        enqueue_jobs_in(&mut tx, org, JobKind::EvaluateContact, &stale, now).await?;
         tx.commit().await
     }
 
@@ -755,7 +790,7 @@ fn crossing_event(x: &ScoreCrossing, now: Millis) -> NewEvent {
 
 /// An event Hatchery itself records on a contact's timeline. Its message id is derived from what
 /// happened, so writing it twice stores it once.
-fn derived_event(
+pub(crate) fn derived_event(
     contact: ContactId,
     message_id: String,
     kind: &str,

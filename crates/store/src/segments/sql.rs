@@ -156,6 +156,11 @@ impl SqlFilter {
                      AND m.segment_id = {p} AND m.contact_id = c.id)"
                 )
             }
+            Condition::Stage(keys) => {
+                let list: Vec<String> = keys.iter().map(|k| self.text(k)).collect();
+                // A contact without a stage is in no stage, also under `not`.
+                format!("(c.stage IS NOT NULL AND c.stage IN ({}))", list.join(", "))
+            }
         }
     }
 

@@ -554,7 +554,7 @@ async fn references_refused(
     id: Option<SegmentId>,
     filter: &Filter,
 ) -> Result<Option<String>, PageError> {
-    match s.store.check_segment_references(v.org(), id, filter).await {
+    match s.store.check_filter_references(v.org(), id, filter).await {
         Ok(()) => Ok(None),
         Err(StoreError::Conflict(m)) => Ok(Some(m)),
         Err(e) => Err(PageError::from_store(e, v.lang)),

@@ -105,6 +105,9 @@ fn condition(c: &Condition, lang: Lang) -> String {
             format!("{label} {}", test(t, lang))
         }
         Condition::InSegment(id) => format!("{} {id}", lang.t("segment.describe.in_segment")),
+        Condition::Stage(keys) => {
+            format!("{} {}", lang.t("segment.describe.stage"), keys.join(" / "))
+        }
     }
 }
 
