@@ -11,6 +11,7 @@ pub mod entry;
 pub mod home;
 pub mod i18n;
 pub mod imports;
+pub mod lifecycle;
 pub mod page;
 pub mod password;
 pub mod scoring;
@@ -106,6 +107,8 @@ pub fn routes() -> Router<AppState> {
         .route("/segments/{id}/delete", post(segments::delete))
         .route("/segments/count", post(segments::count))
         .route("/scoring", get(scoring::show).post(scoring::submit))
+        .route("/lifecycle", get(lifecycle::show).post(lifecycle::submit))
+        .route("/contacts/{id}/stage", post(lifecycle::move_contact))
         .route("/static/console.css", get(stylesheet))
         .route("/static/segments.js", get(segments_script))
         .layer(axum::middleware::map_response(security_headers))

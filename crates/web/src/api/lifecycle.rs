@@ -22,7 +22,7 @@ use crate::AppState;
 /// Moves shown with a contact's stage.
 const HISTORY: u32 = 200;
 /// The funnel's "entered" counts cover this many days.
-pub const FUNNEL_DAYS: i64 = 30;
+const FUNNEL_DAYS: i64 = 30;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -167,7 +167,7 @@ pub async fn put_lifecycle(
     caller: Caller,
     JsonBody(b): JsonBody<LifecycleBody>,
 ) -> ApiResult<Json<LifecycleView>> {
-    caller.require(Scope::Admin)?;
+    caller.require(Scope::ContactsWrite)?;
     let org = caller.org();
     let model = checked_model(&s.store, org, &b.model).await?;
     let version = s.store.set_lifecycle(org, &model, s.now()).await?;
@@ -183,7 +183,7 @@ pub async fn delete_lifecycle(
     State(s): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<LifecycleView>> {
-    caller.require(Scope::Admin)?;
+    caller.require(Scope::ContactsWrite)?;
     let org = caller.org();
     s.store.disable_lifecycle(org).await?;
     tracing::info!(org.id = org.0, "lifecycle switched off");

@@ -242,6 +242,10 @@ struct ContactPage {
     /// (segment name, entered at, localised)
     segments: Vec<(String, String)>,
     score: Option<ScoreView>,
+    stage: Option<super::lifecycle::StageView>,
+    /// The contact's id and the session's form token, for the stage form.
+    id: String,
+    csrf: String,
     account: Option<AccountView>,
     identities: Vec<IdentityRow>,
     merges: Vec<MergeRow>,
@@ -332,6 +336,16 @@ pub async fn show(
                 })
                 .collect(),
         });
+    let stage = super::lifecycle::contact_stage(
+        &s,
+        &v,
+        contact.id,
+        contact.stage.as_deref(),
+        contact.stage_at,
+        v.access
+            .may_on_contact(Permission::ContactsWrite, placement),
+    )
+    .await?;
     let identities = s
         .store
         .contact_identities(org, contact.id)
@@ -483,6 +497,9 @@ pub async fn show(
         tags,
         segments,
         score,
+        stage,
+        id: contact.id.to_string(),
+        csrf: v.session.csrf_token.clone(),
         account,
         identities: identities
             .into_iter()

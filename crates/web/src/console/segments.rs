@@ -8,7 +8,7 @@
 //! contact list, so under a BU-isolated pool a user sees only the members they may see.
 
 mod chart;
-mod describe;
+pub(crate) mod describe;
 mod rows;
 
 use std::collections::HashMap;
