@@ -15,6 +15,7 @@ pub mod normalize;
 pub mod resolution;
 pub mod scoring;
 pub mod segment;
+pub mod tiers;
 
 pub use access::{Access, Grant, Permission, PoolPolicy, Role};
 pub use fields::StandardField;

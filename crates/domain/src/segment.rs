@@ -103,6 +103,14 @@ pub enum Condition {
     /// The contact's lifecycle stage is one of these keys (`crate::lifecycle`). A contact with no
     /// stage matches none.
     Stage(Vec<String>),
+    /// The contact's tier in a dimension of the tier model (`crate::tiers`) is one of these keys.
+    Tier {
+        dimension: String,
+        tiers: Vec<String>,
+    },
+    /// How many contacts this contact referred (contacts whose `referred_by` names it) is within
+    /// the bounds.
+    Referrals { at_least: u32, at_most: Option<u32> },
 }
 
 /// The standard columns of an account.
@@ -251,6 +259,10 @@ pub struct Dependencies {
     pub segments: BTreeSet<SegmentId>,
     /// Lifecycle stage keys compared.
     pub stages: BTreeSet<String>,
+    /// Tier dimensions read.
+    pub tiers: BTreeSet<String>,
+    /// The referral count is read.
+    pub referrals: bool,
     /// `(kind, name)` of each event condition; `None` is a wildcard.
     pub events: BTreeSet<(Option<String>, Option<String>)>,
     /// The longest rolling window in days, if any: the events a snapshot must hold reach back this
@@ -329,6 +341,10 @@ impl Filter {
                 Condition::Stage(keys) => {
                     d.stages.extend(keys.iter().cloned());
                 }
+                Condition::Tier { dimension, .. } => {
+                    d.tiers.insert(dimension.clone());
+                }
+                Condition::Referrals { .. } => d.referrals = true,
                 Condition::Event(e) => {
                     d.events.insert((e.kind.clone(), e.name.clone()));
                     match e.window {

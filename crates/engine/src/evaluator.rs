@@ -1,5 +1,5 @@
-//! The evaluator keeps what depends on a contact current: its scores, its lifecycle stage and its
-//! segment memberships.
+//! The evaluator keeps what depends on a contact current: its scores, its lifecycle stage, its
+//! customer tiers and its segment memberships.
 //!
 //! It works off the jobs table (`hatchery_store::jobs`): every change to a contact (ingest,
 //! import, API edit, tag, merge, erasure) asks, in the same transaction, for the contact to be
@@ -126,24 +126,27 @@ pub async fn run_once(
 }
 
 /// Evaluates one organisation's contacts — scores first, then the lifecycle stage (whose criteria
-/// may read scores), then segments (which may read both) — and writes the outcome. Stage criteria
-/// that read segments see the memberships stored before this pass; when one of those changes, the
-/// contact is evaluated again at once.
+/// may read scores), then tiers, then segments (which may read all of them) — and writes the
+/// outcome. Stage and tier criteria that read segments see the memberships stored before this
+/// pass; when one of those changes, the contact is evaluated again at once.
 async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(), StoreError> {
     let segments = store.live_segments(org).await?;
     let model = store.scoring_model(org).await?;
     let lifecycle = store.lifecycle(org).await?;
-    let stage_reads = lifecycle
+    let tiers = store.tier_model(org).await?;
+    let mut stage_reads = lifecycle
         .as_ref()
         .map(|l| l.model.segments_read())
         .unwrap_or_default();
+    stage_reads.extend(tiers.iter().flat_map(|t| t.model.segments_read()));
     let ids: Vec<ContactId> = jobs.iter().map(|j| ContactId(j.subject)).collect();
     let mut needs = SnapshotNeeds::of(
         segments
             .iter()
             .map(|s| &s.filter)
             .chain(model.iter().flat_map(|m| m.model.fit_filters()))
-            .chain(lifecycle.iter().flat_map(|l| l.model.entry_filters())),
+            .chain(lifecycle.iter().flat_map(|l| l.model.entry_filters()))
+            .chain(tiers.iter().flat_map(|t| t.model.filters())),
         now,
     );
     if let Some(m) = &model {
@@ -159,6 +162,10 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
         None => HashMap::new(),
     };
     let current = store.memberships(org, &ids).await?;
+    let stored_tiers = match &tiers {
+        Some(_) => store.stored_tiers(org, &ids).await?,
+        None => HashMap::new(),
+    };
     let names: HashMap<SegmentId, String> =
         segments.iter().map(|s| (s.id, s.name.clone())).collect();
     let none = Default::default();
@@ -221,10 +228,11 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
                 });
             }
         }
+        // Stage and tier criteria read the memberships stored before this pass.
+        snapshot
+            .segments
+            .clone_from(current.get(&id).unwrap_or(&none));
         if let Some(l) = &lifecycle {
-            snapshot
-                .segments
-                .clone_from(current.get(&id).unwrap_or(&none));
             let from = snapshot.stage.clone();
             let entered = l.model.advance(snapshot, now);
             if let Some(at) = l.model.next_change_at(snapshot, now) {
@@ -236,6 +244,21 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
                     from,
                     entered,
                 });
+            }
+        }
+        if let Some(t) = &tiers {
+            if let Some(by) = snapshot.traits.get("referred_by").and_then(referrer) {
+                out.referrals.push((id, by));
+            }
+            let before = stored_tiers.get(&id).cloned().unwrap_or_default();
+            let after = t.model.classify(snapshot, now);
+            let moved = hatchery_domain::tiers::changes(&before, &after);
+            if !moved.is_empty() {
+                out.tiers.push((id, moved));
+            }
+            snapshot.tiers = after;
+            if let Some(at) = t.model.next_change_at(snapshot, now) {
+                next_check = Some(next_check.map_or(at, |n| n.min(at)));
             }
         }
         let change = membership::evaluate(
@@ -262,4 +285,14 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
         }
     }
     store.apply_evaluations(org, &names, &out, now).await
+}
+
+/// The referrer a `referred_by` trait names: a userId or a contact id, as text or a number.
+fn referrer(v: &serde_json::Value) -> Option<String> {
+    let s = match v {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!s.is_empty() && s.chars().count() <= 200).then_some(s)
 }

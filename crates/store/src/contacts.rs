@@ -487,6 +487,8 @@ impl Store {
                 "DELETE FROM events WHERE org_id = $1 AND contact_id = $2",
                 "DELETE FROM identities WHERE org_id = $1 AND contact_id = $2",
                 "DELETE FROM contact_tags WHERE org_id = $1 AND contact_id = $2",
+                "DELETE FROM contact_tiers WHERE org_id = $1 AND contact_id = $2",
+                "DELETE FROM referrals WHERE org_id = $1 AND (referred_id = $2 OR referrer_id = $2)",
                 "DELETE FROM stage_transitions WHERE org_id = $1 AND (contact_id = $2 OR contact_id IN \
                  (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2))",
                 "DELETE FROM merges WHERE org_id = $1 AND (survivor_id = $2 OR merged_id = $2 OR survivor_id IN \

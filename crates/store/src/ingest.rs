@@ -579,6 +579,13 @@ async fn apply_merge(tx: &mut Tx, org: OrgId, m: &MergeOp, now: Millis) -> Resul
             "UPDATE identities SET contact_id = $1 WHERE org_id = $2 AND contact_id = $3",
             "UPDATE events SET contact_id = $1 WHERE org_id = $2 AND contact_id = $3",
             "UPDATE stage_transitions SET contact_id = $1 WHERE org_id = $2 AND contact_id = $3",
+            // The referral graph follows the person: the survivor keeps its own referrer (or takes
+            // the merged profile's) and every referral either made; none is of itself.
+            "DELETE FROM referrals WHERE org_id = $2 AND referred_id = $3 AND EXISTS \
+             (SELECT 1 FROM referrals r WHERE r.org_id = $2 AND r.referred_id = $1)",
+            "UPDATE referrals SET referred_id = $1 WHERE org_id = $2 AND referred_id = $3",
+            "UPDATE referrals SET referrer_id = $1 WHERE org_id = $2 AND referrer_id = $3",
+            "DELETE FROM referrals WHERE org_id = $2 AND referred_id = $1 AND referrer_id = $1 AND $3 <> 0",
             // A survivor without a lifecycle stage takes the merged profile's.
             "UPDATE contacts SET stage_at = (SELECT stage_at FROM contacts WHERE org_id = $2 AND id = $3), \
              stage = (SELECT stage FROM contacts WHERE org_id = $2 AND id = $3) \

@@ -21,6 +21,7 @@ pub mod scores;
 pub mod segments;
 pub mod stats;
 pub mod tags;
+pub mod tiers;
 pub mod users;
 
 mod backend;

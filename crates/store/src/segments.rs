@@ -308,6 +308,14 @@ impl Store {
                 "segment {by} references this segment; change or delete it first"
             )));
         }
+        if let Some(t) = self.tier_model(org).await? {
+            if t.model.segments_read().contains(&id) {
+                return Err(StoreError::Conflict(
+                    "the criteria of a customer tier reference this segment; change them first"
+                        .into(),
+                ));
+            }
+        }
         if let Some(l) = self.lifecycle(org).await? {
             if l.model.segments_read().contains(&id) {
                 return Err(StoreError::Conflict(
@@ -353,11 +361,12 @@ async fn delete_segment_in(tx: &mut Tx, org: OrgId, id: SegmentId) -> Result<u64
 }
 
 /// Whether the organisation has anything that depends on its contacts — a saved segment, a
-/// scoring model or lifecycle stages — read inside `tx` (indexed lookups).
+/// scoring model, lifecycle stages or customer tiers — read inside `tx` (indexed lookups).
 pub(crate) async fn has_dependents_in(tx: &mut Tx, org: OrgId) -> Result<bool> {
     let one: Option<i64> = with_tx!(tx, c => sqlx::query_scalar(
         "SELECT id FROM segments WHERE org_id = $1 UNION ALL SELECT org_id FROM scoring_models WHERE org_id = $1 \
-         UNION ALL SELECT org_id FROM lifecycle_models WHERE org_id = $1 LIMIT 1",
+         UNION ALL SELECT org_id FROM lifecycle_models WHERE org_id = $1 \
+         UNION ALL SELECT org_id FROM tier_models WHERE org_id = $1 LIMIT 1",
     )
     .bind(org.0)
     .fetch_optional(&mut *c)

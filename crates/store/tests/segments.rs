@@ -113,6 +113,7 @@ async fn exec(tx: &mut Tx, sql: &str, args: Vec<A>) -> Option<i64> {
 // ---- typed JSON, window edges).
 
 const STAGES: [&str; 3] = ["lead", "mql", "customer"];
+const TIERS: [&str; 3] = ["ka", "mid", "smb"];
 const TEXTS: [&str; 6] = ["深圳", "北京", "wechat", "Acme", "acme", "Acme Robotics"];
 const FIELDS: [StandardField; 4] = [
     StandardField::City,
@@ -190,6 +191,9 @@ struct GenContact {
     segments: BTreeSet<i64>,
     /// Lifecycle stage key.
     stage: Option<&'static str>,
+    /// Tier in the `size` dimension, and how many contacts it referred.
+    tier: Option<&'static str>,
+    referrals: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +242,7 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
         )),
         prop::collection::btree_set(1_i64..3, 0..3),
         prop::option::of(prop::sample::select(&STAGES[..])),
+        (prop::option::of(prop::sample::select(&TIERS[..])), 0_u32..4),
     )
         .prop_map(
             |(
@@ -251,6 +256,7 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
                 score,
                 segments,
                 stage,
+                (tier, referrals),
             )| {
                 GenContact {
                     merged,
@@ -263,6 +269,8 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
                     score,
                     segments,
                     stage,
+                    tier,
+                    referrals,
                 }
             },
         )
@@ -360,6 +368,16 @@ fn leaf() -> impl Strategy<Value = Value> {
             prop::collection::vec(prop::sample::select(&STAGES[..]), 1..3)
                 .prop_map(|s| json!({"stage": s})),
         ],
+        prop_oneof![
+            prop::sample::select(&TIERS[..]).prop_map(|t| json!({"tier": t, "dimension": "size"})),
+            prop::collection::vec(prop::sample::select(&TIERS[..]), 1..3)
+                .prop_map(|t| json!({"tier": t, "dimension": "size"})),
+            Just(json!({"tier": "ka", "dimension": "value"})),
+        ],
+        (0_u32..4, prop::option::of(0_u32..4)).prop_map(|(lo, hi)| match hi {
+            Some(h) => json!({"referrals": {"at_least": lo.min(h), "at_most": h}}),
+            None => json!({"referrals": {"at_least": lo}}),
+        }),
     ]
 }
 
@@ -466,6 +484,11 @@ fn snapshot(c: &GenContact, i: usize, accounts: &[GenAccount]) -> ContactSnapsho
         segments: c.segments.iter().map(|s| SegmentId(*s)).collect(),
         stage: c.stage.map(str::to_owned),
         stage_since: c.stage.map(|_| NOW),
+        tiers: c
+            .tier
+            .map(|t| [("size".to_owned(), t.to_owned())].into())
+            .unwrap_or_default(),
+        referrals: c.referrals,
     }
 }
 
@@ -606,6 +629,22 @@ async fn store_pool(
                     A::I(e.occurred_at),
                     A::T(Value::Object(e.properties.clone()).to_string()),
                 ],
+            )
+            .await;
+        }
+        if let Some(t) = c.tier {
+            exec(
+                &mut tx,
+                "INSERT INTO contact_tiers (org_id, contact_id, dimension, tier, since) VALUES ($1, $2, 'size', $3, $4)",
+                vec![A::I(org.0), A::I(id), A::T(t.into()), A::I(NOW)],
+            )
+            .await;
+        }
+        for k in 0..c.referrals {
+            exec(
+                &mut tx,
+                "INSERT INTO referrals (org_id, referred_id, referrer_id, created_at) VALUES ($1, $2, $3, $4)",
+                vec![A::I(org.0), A::I(1_000_000 + id * 10 + i64::from(k)), A::I(id), A::I(NOW)],
             )
             .await;
         }

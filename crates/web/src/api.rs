@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod scoring;
 pub mod segments;
 pub mod tags;
+pub mod tiers;
 
 use axum::Router;
 use serde::Serialize;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .merge(segments::routes())
         .merge(scoring::routes())
         .merge(lifecycle::routes())
+        .merge(tiers::routes())
         .route(
             "/api/openapi.json",
             axum::routing::get(crate::openapi::serve),

@@ -31,6 +31,7 @@ use crate::api;
         api::scoring::get_scoring_model, api::scoring::put_scoring_model, api::scoring::test_scoring_model,
         api::lifecycle::get_lifecycle, api::lifecycle::put_lifecycle, api::lifecycle::delete_lifecycle,
         api::lifecycle::get_contact_stage, api::lifecycle::move_contact_stage,
+        api::tiers::get_tiers, api::tiers::put_tiers, api::tiers::delete_tiers,
     ),
     modifiers(&BearerAuth),
     security(("api_key" = [])),

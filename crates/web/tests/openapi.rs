@@ -40,6 +40,7 @@ fn every_rest_route_is_documented() {
         "/api/v1/scoring-model",
         "/api/v1/lifecycle",
         "/api/v1/contacts/{id}/stage",
+        "/api/v1/tiers",
     ] {
         assert!(
             doc.paths.paths.contains_key(p),

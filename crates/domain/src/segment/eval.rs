@@ -33,6 +33,10 @@ pub struct ContactSnapshot {
     pub stage: Option<String>,
     /// When the contact entered its stage.
     pub stage_since: Option<Millis>,
+    /// The contact's tier in each dimension of the tier model (dimension → tier).
+    pub tiers: BTreeMap<String, String>,
+    /// How many contacts it referred.
+    pub referrals: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -227,6 +231,12 @@ impl Condition {
             } => c.scores.engagement_holds(test, now),
             Condition::InSegment(id) => c.segments.contains(id),
             Condition::Stage(keys) => c.stage.as_ref().is_some_and(|s| keys.contains(s)),
+            Condition::Tier { dimension, tiers } => {
+                c.tiers.get(dimension).is_some_and(|t| tiers.contains(t))
+            }
+            Condition::Referrals { at_least, at_most } => {
+                c.referrals >= *at_least && at_most.is_none_or(|m| c.referrals <= m)
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ pub struct FilterError {
 }
 
 /// The keys that say which kind of node an object is; exactly one must be present.
-const NODE_KEYS: [&str; 13] = [
+const NODE_KEYS: [&str; 15] = [
     "all",
     "any",
     "not",
@@ -37,6 +37,8 @@ const NODE_KEYS: [&str; 13] = [
     "score",
     "segment",
     "stage",
+    "tier",
+    "referrals",
 ];
 
 struct Parser {
@@ -267,33 +269,51 @@ impl Parser {
             "stage" => {
                 only_keys(o, path, &["stage"])?;
                 let p = join(path, "stage");
-                let keys: Vec<String> = match &o["stage"] {
-                    Value::String(k) => vec![k.clone()],
-                    Value::Array(a) if !a.is_empty() && a.len() <= MAX_IN_VALUES => a
-                        .iter()
-                        .enumerate()
-                        .map(|(i, k)| {
-                            k.as_str()
-                                .map(str::to_owned)
-                                .ok_or_else(|| err(&format!("{p}[{i}]"), "must be a stage key"))
-                        })
-                        .collect::<Result<_, _>>()?,
-                    _ => {
-                        return Err(err(
-                            &p,
-                            format!(
-                                "must be a stage key such as \"mql\" or a list of 1 to {MAX_IN_VALUES} keys"
-                            ),
-                        ))
+                Ok(Condition::Stage(key_list(
+                    &o["stage"],
+                    &p,
+                    "a stage key such as \"mql\"",
+                )?))
+            }
+            "tier" => {
+                only_keys(o, path, &["tier", "dimension"])?;
+                let dp = join(path, "dimension");
+                let dimension = match o.get("dimension") {
+                    Some(Value::String(d)) if crate::lifecycle::valid_key(d) => d.clone(),
+                    _ => return Err(err(&dp, "must name a tier dimension such as \"value\"")),
+                };
+                let p = join(path, "tier");
+                let tiers = key_list(&o["tier"], &p, "a tier key such as \"hub\"")?;
+                Ok(Condition::Tier { dimension, tiers })
+            }
+            "referrals" => {
+                only_keys(o, path, &["referrals"])?;
+                let p = join(path, "referrals");
+                let Value::Object(r) = &o["referrals"] else {
+                    return Err(err(&p, "must be an object such as {\"at_least\": 3}"));
+                };
+                only_keys(r, &p, &["at_least", "at_most"])?;
+                let bound = |k: &str| -> Result<Option<u32>, FilterError> {
+                    match r.get(k) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(v) => v
+                            .as_u64()
+                            .filter(|n| *n <= u64::from(MAX_COUNT))
+                            .map(|n| Some(n as u32))
+                            .ok_or_else(|| {
+                                err(
+                                    &join(&p, k),
+                                    format!("must be a whole number from 0 to {MAX_COUNT}"),
+                                )
+                            }),
                     }
                 };
-                if let Some(k) = keys.iter().find(|k| !crate::lifecycle::valid_key(k)) {
-                    return Err(err(
-                        &p,
-                        format!("`{}` is not a stage key (a-z, 0-9, _)", clip(k)),
-                    ));
+                let at_most = bound("at_most")?;
+                let at_least = bound("at_least")?.unwrap_or(if at_most.is_some() { 0 } else { 1 });
+                if at_most.is_some_and(|m| m < at_least) {
+                    return Err(err(&join(&p, "at_most"), "must not be below `at_least`"));
                 }
-                Ok(Condition::Stage(keys))
+                Ok(Condition::Referrals { at_least, at_most })
             }
             _ => unreachable!("node kinds are listed in NODE_KEYS"),
         }
@@ -414,6 +434,33 @@ impl Parser {
             window,
         })
     }
+}
+
+/// One key (`"mql"`) or a list of 1 to 100 (`["sql", "opportunity"]`), each shaped like a stage or
+/// tier key.
+fn key_list(v: &Value, p: &str, what: &str) -> Result<Vec<String>, FilterError> {
+    let keys: Vec<String> = match v {
+        Value::String(k) => vec![k.clone()],
+        Value::Array(a) if !a.is_empty() && a.len() <= MAX_IN_VALUES => a
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                k.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| err(&format!("{p}[{i}]"), format!("must be {what}")))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(err(
+                p,
+                format!("must be {what} or a list of 1 to {MAX_IN_VALUES} keys"),
+            ))
+        }
+    };
+    if let Some(k) = keys.iter().find(|k| !crate::lifecycle::valid_key(k)) {
+        return Err(err(p, format!("`{}` is not a key (a-z, 0-9, _)", clip(k))));
+    }
+    Ok(keys)
 }
 
 /// Refuses keys a node does not know, so a typo never silently widens a segment.
@@ -604,6 +651,13 @@ impl Filter {
     }
 }
 
+fn keys_json(keys: &[String]) -> Value {
+    match keys {
+        [one] => one.clone().into(),
+        many => many.to_vec().into(),
+    }
+}
+
 fn condition_json(c: &Condition) -> Value {
     let mut o = Map::new();
     match c {
@@ -634,11 +688,19 @@ fn condition_json(c: &Condition) -> Value {
             o.insert("segment".into(), id.to_string().into());
         }
         Condition::Stage(keys) => {
-            let v: Value = match keys.as_slice() {
-                [one] => one.clone().into(),
-                many => many.to_vec().into(),
-            };
-            o.insert("stage".into(), v);
+            o.insert("stage".into(), keys_json(keys));
+        }
+        Condition::Tier { dimension, tiers } => {
+            o.insert("tier".into(), keys_json(tiers));
+            o.insert("dimension".into(), dimension.clone().into());
+        }
+        Condition::Referrals { at_least, at_most } => {
+            let mut r = Map::new();
+            r.insert("at_least".into(), (*at_least).into());
+            if let Some(m) = at_most {
+                r.insert("at_most".into(), (*m).into());
+            }
+            o.insert("referrals".into(), Value::Object(r));
         }
         Condition::Identity { kind, app } => {
             o.insert("identity".into(), kind.as_str().into());

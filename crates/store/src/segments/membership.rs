@@ -41,6 +41,10 @@ pub struct Evaluations {
     pub crossings: Vec<ScoreCrossing>,
     /// Automatic lifecycle moves.
     pub stages: Vec<crate::lifecycle::StageMove>,
+    /// Tier changes.
+    pub tiers: Vec<crate::tiers::TierChange>,
+    /// `(referred contact, its referred_by value)` to record in the referral graph.
+    pub referrals: Vec<(ContactId, String)>,
     pub ends: Vec<(Job, JobEnd)>,
 }
 
@@ -73,6 +77,10 @@ pub struct SnapshotNeeds {
     pub scores: bool,
     /// Stored segment memberships.
     pub segments: bool,
+    /// Stored tiers.
+    pub tiers: bool,
+    /// Referral counts.
+    pub referrals: bool,
     /// Events that occurred at or after this instant; `None`: no events.
     pub events_since: Option<Millis>,
 }
@@ -86,6 +94,8 @@ impl SnapshotNeeds {
             account: true,
             scores: true,
             segments: true,
+            tiers: true,
+            referrals: true,
             events_since,
         }
     }
@@ -98,6 +108,8 @@ impl SnapshotNeeds {
             account: false,
             scores: false,
             segments: false,
+            tiers: false,
+            referrals: false,
             events_since: None,
         };
         for f in filters {
@@ -107,6 +119,8 @@ impl SnapshotNeeds {
             n.account |= !d.account_fields.is_empty() || !d.account_traits.is_empty();
             n.scores |= !d.scores.is_empty();
             n.segments |= !d.segments.is_empty();
+            n.tiers |= !d.tiers.is_empty();
+            n.referrals |= d.referrals;
             if let Some(s) = d.events_needed_since(now) {
                 n.events_since = Some(n.events_since.map_or(s, |m: Millis| m.min(s)));
             }
@@ -249,7 +263,25 @@ impl Store {
         id: Option<SegmentId>,
         filter: &Filter,
     ) -> Result<()> {
-        let stages = filter.dependencies().stages;
+        let deps = filter.dependencies();
+        if !deps.tiers.is_empty() {
+            let Some(saved) = self.tier_model(org).await? else {
+                return Err(StoreError::Conflict(
+                    "filter: customer tiers are switched off; switch them on before filtering by tier"
+                        .into(),
+                ));
+            };
+            if let Some(d) = deps
+                .tiers
+                .iter()
+                .find(|d| saved.model.dimension(d).is_none())
+            {
+                return Err(StoreError::Conflict(format!(
+                    "filter: `{d}` is not a tier dimension of this organisation"
+                )));
+            }
+        }
+        let stages = deps.stages;
         if !stages.is_empty() {
             let Some(saved) = self.lifecycle(org).await? else {
                 return Err(StoreError::Conflict(
@@ -437,6 +469,20 @@ impl Store {
                 }
             }
         }
+        if needs.tiers {
+            for (id, t) in self.stored_tiers(org, ids).await? {
+                if let Some(snap) = out.get_mut(&id) {
+                    snap.tiers = t;
+                }
+            }
+        }
+        if needs.referrals {
+            for (id, n) in self.referral_counts(org, ids).await? {
+                if let Some(snap) = out.get_mut(&id) {
+                    snap.referrals = n;
+                }
+            }
+        }
         if needs.scores {
             for (id, s) in self.stored_scores(org, ids).await? {
                 if let Some(snap) = out.get_mut(&id) {
@@ -517,6 +563,9 @@ impl Store {
             }
         }
         crate::scores::delete_scores_in(&mut tx, org, &out.gone).await?;
+        crate::tiers::delete_tiers_in(&mut tx, org, &out.gone).await?;
+        crate::tiers::record_referrals_in(&mut tx, org, &out.referrals, now).await?;
+        events.extend(crate::tiers::apply_tier_changes_in(&mut tx, org, &out.tiers, now).await?);
         crate::scores::upsert_scores_in(&mut tx, org, &out.scores).await?;
         events.extend(out.crossings.iter().map(|x| crossing_event(x, now)));
         let (moved, stale) =

@@ -161,6 +161,26 @@ impl SqlFilter {
                 // A contact without a stage is in no stage, also under `not`.
                 format!("(c.stage IS NOT NULL AND c.stage IN ({}))", list.join(", "))
             }
+            Condition::Tier { dimension, tiers } => {
+                let d = self.text(dimension);
+                let list: Vec<String> = tiers.iter().map(|t| self.text(t)).collect();
+                format!(
+                    "EXISTS (SELECT 1 FROM contact_tiers t WHERE t.org_id = c.org_id AND t.contact_id = c.id \
+                     AND t.dimension = {d} AND t.tier IN ({}))",
+                    list.join(", ")
+                )
+            }
+            Condition::Referrals { at_least, at_most } => {
+                let count = "(SELECT COUNT(*) FROM referrals r WHERE r.org_id = c.org_id AND r.referrer_id = c.id)";
+                let lo = self.push(Arg::Int(i64::from(*at_least)));
+                match at_most {
+                    None => format!("({count} >= {lo})"),
+                    Some(m) => {
+                        let hi = self.push(Arg::Int(i64::from(*m)));
+                        format!("({count} >= {lo} AND {count} <= {hi})")
+                    }
+                }
+            }
         }
     }
 

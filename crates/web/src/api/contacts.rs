@@ -164,6 +164,10 @@ pub struct ContactDetail {
     pub segments: Vec<ContactSegment>,
     /// Fit, engagement now (decay included), grade and the reasons, if the contact was scored.
     pub score: Option<ContactScore>,
+    /// The contact's customer tier in each dimension of the tier model, with since when.
+    pub tiers: Vec<hatchery_store::tiers::ContactTier>,
+    /// How many contacts this contact referred (contacts whose `referred_by` names it).
+    pub referrals: u32,
     /// The business unit the contact belongs to (`bu_…`), which decides who sees it when the
     /// organisation's pool is BU-isolated.
     #[schema(value_type = Option<String>, example = "bu_2")]
@@ -198,6 +202,13 @@ pub async fn get_contact(
         merges: s.store.contact_merges(org, contact.id).await?,
         segments: s.store.contact_segments(org, contact.id).await?,
         score: s.store.contact_score(org, contact.id, s.now()).await?,
+        tiers: s.store.contact_tiers(org, contact.id).await?,
+        referrals: s
+            .store
+            .referral_counts(org, &[contact.id])
+            .await?
+            .remove(&contact.id)
+            .unwrap_or(0),
         contact,
     }))
 }

@@ -286,6 +286,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("lifecycle.cause.crm", "CRM", "CRM"),
     ("segment.describe.in_segment", "属于分群", "In segment"),
     ("segment.describe.stage", "生命周期阶段为", "Lifecycle stage is"),
+    ("segment.describe.tier", "客户分层", "Tier"),
+    ("segment.describe.referrals", "推荐带来的联系人数", "Contacts referred"),
     ("scoring.title", "线索评分模型", "Lead scoring model"),
     ("scoring.intro", "匹配度来自联系人是谁，活跃度来自其行为并随时间衰减。保存后所有联系人将在后台重新评分。规则写法见文档 docs/scoring.md。", "Fit comes from who a contact is, engagement from what they did, fading over time. Saving re-scores every contact in the background. The rules are described in docs/scoring.md."),
     ("scoring.version", "模型版本", "Model version"),

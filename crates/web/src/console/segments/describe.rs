@@ -108,6 +108,15 @@ fn condition(c: &Condition, lang: Lang) -> String {
         Condition::Stage(keys) => {
             format!("{} {}", lang.t("segment.describe.stage"), keys.join(" / "))
         }
+        Condition::Tier { dimension, tiers } => format!(
+            "{} {dimension} = {}",
+            lang.t("segment.describe.tier"),
+            tiers.join(" / ")
+        ),
+        Condition::Referrals { at_least, at_most } => match at_most {
+            None => format!("{} ≥ {at_least}", lang.t("segment.describe.referrals")),
+            Some(m) => format!("{} {at_least}–{m}", lang.t("segment.describe.referrals")),
+        },
     }
 }
 
