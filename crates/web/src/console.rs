@@ -12,12 +12,14 @@ pub mod home;
 pub mod i18n;
 pub mod imports;
 pub mod lifecycle;
+pub mod model_text;
 pub mod page;
 pub mod password;
 pub mod scoring;
 pub mod segments;
 pub mod session;
 pub mod settings;
+pub mod tiers;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
@@ -109,6 +111,7 @@ pub fn routes() -> Router<AppState> {
         .route("/scoring", get(scoring::show).post(scoring::submit))
         .route("/lifecycle", get(lifecycle::show).post(lifecycle::submit))
         .route("/contacts/{id}/stage", post(lifecycle::move_contact))
+        .route("/tiers", get(tiers::show).post(tiers::submit))
         .route("/static/console.css", get(stylesheet))
         .route("/static/segments.js", get(segments_script))
         .layer(axum::middleware::map_response(security_headers))

@@ -183,3 +183,105 @@ async fn stages_are_configured_drawn_and_moved_by_hand_in_the_console() {
     assert_eq!(off.status, 303);
     assert!(app.store.lifecycle(app.org).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn tiers_are_configured_and_shown_in_the_console() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Marketer)],
+    )
+    .await;
+    add_user(
+        &app,
+        "ai@example.com",
+        "Ai",
+        &[Grant::org_wide(Role::Analyst)],
+    )
+    .await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"a","traits":{"name":"陈静","company_size":"5000+"}}),
+        json!({"type":"identify","userId":"b","traits":{"name":"B","referred_by":"a"}}),
+    ])
+    .await;
+    let a = app.contact_by("user_id:a").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    let page = b.get("/tiers").await;
+    assert_eq!(page.status, 200);
+    for expected in [
+        "客户分层",
+        "标杆客户",
+        "增值客户",
+        "大客户（KA）",
+        "尚未启用",
+        "name=\"model\"",
+    ] {
+        assert!(
+            page.body.contains(expected),
+            "missing {expected}: {}",
+            page.body
+        );
+    }
+    let refused = b
+        .submit(
+            "/tiers",
+            "/tiers",
+            &[("model", "{\"dimensions\": []}"), ("action", "save")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("dimensions"), "{}", refused.body);
+    let saved = b
+        .submit(
+            "/tiers",
+            "/tiers",
+            &[
+                (
+                    "model",
+                    &hatchery_domain::tiers::TierModel::default_json().to_string(),
+                ),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    eventually("陈静 is classified", || async {
+        app.get(&format!("/api/v1/contacts/{a}")).await.1["tiers"]
+            .as_array()
+            .is_some_and(|t| t.len() == 2)
+    })
+    .await;
+    let page = b.get("/tiers").await;
+    assert!(
+        page.body.contains("data-tier=\"size:ka\">1<"),
+        "{}",
+        page.body
+    );
+    let shown = b.get(&format!("/contacts/{a}")).await.body;
+    assert!(
+        shown.contains("大客户（KA）") && shown.contains("<strong data-referrals>1</strong>"),
+        "{shown}"
+    );
+
+    // Readers get no form and cannot post one.
+    let mut analyst = Browser::new(&app);
+    analyst.sign_in("ai@example.com", PASSWORD).await;
+    assert!(!analyst.get("/tiers").await.body.contains("name=\"model\""));
+    let csrf = csrf_of(&analyst.get("/account/password").await.body);
+    assert_eq!(
+        analyst
+            .post("/tiers", &[("csrf", &csrf), ("action", "disable")])
+            .await
+            .status,
+        403
+    );
+    let off = b.submit("/tiers", "/tiers", &[("action", "disable")]).await;
+    assert_eq!(off.status, 303);
+    assert!(app.store.tier_model(app.org).await.unwrap().is_none());
+}

@@ -243,6 +243,8 @@ struct ContactPage {
     segments: Vec<(String, String)>,
     score: Option<ScoreView>,
     stage: Option<super::lifecycle::StageView>,
+    /// (dimension, tier, since) and the referral count, when tiers are on.
+    tiers: Option<(Vec<(String, String, String)>, u32)>,
     /// The contact's id and the session's form token, for the stage form.
     id: String,
     csrf: String,
@@ -346,6 +348,7 @@ pub async fn show(
             .may_on_contact(Permission::ContactsWrite, placement),
     )
     .await?;
+    let tiers = super::tiers::contact_tiers(&s, &v, contact.id).await?;
     let identities = s
         .store
         .contact_identities(org, contact.id)
@@ -498,6 +501,7 @@ pub async fn show(
         segments,
         score,
         stage,
+        tiers,
         id: contact.id.to_string(),
         csrf: v.session.csrf_token.clone(),
         account,

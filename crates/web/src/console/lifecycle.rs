@@ -165,9 +165,6 @@ pub struct LifecycleForm {
     action: String,
 }
 
-/// Longest model text accepted from the form.
-const MAX_MODEL_BYTES: usize = 256 * 1024;
-
 pub async fn submit(
     State(s): State<AppState>,
     SignedForm { viewer: v, fields }: SignedForm<LifecycleForm>,
@@ -194,23 +191,15 @@ pub async fn submit(
         );
         return Ok(Redirect::to("/lifecycle").into_response());
     }
-    let checked = if fields.model.len() > MAX_MODEL_BYTES {
-        Err(format!(
-            "{} ({} KiB)",
-            lang.t("scoring.too_large"),
-            MAX_MODEL_BYTES / 1024
-        ))
-    } else {
-        match serde_json::from_str::<serde_json::Value>(&fields.model) {
-            Err(e) => Err(format!("{}: {e}", lang.t("scoring.not_json"))),
-            Ok(json) => match checked_model(&s.store, org, &json).await {
-                Ok(m) => Ok(m),
-                Err(e) if e.status.is_client_error() => {
-                    Err(format!("{} {}", lang.t("lifecycle.invalid"), e.message))
-                }
-                Err(_) => return Err(PageError::Unavailable(lang)),
-            },
-        }
+    let checked = match super::model_text::model_json(&fields.model, lang) {
+        Err(e) => Err(e),
+        Ok(json) => match checked_model(&s.store, org, &json).await {
+            Ok(m) => Ok(m),
+            Err(e) if e.status.is_client_error() => {
+                Err(format!("{} {}", lang.t("lifecycle.invalid"), e.message))
+            }
+            Err(_) => return Err(PageError::Unavailable(lang)),
+        },
     };
     match checked {
         Ok(model) => {

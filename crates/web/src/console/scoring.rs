@@ -100,9 +100,6 @@ pub struct ScoringForm {
     action: String,
 }
 
-/// Longest model text accepted from the form.
-const MAX_MODEL_BYTES: usize = 256 * 1024;
-
 pub async fn submit(
     State(s): State<AppState>,
     SignedForm { viewer: v, fields }: SignedForm<ScoringForm>,
@@ -119,21 +116,11 @@ pub async fn submit(
     let mut p = page(&s, &v).await?;
     p.model.clone_from(&fields.model);
     p.contact = fields.contact.trim().to_owned();
-    let parsed = if fields.model.len() > MAX_MODEL_BYTES {
-        Err(format!(
-            "{} ({} KiB)",
-            lang.t("scoring.too_large"),
-            MAX_MODEL_BYTES / 1024
-        ))
-    } else {
-        serde_json::from_str::<serde_json::Value>(&fields.model)
-            .map_err(|e| format!("{}: {e}", lang.t("scoring.not_json")))
-            .and_then(|json| {
-                ScoringModel::parse(&json)
-                    .map(|m| (json, m))
-                    .map_err(|e| format!("{} {e}", lang.t("scoring.invalid")))
-            })
-    };
+    let parsed = super::model_text::model_json(&fields.model, lang).and_then(|json| {
+        ScoringModel::parse(&json)
+            .map(|m| (json, m))
+            .map_err(|e| format!("{} {e}", lang.t("scoring.invalid")))
+    });
     let (json, model) = match parsed {
         Ok(x) => x,
         Err(e) => {

@@ -1,0 +1,21 @@
+//! The JSON text of a model edited in a console textarea (scoring, lifecycle, tiers): size-checked
+//! and parsed, with a message in the viewer's language when it is not usable.
+
+use serde_json::Value;
+
+use super::i18n::Lang;
+
+/// Longest model text accepted from a form.
+pub const MAX_MODEL_BYTES: usize = 256 * 1024;
+
+/// Parses the text, or says why it cannot be read (too large, not JSON).
+pub fn model_json(text: &str, lang: Lang) -> Result<Value, String> {
+    if text.len() > MAX_MODEL_BYTES {
+        return Err(format!(
+            "{} ({} KiB)",
+            lang.t("scoring.too_large"),
+            MAX_MODEL_BYTES / 1024
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| format!("{}: {e}", lang.t("scoring.not_json")))
+}
