@@ -286,3 +286,77 @@ fn admin_manages_business_units_grants_and_the_pool_policy() {
         assert!(text(&out).1.contains(message), "{args:?}: {}", text(&out).1);
     }
 }
+
+#[test]
+fn admin_disables_enables_and_resets_passwords_but_keeps_one_enabled_administrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], input: &str| {
+        let out = hatchery_with_stdin(dir.path(), args, input);
+        let (stdout, stderr) = text(&out);
+        (out.status.success(), stdout, stderr)
+    };
+    for (email, role) in [
+        ("admin@example.cn", "admin"),
+        ("rep@example.cn", "sales_rep"),
+    ] {
+        let (ok, _, stderr) = run(
+            &[
+                "admin",
+                "user",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "X",
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            "a long enough secret\n",
+        );
+        assert!(ok, "{stderr}");
+    }
+    let user = |cmd: &'static str, email: &'static str| ["admin", "user", cmd, "--email", email];
+
+    // The only administrator cannot be disabled.
+    let (ok, _, stderr) = run(&user("disable", "admin@example.cn"), "");
+    assert!(!ok);
+    assert!(stderr.contains("last enabled administrator"), "{stderr}");
+
+    let (ok, _, stderr) = run(&user("disable", "rep@example.cn"), "");
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("disabled"), "{stderr}");
+    // A disabled administrator does not count: the first one is still the last enabled one.
+    let (ok, _, stderr) = run(
+        &[
+            "admin",
+            "user",
+            "grant",
+            "--email",
+            "rep@example.cn",
+            "--role",
+            "admin",
+        ],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    let (ok, _, _) = run(&user("disable", "admin@example.cn"), "");
+    assert!(!ok, "the only enabled administrator was disabled");
+    let (ok, _, stderr) = run(&user("enable", "rep@example.cn"), "");
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&user("disable", "admin@example.cn"), "");
+    assert!(ok, "with two enabled administrators one may go: {stderr}");
+
+    // Password resets follow the sign-up rules and never print the password.
+    let mut reset = user("reset-password", "rep@example.cn").to_vec();
+    reset.push("--password-stdin");
+    let (ok, _, stderr) = run(&reset, "short\n");
+    assert!(!ok);
+    assert!(stderr.contains("10 to 128"), "{stderr}");
+    let (ok, stdout, stderr) = run(&reset, "another long secret\n");
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("another") && !stderr.contains("another"));
+    let (ok, _, stderr) = run(&user("enable", "nobody@example.cn"), "");
+    assert!(!ok);
+    assert!(stderr.contains("no user with this email"), "{stderr}");
+}

@@ -28,7 +28,10 @@ pub struct User {
     /// Preferred console language (`zh-CN`, `en`), if chosen.
     pub locale: Option<String>,
     pub created_at: Millis,
+    /// Set while the user is disabled: they cannot sign in and no session of theirs is honoured.
     pub disabled_at: Option<Millis>,
+    /// The IANA time zone the console shows this user's times in, if chosen.
+    pub time_zone: Option<String>,
 }
 
 /// A business unit (BU/BG) of the organisation: the unit contacts are placed in and roles are
@@ -78,7 +81,16 @@ fn session_org(token: &str) -> Option<OrgId> {
     org.parse::<i64>().ok().filter(|n| *n > 0).map(OrgId)
 }
 
-type UserRow = (i64, i64, String, String, Option<String>, i64, Option<i64>);
+type UserRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
 /// A user row followed by the password hash.
 type CredentialRow = (
     i64,
@@ -88,9 +100,10 @@ type CredentialRow = (
     Option<String>,
     i64,
     Option<i64>,
+    Option<String>,
     String,
 );
-const USER_COLUMNS: &str = "id, org_id, email, name, locale, created_at, disabled_at";
+const USER_COLUMNS: &str = "id, org_id, email, name, locale, created_at, disabled_at, time_zone";
 
 fn user_from(r: UserRow) -> User {
     User {
@@ -101,6 +114,7 @@ fn user_from(r: UserRow) -> User {
         locale: r.4,
         created_at: r.5,
         disabled_at: r.6,
+        time_zone: r.7,
     }
 }
 
@@ -218,7 +232,7 @@ impl Store {
                 .bind(email.trim().to_lowercase())
                 .fetch_optional(c)
                 .await?);
-        Ok(row.map(|r| (user_from((r.0, r.1, r.2, r.3, r.4, r.5, r.6)), r.7)))
+        Ok(row.map(|r| (user_from((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7)), r.8)))
     }
 
     pub async fn user_by_email(&self, org: OrgId, email: &str) -> Result<Option<User>> {
@@ -271,6 +285,151 @@ impl Store {
         Ok(())
     }
 
+    pub async fn set_user_time_zone(&self, org: OrgId, user: UserId, tz: &str) -> Result<()> {
+        let n = with_pool!(self, c => sqlx::query("UPDATE users SET time_zone = $1 WHERE org_id = $2 AND id = $3")
+            .bind(tz)
+            .bind(org.0)
+            .bind(user.0)
+            .execute(c)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
+    }
+
+    /// Disables a user and ends all their sessions, in one transaction. The organisation's last
+    /// enabled org-wide administrator cannot be disabled (`Conflict`), so the settings stay open to
+    /// someone; PostgreSQL serialises this on the organisation's row so two administrators
+    /// disabling each other cannot both succeed (SQLite's write lock does the same). Disabling a
+    /// disabled user changes nothing.
+    pub async fn disable_user(&self, org: OrgId, user: UserId, now: Millis) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let postgres = tx.is_postgres();
+        let result: Result<u64> = with_tx!(&mut tx, c => {
+            if postgres {
+                sqlx::query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
+                    .bind(org.0)
+                    .execute(&mut *c)
+                    .await?;
+            }
+            let disabled: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT disabled_at FROM users WHERE org_id = $1 AND id = $2",
+            )
+            .bind(org.0)
+            .bind(user.0)
+            .fetch_optional(&mut *c)
+            .await?;
+            match disabled {
+                None => Err(StoreError::NotFound("user")),
+                Some(Some(_)) => Ok(0),
+                Some(None) => {
+                    let admins: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM role_grants g JOIN users u ON u.org_id = g.org_id AND u.id = g.user_id \
+                         WHERE g.org_id = $1 AND g.role = 'admin' AND g.bu_id = 0 AND u.disabled_at IS NULL",
+                    )
+                    .bind(org.0)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let is_admin: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM role_grants WHERE org_id = $1 AND user_id = $2 AND role = 'admin' AND bu_id = 0",
+                    )
+                    .bind(org.0)
+                    .bind(user.0)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    if is_admin > 0 && admins <= 1 {
+                        return Err(StoreError::Conflict(
+                            "the organisation's last enabled administrator cannot be disabled".into(),
+                        ));
+                    }
+                    sqlx::query("UPDATE users SET disabled_at = $1, updated_at = $1 WHERE org_id = $2 AND id = $3")
+                        .bind(now)
+                        .bind(org.0)
+                        .bind(user.0)
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(sqlx::query("DELETE FROM sessions WHERE org_id = $1 AND user_id = $2")
+                        .bind(org.0)
+                        .bind(user.0)
+                        .execute(&mut *c)
+                        .await?
+                        .rows_affected())
+                }
+            }
+        });
+        match result {
+            Ok(ended) => {
+                tx.commit().await?;
+                Ok(ended)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Lets a disabled user sign in again (an enabled user stays as they are).
+    pub async fn enable_user(&self, org: OrgId, user: UserId, now: Millis) -> Result<()> {
+        self.get_user(org, user).await?;
+        with_pool!(self, c => sqlx::query(
+            "UPDATE users SET disabled_at = NULL, updated_at = $1 WHERE org_id = $2 AND id = $3 AND disabled_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(org.0)
+        .bind(user.0)
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Sets a new password chosen by an administrator and ends every session of the user, in one
+    /// transaction; returns how many sessions ended.
+    pub async fn reset_password(
+        &self,
+        org: OrgId,
+        user: UserId,
+        hash: &str,
+        now: Millis,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let result: Result<u64> = with_tx!(&mut tx, c => {
+            let n = sqlx::query(
+                "UPDATE users SET password_hash = $1, updated_at = $2 WHERE org_id = $3 AND id = $4",
+            )
+            .bind(hash)
+            .bind(now)
+            .bind(org.0)
+            .bind(user.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                Err(StoreError::NotFound("user"))
+            } else {
+                Ok(sqlx::query("DELETE FROM sessions WHERE org_id = $1 AND user_id = $2")
+                    .bind(org.0)
+                    .bind(user.0)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected())
+            }
+        });
+        match result {
+            Ok(ended) => {
+                tx.commit().await?;
+                Ok(ended)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+
     /// Gives a user a role org-wide or in one business unit (nothing happens if they hold it).
     pub async fn grant_role(&self, org: OrgId, user: UserId, g: Grant, now: Millis) -> Result<()> {
         self.get_user(org, user).await?;
@@ -292,7 +451,7 @@ impl Store {
         Ok(())
     }
 
-    /// Takes a role back. The organisation's last org-wide administrator keeps theirs (`Conflict`),
+    /// Takes a role back. The organisation's last enabled org-wide administrator keeps theirs (`Conflict`),
     /// so no one can lock everyone out of the settings; a grant the user does not hold is
     /// `NotFound`. One statement, so two administrators revoking each other cannot both succeed.
     pub async fn revoke_grant(&self, org: OrgId, user: UserId, g: Grant) -> Result<()> {
@@ -300,7 +459,8 @@ impl Store {
         let n = with_pool!(self, c => sqlx::query(
             "DELETE FROM role_grants WHERE org_id = $1 AND user_id = $2 AND role = $3 AND bu_id = $4 \
              AND NOT ($3 = 'admin' AND $4 = 0 AND \
-             (SELECT COUNT(*) FROM role_grants WHERE org_id = $1 AND role = 'admin' AND bu_id = 0) <= 1)",
+             (SELECT COUNT(*) FROM role_grants g JOIN users u ON u.org_id = g.org_id AND u.id = g.user_id \
+              WHERE g.org_id = $1 AND g.role = 'admin' AND g.bu_id = 0 AND u.disabled_at IS NULL) <= 1)",
         )
         .bind(org.0)
         .bind(user.0)

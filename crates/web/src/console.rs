@@ -112,6 +112,26 @@ pub fn routes() -> Router<AppState> {
         .route("/lifecycle", get(lifecycle::show).post(lifecycle::submit))
         .route("/contacts/{id}/stage", post(lifecycle::move_contact))
         .route("/tiers", get(tiers::show).post(tiers::submit))
+        // Administering users (disable, enable, reset a password), the user's own time zone and
+        // deleting custom fields.
+        .route("/account/time-zone", post(entry::set_time_zone))
+        .route(
+            "/settings/users/{id}/disable",
+            get(settings::user_admin::disable_user_page).post(settings::user_admin::disable_user),
+        )
+        .route(
+            "/settings/users/{id}/enable",
+            post(settings::user_admin::enable_user),
+        )
+        .route(
+            "/settings/users/{id}/password",
+            get(settings::user_admin::reset_password_page)
+                .post(settings::user_admin::reset_password),
+        )
+        .route(
+            "/settings/fields/{id}/delete",
+            get(settings::org::delete_field_page).post(settings::org::delete_field),
+        )
         .route("/static/console.css", get(stylesheet))
         .route("/static/segments.js", get(segments_script))
         .layer(axum::middleware::map_response(security_headers))

@@ -31,6 +31,8 @@ enum Rule {
     SegmentWrite,
     /// Settings: admin, org-wide.
     Settings,
+    /// Changing a contact: every role that may change contacts somewhere (not analysts).
+    ContactWrite,
 }
 
 fn expected(rule: Rule, w: Who) -> u16 {
@@ -40,6 +42,7 @@ fn expected(rule: Rule, w: Who) -> u16 {
         Rule::OtherUnit => w.org_wide,
         Rule::Import | Rule::SegmentWrite => writer && w.org_wide,
         Rule::Settings => w.role == Role::Admin && w.org_wide,
+        Rule::ContactWrite => w.role != Role::Analyst,
     };
     if allowed {
         200
@@ -123,6 +126,8 @@ async fn every_page_answers_every_role_in_its_own_and_another_unit_as_the_table_
         (format!("/accounts/{acc_b}"), Rule::OtherUnit),
         ("/segments".into(), Rule::Everyone),
         ("/scoring".into(), Rule::Everyone),
+        ("/lifecycle".into(), Rule::Everyone),
+        ("/tiers".into(), Rule::Everyone),
         (format!("/segments/{seg}"), Rule::Everyone),
         ("/segments/new".into(), Rule::SegmentWrite),
         (format!("/segments/{seg}/edit"), Rule::SegmentWrite),
@@ -265,6 +270,13 @@ async fn every_api_route_answers_each_scope_as_documented() {
             &[Read],
         ),
         (get.clone(), "/api/v1/scoring-model".into(), &[Read][..]),
+        (get.clone(), "/api/v1/lifecycle".into(), &[Read][..]),
+        (get.clone(), "/api/v1/tiers".into(), &[Read][..]),
+        (
+            get.clone(),
+            "/api/v1/contacts/ct_999999/stage".into(),
+            &[Read][..],
+        ),
         (get.clone(), "/api/v1/imports".into(), &[Read, Imports][..]),
         (
             get.clone(),
@@ -346,5 +358,220 @@ async fn every_api_route_answers_each_scope_as_documented() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 401, "{method} {path}");
+    }
+}
+
+/// The console's POST routes as `crates/web/src/console.rs` declares them (path templates), so a
+/// new form cannot be left out of the matrix below unnoticed.
+fn declared_post_routes() -> Vec<String> {
+    let source = include_str!("../src/console.rs");
+    source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|decl| {
+            let decl = &decl[..decl.find("))").map_or(decl.len(), |i| i + 2)];
+            let path = decl.split('"').nth(1)?;
+            (decl.contains("post(") && path.starts_with('/')).then(|| path.to_owned())
+        })
+        .collect()
+}
+
+/// The form side of the matrix: every console POST route × every role, granted org-wide or in one
+/// unit, under the BU-isolated policy, with a valid CSRF token. A role without the permission gets
+/// 403; one with it gets past the check (the forms are empty or name nothing, so the answer is a
+/// form error, a 404 or a redirect — never a 403, and nothing changes). Signed out, every form
+/// sends to the sign-in page.
+#[tokio::test]
+async fn every_console_form_answers_every_role_as_the_table_says() {
+    let app = spawn_app().await;
+    let a = app
+        .store
+        .create_business_unit(app.org, "华东事业部", common::START)
+        .await
+        .unwrap()
+        .id;
+    app.store
+        .set_pool_policy(app.org, PoolPolicy::BuIsolated)
+        .await
+        .unwrap();
+    // The keeper of the settings, so the forms tried below never touch the last administrator.
+    add_user(
+        &app,
+        "keeper@example.com",
+        "Keeper",
+        &[Grant::org_wide(Role::Admin)],
+    )
+    .await;
+
+    // (route as declared, path tried, rule). `/setup` and `/sign-in` are the forms of visitors
+    // who are not signed in; `/sign-out` is tried last, as it ends the session.
+    let forms: Vec<(&str, &str, Rule)> = vec![
+        ("/account/password", "/account/password", Rule::Everyone),
+        ("/account/time-zone", "/account/time-zone", Rule::Everyone),
+        ("/imports", "/imports", Rule::Import),
+        (
+            "/imports/uploads/{token}",
+            "/imports/uploads/no-such-upload",
+            Rule::Import,
+        ),
+        ("/segments/new", "/segments/new", Rule::SegmentWrite),
+        (
+            "/segments/{id}/edit",
+            "/segments/seg_999999/edit",
+            Rule::SegmentWrite,
+        ),
+        (
+            "/segments/{id}/delete",
+            "/segments/seg_999999/delete",
+            Rule::SegmentWrite,
+        ),
+        ("/segments/count", "/segments/count", Rule::SegmentWrite),
+        ("/scoring", "/scoring", Rule::SegmentWrite),
+        ("/lifecycle", "/lifecycle", Rule::SegmentWrite),
+        ("/tiers", "/tiers", Rule::SegmentWrite),
+        (
+            "/contacts/{id}/stage",
+            "/contacts/ct_999999/stage",
+            Rule::ContactWrite,
+        ),
+        ("/settings/api-keys", "/settings/api-keys", Rule::Settings),
+        (
+            "/settings/api-keys/{id}/revoke",
+            "/settings/api-keys/key_999999/revoke",
+            Rule::Settings,
+        ),
+        ("/settings/sources", "/settings/sources", Rule::Settings),
+        (
+            "/settings/sources/{id}/disable",
+            "/settings/sources/src_999999/disable",
+            Rule::Settings,
+        ),
+        (
+            "/settings/business-units",
+            "/settings/business-units",
+            Rule::Settings,
+        ),
+        (
+            "/settings/pool-policy",
+            "/settings/pool-policy",
+            Rule::Settings,
+        ),
+        ("/settings/users", "/settings/users", Rule::Settings),
+        (
+            "/settings/users/grant",
+            "/settings/users/grant",
+            Rule::Settings,
+        ),
+        (
+            "/settings/users/revoke",
+            "/settings/users/revoke",
+            Rule::Settings,
+        ),
+        (
+            "/settings/users/{id}/disable",
+            "/settings/users/usr_999999/disable",
+            Rule::Settings,
+        ),
+        (
+            "/settings/users/{id}/enable",
+            "/settings/users/usr_999999/enable",
+            Rule::Settings,
+        ),
+        (
+            "/settings/users/{id}/password",
+            "/settings/users/usr_999999/password",
+            Rule::Settings,
+        ),
+        (
+            "/settings/organisation",
+            "/settings/organisation",
+            Rule::Settings,
+        ),
+        (
+            "/settings/identity-rules",
+            "/settings/identity-rules",
+            Rule::Settings,
+        ),
+        ("/settings/fields", "/settings/fields", Rule::Settings),
+        (
+            "/settings/fields/{id}/delete",
+            "/settings/fields/fld_999999/delete",
+            Rule::Settings,
+        ),
+        ("/sign-out", "/sign-out", Rule::Everyone),
+    ];
+    let mut declared = declared_post_routes();
+    declared.retain(|r| r != "/setup" && r != "/sign-in");
+    declared.sort();
+    let mut covered: Vec<String> = forms.iter().map(|f| f.0.to_owned()).collect();
+    covered.sort();
+    assert_eq!(
+        covered, declared,
+        "every console POST route is in the matrix"
+    );
+
+    // The import upload is a multipart form; the others are URL-encoded.
+    async fn post(b: &mut Browser, path: &str, csrf: &str) -> u16 {
+        let url = format!("{}{path}", b.base);
+        let req = if path == "/imports" {
+            b.client
+                .post(url)
+                .multipart(reqwest::multipart::Form::new().text("csrf", csrf.to_owned()))
+        } else {
+            b.client.post(url).form(&[("csrf", csrf)])
+        };
+        b.send(req).await.status
+    }
+
+    let mut wrong = Vec::new();
+    let mut n = 0;
+    for role in Role::ALL {
+        for org_wide in [true, false] {
+            n += 1;
+            let who = Who { role, org_wide };
+            let grant = if org_wide {
+                Grant::org_wide(role)
+            } else {
+                Grant::in_bu(role, a)
+            };
+            let email = format!("form{n}@example.com");
+            add_user(&app, &email, &format!("Form {n}"), &[grant]).await;
+            let mut browser = Browser::new(&app);
+            browser.sign_in(&email, PASSWORD).await;
+            let csrf = common::browser::csrf_of(&browser.get("/").await.body);
+            for (_, path, rule) in &forms {
+                let got = post(&mut browser, path, &csrf).await;
+                let allowed = expected(*rule, who) == 200;
+                let ok = if allowed {
+                    got != 403 && got < 500 && got != 401
+                } else {
+                    got == 403
+                };
+                if !ok {
+                    let want = if allowed { "not 403" } else { "403" };
+                    wrong.push(format!("{who:?} POST {path}: {got} (expected {want})"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    // The refused and empty forms changed nothing.
+    assert_eq!(app.count("custom_fields").await, 0);
+    assert_eq!(app.count("segments").await, 0);
+    assert_eq!(app.count("business_units").await, 1);
+    assert_eq!(
+        app.store.pool_policy(app.org).await.unwrap(),
+        PoolPolicy::BuIsolated
+    );
+
+    let mut anon = Browser::new(&app);
+    for (_, path, _) in &forms {
+        let got = post(&mut anon, path, "").await;
+        assert_eq!(got, 303, "signed out POST {path}");
     }
 }

@@ -375,6 +375,18 @@ async fn custom_fields_are_defined_once_with_a_valid_key() {
     assert_eq!(s, 422, "{v}");
     let (_, list) = app.get("/api/v1/fields").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // Deleting a definition: once (204), then it is gone (404); a malformed id is a 422.
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/fields/{id}");
+    assert_eq!(app.send(Method::DELETE, &path, json!(null)).await.0, 204);
+    assert_eq!(app.send(Method::DELETE, &path, json!(null)).await.0, 404);
+    let (s, v) = app
+        .send(Method::DELETE, "/api/v1/fields/budget", json!(null))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (_, list) = app.get("/api/v1/fields").await;
+    assert_eq!(list.as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use hatchery_domain::ids::BusinessUnitId;
 use hatchery_domain::normalize::Email;
 use hatchery_domain::{ContactId, Grant, OrgId, PoolPolicy, Role};
 use hatchery_store::users::NewUser;
-use hatchery_store::Store;
+use hatchery_store::{Store, StoreError};
 use hatchery_web::console::password;
 
 #[derive(Subcommand, Debug)]
@@ -28,6 +28,32 @@ pub enum UserCommand {
         /// Business unit (name) the role is granted in; org-wide without it.
         #[arg(long)]
         bu: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Disable a user: they are signed out everywhere at once and cannot sign in until enabled.
+    /// The organisation's last enabled org-wide administrator cannot be disabled.
+    Disable {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Let a disabled user sign in again.
+    Enable {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Set a new password for a user (asked for without echo, or read from standard input with
+    /// --password-stdin) and sign them out everywhere.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -83,7 +109,11 @@ impl UserCommand {
     /// The `--org` given, if any.
     pub fn org(&self) -> Option<&str> {
         match self {
-            UserCommand::Create { org, .. } | UserCommand::Grant { org, .. } => org.as_deref(),
+            UserCommand::Create { org, .. }
+            | UserCommand::Grant { org, .. }
+            | UserCommand::Disable { org, .. }
+            | UserCommand::Enable { org, .. }
+            | UserCommand::ResetPassword { org, .. } => org.as_deref(),
         }
     }
 }
@@ -206,8 +236,50 @@ pub async fn user(store: &Store, org: OrgId, cmd: UserCommand, now: i64) -> Resu
             store.grant_role(org, user.id, g, now).await?;
             eprintln!("User {} now holds {}.", user.id, g.role.as_str());
         }
+        UserCommand::Disable { email, org: _ } => {
+            let user = user_by_email(store, org, &email).await?;
+            match store.disable_user(org, user.id, now).await {
+                Ok(ended) => eprintln!("User {} disabled; {ended} session(s) ended.", user.id),
+                Err(StoreError::Conflict(_)) => bail!(
+                    "user {} is the organisation's last enabled administrator and cannot be \
+                     disabled; grant another user the admin role first",
+                    user.id
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UserCommand::Enable { email, org: _ } => {
+            let user = user_by_email(store, org, &email).await?;
+            store.enable_user(org, user.id, now).await?;
+            eprintln!("User {} enabled.", user.id);
+        }
+        UserCommand::ResetPassword {
+            email,
+            password_stdin,
+            org: _,
+        } => {
+            let user = user_by_email(store, org, &email).await?;
+            let pw = read_password(password_stdin)?;
+            let hash = password::hash_blocking(&pw);
+            let ended = store.reset_password(org, user.id, &hash, now).await?;
+            eprintln!(
+                "Password of user {} reset; {ended} session(s) ended.",
+                user.id
+            );
+        }
     }
     Ok(())
+}
+
+async fn user_by_email(
+    store: &Store,
+    org: OrgId,
+    email: &str,
+) -> Result<hatchery_store::users::User> {
+    store
+        .user_by_email(org, email)
+        .await?
+        .context("no user with this email")
 }
 
 pub async fn bu(store: &Store, org: OrgId, cmd: BuCommand, now: i64) -> Result<()> {

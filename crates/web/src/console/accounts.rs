@@ -198,6 +198,7 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let org = v.org();
     let store_err = |e| PageError::from_store(e, lang);
     let visible_to = visibility(&v)?;
@@ -283,7 +284,7 @@ pub async fn show(
             detail.push(url.to_owned());
         }
         events_rows.push(EventRow {
-            when: lang.datetime(e.occurred_at),
+            when: local.datetime(e.occurred_at),
             kind: lang.event_kind(&e.kind),
             name: e.name.unwrap_or_default(),
             contact_href: format!("/contacts/{}", e.contact_id),
@@ -307,11 +308,11 @@ pub async fn show(
         field("accounts.external_id", &account.external_id),
         Field {
             label: "contacts.created",
-            value: lang.datetime(account.created_at),
+            value: local.datetime(account.created_at),
         },
         Field {
             label: "contact.updated",
-            value: lang.datetime(account.updated_at),
+            value: local.datetime(account.updated_at),
         },
     ];
     if visible_to.is_none() {

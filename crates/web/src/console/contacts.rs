@@ -11,7 +11,7 @@ use hatchery_store::events::TimelineCursor;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::i18n::{Lang, EVENT_KINDS};
+use super::i18n::EVENT_KINDS;
 use super::page::{render, Chrome, PageError};
 use super::session::Viewer;
 use super::urlencode;
@@ -79,6 +79,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let org = v.org();
     let visible_to = visibility(&v)?;
     let store_err = |e| PageError::from_store(e, lang);
@@ -155,7 +156,7 @@ pub async fn list(
             email: or_dash(&c.email),
             mobile: or_dash(&c.mobile),
             source: or_dash(&c.source),
-            created: lang.datetime(c.created_at),
+            created: local.datetime(c.created_at),
         })
         .collect();
     let here = base.trim_end_matches(['&', '?']).to_owned();
@@ -272,6 +273,7 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let org = v.org();
     let store_err = |e| PageError::from_store(e, lang);
     let id: ContactId = id
@@ -318,7 +320,7 @@ pub async fn show(
         .await
         .map_err(store_err)?
         .into_iter()
-        .map(|m| (m.name, lang.datetime(m.entered_at)))
+        .map(|m| (m.name, local.datetime(m.entered_at)))
         .collect();
     let score = s
         .store
@@ -409,11 +411,11 @@ pub async fn show(
     let mut days: Vec<Day> = vec![];
     let mut current_day = None;
     for e in events {
-        let key = Lang::day_key(e.occurred_at);
+        let key = local.day_key(e.occurred_at);
         if current_day != Some(key) {
             current_day = Some(key);
             days.push(Day {
-                heading: lang.day(e.occurred_at),
+                heading: local.day(e.occurred_at),
                 events: vec![],
             });
         }
@@ -431,7 +433,7 @@ pub async fn show(
             .expect("pushed above")
             .events
             .push(EventRow {
-                time: lang.time(e.occurred_at),
+                time: local.time(e.occurred_at),
                 kind: lang.event_kind(&e.kind),
                 name: e.name.unwrap_or_default(),
                 detail: detail.join(" · "),
@@ -471,11 +473,11 @@ pub async fn show(
         },
         Field {
             label: "contacts.created",
-            value: lang.datetime(contact.created_at),
+            value: local.datetime(contact.created_at),
         },
         Field {
             label: "contact.updated",
-            value: lang.datetime(contact.updated_at),
+            value: local.datetime(contact.updated_at),
         },
     ];
     let subtitle = [&contact.title, &contact.company]
@@ -511,7 +513,7 @@ pub async fn show(
                 kind: lang.identity_kind(i.kind.as_str()),
                 value: i.value,
                 origin: i.origin,
-                since: lang.datetime(i.created_at),
+                since: local.datetime(i.created_at),
             })
             .collect(),
         merges: merges
@@ -525,7 +527,7 @@ pub async fn show(
                     .collect::<Vec<_>>()
                     .join(", "),
                 cause: m.cause,
-                at: lang.datetime(m.created_at),
+                at: local.datetime(m.created_at),
             })
             .collect(),
         kinds,

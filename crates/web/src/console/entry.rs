@@ -14,7 +14,7 @@ use hatchery_store::users::NewUser;
 use hatchery_store::StoreError;
 use serde::Deserialize;
 
-use super::i18n::Lang;
+use super::i18n::{offered_time_zone, Lang, Local, TIME_ZONES};
 use super::page::{render, Chrome, PageError};
 use super::session::{
     anonymous_form_token, set_cookie, viewer, AnonymousForm, SignedForm, Viewer, LANG_COOKIE,
@@ -261,8 +261,7 @@ pub async fn sign_in(State(s): State<AppState>, req: Request) -> PageResult {
         .store
         .user_credentials(org, &email)
         .await
-        .map_err(store_err)?
-        .filter(|(u, _)| u.disabled_at.is_none());
+        .map_err(store_err)?;
     let (user, hash) = match found {
         Some((u, h)) => (Some(u), Some(h)),
         None => (None, None),
@@ -270,6 +269,25 @@ pub async fn sign_in(State(s): State<AppState>, req: Request) -> PageResult {
     let ok = password::verify(f.password, hash).await;
     let next = safe_next(f.next.as_deref());
     match user.filter(|_| ok) {
+        // The password is right but the account is disabled: say so (only to someone who knows
+        // the password, so it tells nothing about which emails have accounts).
+        Some(user) if user.disabled_at.is_some() => {
+            tracing::info!(
+                org.id = org.0,
+                user.id = user.id.0,
+                "sign-in refused: user disabled"
+            );
+            let (csrf, _) = anonymous_form_token(&form.headers);
+            let page = SignInPage {
+                chrome: Chrome::anonymous(lang, "/sign-in"),
+                csrf,
+                email: f.email,
+                next,
+                error: Some("sign_in.disabled"),
+                notice: None,
+            };
+            Ok((StatusCode::FORBIDDEN, render(&page)?).into_response())
+        }
         Some(user) => {
             s.store
                 .clear_login_failures(org, &key)
@@ -317,6 +335,13 @@ pub async fn sign_out(
     Ok(r)
 }
 
+/// One time zone of the choice on My account.
+struct ZoneChoice {
+    name: &'static str,
+    label: String,
+    selected: bool,
+}
+
 #[derive(Template)]
 #[template(path = "password.html")]
 struct PasswordPage {
@@ -324,16 +349,78 @@ struct PasswordPage {
     csrf: String,
     errors: Vec<&'static str>,
     done: bool,
+    /// The time-zone form: its choices, its problem and whether it was just saved.
+    zones: Vec<ZoneChoice>,
+    zone_error: Option<&'static str>,
+    zone_saved: bool,
 }
 
-pub async fn password_page(v: Viewer) -> PageResult {
-    let page = PasswordPage {
-        chrome: Chrome::signed_in(&v, "account", "/account/password"),
-        csrf: v.session.csrf_token.clone(),
-        errors: vec![],
-        done: false,
-    };
+impl PasswordPage {
+    fn new(s: &AppState, v: &Viewer) -> PasswordPage {
+        let local = v.local();
+        let now = s.now();
+        PasswordPage {
+            chrome: Chrome::signed_in(v, "account", "/account/password"),
+            csrf: v.session.csrf_token.clone(),
+            errors: vec![],
+            done: false,
+            zones: TIME_ZONES
+                .into_iter()
+                .map(|tz| ZoneChoice {
+                    name: tz.name(),
+                    label: Local::new(local.lang, tz).zone_label(now),
+                    selected: tz == local.tz,
+                })
+                .collect(),
+            zone_error: None,
+            zone_saved: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    done: Option<String>,
+}
+
+pub async fn password_page(
+    State(s): State<AppState>,
+    v: Viewer,
+    Query(q): Query<AccountQuery>,
+) -> PageResult {
+    let mut page = PasswordPage::new(&s, &v);
+    page.zone_saved = q.done.as_deref() == Some("time_zone");
     Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TimeZoneForm {
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// Saves the user's time zone (one of those offered); every page shows times in it from then on.
+pub async fn set_time_zone(
+    State(s): State<AppState>,
+    form: SignedForm<TimeZoneForm>,
+) -> PageResult {
+    let v = form.viewer;
+    let Some(tz) = offered_time_zone(form.fields.time_zone.trim()) else {
+        let mut page = PasswordPage::new(&s, &v);
+        page.zone_error = Some("account.error.time_zone");
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    s.store
+        .set_user_time_zone(v.org(), v.user.id, tz.name())
+        .await
+        .map_err(|e| PageError::from_store(e, v.lang))?;
+    tracing::info!(
+        org.id = v.org().0,
+        user.id = v.user.id.0,
+        time_zone = tz.name(),
+        "time zone changed"
+    );
+    Ok(Redirect::to("/account/password?done=time_zone").into_response())
 }
 
 #[derive(Deserialize)]
@@ -391,12 +478,9 @@ pub async fn change_password(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let page = PasswordPage {
-        chrome: Chrome::signed_in(&v, "account", "/account/password"),
-        csrf: v.session.csrf_token.clone(),
-        done: errors.is_empty(),
-        errors,
-    };
+    let mut page = PasswordPage::new(&s, &v);
+    page.done = errors.is_empty();
+    page.errors = errors;
     Ok((status, render(&page)?).into_response())
 }
 

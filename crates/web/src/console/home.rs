@@ -83,6 +83,9 @@ struct HomePage {
     events: String,
     roles: Vec<String>,
     policy: &'static str,
+    /// Says that the charts count UTC days, for a user whose time zone is not UTC: the rollup
+    /// they read (`daily_counts`) is cut at UTC midnight and cannot be re-cut per user.
+    days_note: Option<String>,
 }
 
 pub async fn home(State(s): State<AppState>, v: Viewer) -> Result<Response, PageError> {
@@ -166,6 +169,9 @@ pub async fn home(State(s): State<AppState>, v: Viewer) -> Result<Response, Page
             hatchery_domain::PoolPolicy::Shared => "policy.shared",
             hatchery_domain::PoolPolicy::BuIsolated => "policy.bu_isolated",
         },
+        days_note: Some(v.local().tz)
+            .filter(|tz| *tz != chrono_tz::Tz::UTC)
+            .map(|tz| lang.t("home.days_note").replace("{zone}", tz.name())),
     };
     Ok(render(&page)?.into_response())
 }

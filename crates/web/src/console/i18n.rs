@@ -3,7 +3,8 @@
 //! are formatted per language.
 
 use axum::http::HeaderMap;
-use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
 
 /// A console language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,8 +14,100 @@ pub enum Lang {
     En,
 }
 
-/// The console shows times in China Standard Time, where its users work.
-pub const DISPLAY_OFFSET_SECS: i32 = 8 * 3600;
+/// The time zone times are shown in for a user who has not chosen one: China Standard Time,
+/// where most of the console's users work.
+pub const DEFAULT_TIME_ZONE: Tz = Tz::Asia__Shanghai;
+
+/// The time zones offered on My account, in the order the choice lists them.
+pub const TIME_ZONES: [Tz; 9] = [
+    Tz::Asia__Shanghai,
+    Tz::Asia__Hong_Kong,
+    Tz::Asia__Singapore,
+    Tz::Asia__Tokyo,
+    Tz::Europe__London,
+    Tz::Europe__Berlin,
+    Tz::America__New_York,
+    Tz::America__Los_Angeles,
+    Tz::UTC,
+];
+
+/// One of the offered time zones by its IANA name.
+pub fn offered_time_zone(name: &str) -> Option<Tz> {
+    TIME_ZONES.into_iter().find(|tz| tz.name() == name)
+}
+
+/// The zone of a stored preference: the default when there is none (or it is no longer offered).
+pub fn time_zone_of(stored: Option<&str>) -> Tz {
+    stored
+        .and_then(offered_time_zone)
+        .unwrap_or(DEFAULT_TIME_ZONE)
+}
+
+/// How a user sees times: their language and their time zone. Every date and time a console
+/// page shows goes through here, so it is in the zone the user chose on My account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Local {
+    pub lang: Lang,
+    pub tz: Tz,
+}
+
+impl Local {
+    pub fn new(lang: Lang, tz: Tz) -> Local {
+        Local { lang, tz }
+    }
+
+    fn at(self, ms: i64) -> DateTime<Tz> {
+        let utc = Utc
+            .timestamp_millis_opt(ms)
+            .single()
+            .unwrap_or_else(|| Utc.timestamp_millis_opt(0).unwrap());
+        utc.with_timezone(&self.tz)
+    }
+
+    /// A date and time, e.g. `2026年11月25日 09:30` / `25 Nov 2026 09:30`.
+    pub fn datetime(self, ms: i64) -> String {
+        let t = self.at(ms);
+        match self.lang {
+            Lang::Zh => t.format("%Y年%-m月%-d日 %H:%M").to_string(),
+            Lang::En => t.format("%-d %b %Y %H:%M").to_string(),
+        }
+    }
+
+    /// A time of day, `09:30`.
+    pub fn time(self, ms: i64) -> String {
+        self.at(ms).format("%H:%M").to_string()
+    }
+
+    /// A day heading, e.g. `2026年11月25日 星期三` / `Wednesday, 25 November 2026`.
+    pub fn day(self, ms: i64) -> String {
+        let t = self.at(ms);
+        match self.lang {
+            Lang::Zh => {
+                let wd = match t.weekday() {
+                    Weekday::Mon => "一",
+                    Weekday::Tue => "二",
+                    Weekday::Wed => "三",
+                    Weekday::Thu => "四",
+                    Weekday::Fri => "五",
+                    Weekday::Sat => "六",
+                    Weekday::Sun => "日",
+                };
+                format!("{} 星期{wd}", t.format("%Y年%-m月%-d日"))
+            }
+            Lang::En => t.format("%A, %-d %B %Y").to_string(),
+        }
+    }
+
+    /// The calendar day of a timestamp in the user's zone, to group a timeline by.
+    pub fn day_key(self, ms: i64) -> chrono::NaiveDate {
+        self.at(ms).date_naive()
+    }
+
+    /// The zone's name and its current offset, e.g. `Asia/Shanghai (UTC+08:00)`.
+    pub fn zone_label(self, now_ms: i64) -> String {
+        format!("{} (UTC{})", self.tz.name(), self.at(now_ms).format("%:z"))
+    }
+}
 
 impl Lang {
     /// The BCP 47 tag, for `<html lang>` and the stored preference.
@@ -117,16 +210,6 @@ impl Lang {
         out
     }
 
-    fn local(ms: i64) -> DateTime<FixedOffset> {
-        let offset = FixedOffset::east_opt(DISPLAY_OFFSET_SECS).expect("valid offset");
-        let utc = Utc
-            .timestamp_millis_opt(ms)
-            .single()
-            .unwrap_or_else(|| Utc.timestamp_millis_opt(0).unwrap());
-        utc.with_timezone(&offset)
-    }
-
-    /// A date and time, e.g. `2026年11月25日 09:30` / `25 Nov 2026 09:30`.
     /// A number to one decimal place, grouped like [`Lang::number`]; `.0` is left out.
     pub fn decimal(self, x: f64) -> String {
         let r = (x * 10.0).round() / 10.0;
@@ -140,51 +223,17 @@ impl Lang {
         }
     }
 
-    pub fn datetime(self, ms: i64) -> String {
-        let t = Lang::local(ms);
-        match self {
-            Lang::Zh => t.format("%Y年%-m月%-d日 %H:%M").to_string(),
-            Lang::En => t.format("%-d %b %Y %H:%M").to_string(),
-        }
-    }
-
-    /// A short date for chart axes, e.g. `11月25日` / `25 Nov`.
+    /// A short date for the axes of charts of UTC days (the rollups behind them count UTC
+    /// days), e.g. `11月25日` / `25 Nov`.
     pub fn short_date(self, ms: i64) -> String {
-        let t = Lang::local(ms);
+        let t = Utc
+            .timestamp_millis_opt(ms)
+            .single()
+            .unwrap_or_else(|| Utc.timestamp_millis_opt(0).unwrap());
         match self {
             Lang::Zh => t.format("%-m月%-d日").to_string(),
             Lang::En => t.format("%-d %b").to_string(),
         }
-    }
-
-    /// A time of day, `09:30`.
-    pub fn time(self, ms: i64) -> String {
-        Lang::local(ms).format("%H:%M").to_string()
-    }
-
-    /// A day heading, e.g. `2026年11月25日 星期三` / `Wednesday, 25 November 2026`.
-    pub fn day(self, ms: i64) -> String {
-        let t = Lang::local(ms);
-        match self {
-            Lang::Zh => {
-                let wd = match t.weekday() {
-                    Weekday::Mon => "一",
-                    Weekday::Tue => "二",
-                    Weekday::Wed => "三",
-                    Weekday::Thu => "四",
-                    Weekday::Fri => "五",
-                    Weekday::Sat => "六",
-                    Weekday::Sun => "日",
-                };
-                format!("{} 星期{wd}", t.format("%Y年%-m月%-d日"))
-            }
-            Lang::En => t.format("%A, %-d %B %Y").to_string(),
-        }
-    }
-
-    /// The calendar day of a timestamp in display time, to group a timeline by.
-    pub fn day_key(ms: i64) -> chrono::NaiveDate {
-        Lang::local(ms).date_naive()
     }
 
     /// The label of an event kind; unknown kinds show as they are.
@@ -739,6 +788,33 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("role.sales_rep", "销售代表", "Sales rep"),
     ("role.sales_manager", "销售经理", "Sales manager"),
     ("role.analyst", "分析师", "Analyst"),
+    // Administering users (disable, enable, reset a password), the user's time zone, deleting
+    // custom fields.
+    ("sign_in.disabled", "此账号已被停用，无法登录。请联系管理员。", "This account has been disabled and cannot sign in. Contact an administrator."),
+    ("account.time_zone", "时区", "Time zone"),
+    ("account.time_zone_hint", "控制台中的日期和时间均按此时区显示。", "Dates and times in the console are shown in this time zone."),
+    ("account.time_zone_save", "保存时区", "Save time zone"),
+    ("account.time_zone_saved", "时区已保存。", "The time zone was saved."),
+    ("account.error.time_zone", "请从列表中选择一个时区。", "Choose a time zone from the list."),
+    ("settings.status", "状态", "Status"),
+    ("settings.user_active", "正常", "Active"),
+    ("settings.you", "（您本人）", "(you)"),
+    ("settings.enable", "启用", "Enable"),
+    ("settings.disable_user", "停用用户", "Disable user"),
+    ("settings.disable_user_question", "停用后，该用户在所有设备上立即退出，并且在重新启用之前无法登录。其角色保留。确定停用吗？", "Once disabled, the user is signed out everywhere at once and cannot sign in until enabled again. Their roles are kept. Disable them?"),
+    ("settings.user_disabled", "用户已停用，其所有登录已结束。", "The user was disabled and all their sessions were ended."),
+    ("settings.user_enabled", "用户已启用，可以再次登录。", "The user was enabled and can sign in again."),
+    ("settings.error.last_enabled_admin", "不能停用组织最后一位启用中的全组织管理员。请先为另一位用户授予全组织管理员角色。", "The organisation's last enabled org-wide administrator cannot be disabled. Grant another user the org-wide administrator role first."),
+    ("settings.error.self_disable", "不能停用您自己的账号。", "You cannot disable your own account."),
+    ("settings.reset_password", "重置密码", "Reset password"),
+    ("settings.reset_password_intro", "为该用户设置新密码（10 到 128 个字符），其所有登录将立即结束。请通过安全渠道把新密码告诉对方，并请其登录后在“我的账号”中修改。", "Set a new password for this user (10 to 128 characters); all their sessions end at once. Give it to them through a safe channel and ask them to change it under My account after signing in."),
+    ("settings.password_reset", "密码已重置，该用户的所有登录已结束。", "The password was reset and all the user's sessions were ended."),
+    ("settings.error.self_reset", "不能在这里重置您自己的密码，请在“我的账号”中修改。", "You cannot reset your own password here; change it under My account."),
+    ("settings.delete", "删除", "Delete"),
+    ("settings.delete_field", "删除自定义字段", "Delete custom field"),
+    ("settings.delete_field_question", "删除后，该字段的定义（标签和类型）被移除，API 不再按其类型校验；联系人上已保存的值保留，分群仍可按键名筛选。确定删除吗？", "Once deleted, the field's definition (label and type) is removed and the API no longer checks values against its type; values already stored on contacts stay, and segments can still filter on the key. Delete it?"),
+    ("settings.field_deleted", "自定义字段已删除。", "The custom field was deleted."),
+    ("home.days_note", "每日图表按 UTC 日期统计（每日汇总按 UTC 日切分），因此与您所选时区 {zone} 的日期边界不同。", "The per-day charts count UTC days (the daily rollup is cut at UTC midnight), so their days do not follow your time zone, {zone}."),
 ];
 
 #[cfg(test)]
@@ -772,10 +848,36 @@ mod tests {
         assert_eq!(Lang::Zh.number(-1000), "-1,000");
         // 2026-11-25T01:30:00Z is 09:30 in Beijing.
         let t = 1_795_570_200_000;
-        assert_eq!(Lang::Zh.datetime(t), "2026年11月25日 09:30");
-        assert_eq!(Lang::En.datetime(t), "25 Nov 2026 09:30");
-        assert_eq!(Lang::Zh.day(t), "2026年11月25日 星期三");
-        assert_eq!(Lang::En.day(t), "Wednesday, 25 November 2026");
+        let zh = Local::new(Lang::Zh, DEFAULT_TIME_ZONE);
+        let en = Local::new(Lang::En, DEFAULT_TIME_ZONE);
+        assert_eq!(zh.datetime(t), "2026年11月25日 09:30");
+        assert_eq!(en.datetime(t), "25 Nov 2026 09:30");
+        assert_eq!(zh.day(t), "2026年11月25日 星期三");
+        assert_eq!(en.day(t), "Wednesday, 25 November 2026");
+    }
+
+    #[test]
+    fn times_follow_the_users_time_zone_with_its_daylight_saving() {
+        // 2026-11-25T01:30:00Z: the evening before in New York (EST, UTC-5), and in summer
+        // 2026-07-01T01:30:00Z is 21:30 the day before (EDT, UTC-4).
+        let winter = 1_795_570_200_000;
+        let summer = 1_782_869_400_000;
+        let ny = Local::new(Lang::En, time_zone_of(Some("America/New_York")));
+        assert_eq!(ny.datetime(winter), "24 Nov 2026 20:30");
+        assert_eq!(ny.datetime(summer), "30 Jun 2026 21:30");
+        assert_eq!(ny.day(winter), "Tuesday, 24 November 2026");
+        assert_eq!(ny.zone_label(winter), "America/New_York (UTC-05:00)");
+        let utc = Local::new(Lang::Zh, time_zone_of(Some("UTC")));
+        assert_eq!(utc.time(winter), "01:30");
+        assert_eq!(
+            Local::new(Lang::En, time_zone_of(Some("Europe/Berlin"))).time(summer),
+            "03:30"
+        );
+        // Nothing chosen, or a name that is not offered: China Standard Time.
+        assert_eq!(time_zone_of(None), DEFAULT_TIME_ZONE);
+        assert_eq!(time_zone_of(Some("Mars/Olympus")), DEFAULT_TIME_ZONE);
+        assert_eq!(offered_time_zone("Asia/Tokyo"), Some(Tz::Asia__Tokyo));
+        assert_eq!(offered_time_zone("asia/tokyo"), None);
     }
 
     #[test]

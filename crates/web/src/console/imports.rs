@@ -88,6 +88,7 @@ struct ListPage {
 pub async fn list(State(s): State<AppState>, v: Viewer) -> PageResult {
     may_import(&v)?;
     let lang = v.lang;
+    let local = v.local();
     let imports = s
         .store
         .list_imports(v.org(), LIST_LIMIT)
@@ -106,7 +107,7 @@ pub async fn list(State(s): State<AppState>, v: Viewer) -> PageResult {
                 rows: lang.number(imp.processed_rows),
                 created: lang.number(i64::try_from(r.created).unwrap_or(i64::MAX)),
                 rejected: lang.number(i64::try_from(r.rejected).unwrap_or(i64::MAX)),
-                at: lang.datetime(imp.created_at),
+                at: local.datetime(imp.created_at),
             }
         })
         .collect();
@@ -563,6 +564,7 @@ pub async fn show(
 ) -> PageResult {
     may_import(&v)?;
     let lang = v.lang;
+    let local = v.local();
     let org = v.org();
     let store_err = |e| PageError::from_store(e, lang);
     let imp = s
@@ -680,8 +682,8 @@ pub async fn show(
             })
             .collect(),
         run_for_real,
-        started: lang.datetime(imp.created_at),
-        finished: imp.finished_at.map(|t| lang.datetime(t)),
+        started: local.datetime(imp.created_at),
+        finished: imp.finished_at.map(|t| local.datetime(t)),
     };
     Ok(render(&page)?.into_response())
 }

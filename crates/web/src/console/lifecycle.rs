@@ -114,7 +114,7 @@ async fn page(s: &AppState, v: &Viewer) -> Result<LifecyclePage, PageError> {
             name: stage_name(st, lang),
             entry: st.entry.as_ref().map_or_else(
                 || lang.t("lifecycle.manual").to_owned(),
-                |f| describe(f, lang),
+                |f| describe(f, v.local()),
             ),
             next: if st.next.is_empty() {
                 none.to_owned()
@@ -269,7 +269,7 @@ pub async fn contact_stage(
     };
     Ok(Some(StageView {
         name: stage.map_or_else(String::new, |k| key_name(model, k, lang)),
-        since: stage_at.map_or_else(String::new, |t| lang.datetime(t)),
+        since: stage_at.map_or_else(String::new, |t| v.local().datetime(t)),
         history: history
             .into_iter()
             .map(|t| {
@@ -279,7 +279,7 @@ pub async fn contact_stage(
                         |k| key_name(model, k, lang),
                     ),
                     key_name(model, &t.to, lang),
-                    lang.datetime(t.at),
+                    v.local().datetime(t.at),
                     cause_key(t.cause),
                     t.reason.unwrap_or_default(),
                 )
@@ -315,6 +315,9 @@ pub async fn move_contact(
     let lang = v.lang;
     let org = v.org();
     let store_err = |e| PageError::from_store(e, lang);
+    if !v.access.may(Permission::ContactsWrite) {
+        return Err(PageError::Forbidden(lang, "error.forbidden.body"));
+    }
     let id: ContactId = id
         .parse()
         .map_err(|e: hatchery_domain::ids::BadId| PageError::BadRequest(lang, e.to_string()))?;

@@ -117,6 +117,7 @@ pub async fn list(
     Query(q): Query<CursorQuery>,
 ) -> Result<Response, PageError> {
     let lang = v.lang;
+    let local = v.local();
     visibility(&v)?;
     let before: Option<SegmentId> = cursor(q.cursor.as_deref(), lang)?;
     let (segments, more) = s
@@ -139,7 +140,7 @@ pub async fn list(
             description: x.description.unwrap_or_default(),
             status: status_key(&x.status),
             members: lang.number(x.member_count),
-            updated: lang.datetime(x.updated_at),
+            updated: local.datetime(x.updated_at),
         })
         .collect();
     let page = ListPage {
@@ -425,7 +426,7 @@ async fn preview(s: &AppState, v: &Viewer, filter: &Filter) -> Result<Preview, P
                     .join(" · "),
             })
             .collect(),
-        words: describe::describe(filter, lang),
+        words: describe::describe(filter, v.local()),
     })
 }
 
@@ -728,6 +729,7 @@ pub async fn show(
     Query(q): Query<CursorQuery>,
 ) -> Result<Response, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let org = v.org();
     let visible_to = visibility(&v)?;
     let store_err = |e| PageError::from_store(e, lang);
@@ -749,7 +751,7 @@ pub async fn show(
         .await
         .map_err(store_err)?;
     let words = match seg.parsed_filter() {
-        Ok(f) => Some(describe::describe(&f, lang)),
+        Ok(f) => Some(describe::describe(&f, local)),
         Err(e) => {
             tracing::warn!(segment.id = %seg.id, filter.path = %e.path, "saved segment filter no longer valid");
             None
@@ -764,11 +766,11 @@ pub async fn show(
         description: seg.description.clone().unwrap_or_default(),
         status: status_key(&seg.status),
         members_count: lang.number(seg.member_count),
-        created: lang.datetime(seg.created_at),
-        updated: lang.datetime(seg.updated_at),
+        created: local.datetime(seg.created_at),
+        updated: local.datetime(seg.updated_at),
         materialised: seg
             .materialised_at
-            .map(|t| lang.datetime(t))
+            .map(|t| local.datetime(t))
             .unwrap_or_default(),
         words,
         filter_json: serde_json::to_string_pretty(&seg.filter).unwrap_or_default(),
@@ -791,7 +793,7 @@ pub async fn show(
                     .clone()
                     .unwrap_or_else(|| lang.t("contacts.unnamed").to_owned()),
                 company: m.contact.company.clone().unwrap_or_default(),
-                entered: lang.datetime(m.entered_at),
+                entered: local.datetime(m.entered_at),
             })
             .collect(),
         limited: visible_to.is_some(),

@@ -12,7 +12,7 @@ use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::i18n::Lang;
+use super::i18n::{time_zone_of, Lang, Local};
 use super::page::PageError;
 use crate::AppState;
 
@@ -107,6 +107,11 @@ pub struct Viewer {
 impl Viewer {
     pub fn org(&self) -> OrgId {
         self.session.org_id
+    }
+
+    /// The user's language and time zone, for showing dates and times.
+    pub fn local(&self) -> Local {
+        Local::new(self.lang, time_zone_of(self.user.time_zone.as_deref()))
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod keys;
 pub mod org;
 pub mod people;
+pub mod user_admin;
 
 use axum::http::HeaderMap;
 use hatchery_domain::Permission;

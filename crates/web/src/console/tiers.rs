@@ -92,7 +92,7 @@ async fn page(s: &AppState, v: &Viewer) -> Result<TiersPage, PageError> {
                     key: t.key.clone(),
                     criteria: t.when.as_ref().map_or_else(
                         || lang.t("tiers.everyone_else").to_owned(),
-                        |f| describe(f, lang),
+                        |f| describe(f, v.local()),
                     ),
                     contacts: lang.number(n(&t.key)),
                     w: (n(&t.key) * 360 / max).max(2),
@@ -217,7 +217,7 @@ pub async fn contact_tiers(
             (
                 dim.map_or_else(|| t.dimension.clone(), |d| local(&d.name, &d.name_zh, lang)),
                 tier.map_or_else(|| t.tier.clone(), |x| local(&x.name, &x.name_zh, lang)),
-                lang.datetime(t.since),
+                v.local().datetime(t.since),
             )
         })
         .collect();

@@ -7,16 +7,17 @@ use hatchery_domain::segment::{
     AccountField, Condition, EventCondition, Filter, Scalar, Test, Window,
 };
 
-use crate::console::i18n::Lang;
+use crate::console::i18n::{Lang, Local};
 
 /// The filter as one line of text. Groups inside groups are put in brackets.
-pub fn describe(f: &Filter, lang: Lang) -> String {
-    node(f, lang, true)
+pub fn describe(f: &Filter, local: Local) -> String {
+    node(f, local, true)
 }
 
-fn node(f: &Filter, lang: Lang, top: bool) -> String {
+fn node(f: &Filter, local: Local, top: bool) -> String {
+    let lang = local.lang;
     let group = |key: &str, fs: &[Filter]| {
-        let parts: Vec<String> = fs.iter().map(|c| node(c, lang, false)).collect();
+        let parts: Vec<String> = fs.iter().map(|c| node(c, local, false)).collect();
         let text = format!(
             "{}{}",
             lang.t(key),
@@ -34,9 +35,9 @@ fn node(f: &Filter, lang: Lang, top: bool) -> String {
         Filter::Not(inner) => format!(
             "{}{}",
             lang.t("segment.describe.not"),
-            node(inner, lang, false)
+            node(inner, local, false)
         ),
-        Filter::Condition(c) => condition(c, lang),
+        Filter::Condition(c) => condition(c, local),
     }
 }
 
@@ -56,7 +57,8 @@ fn append_bracket(s: &mut String, note: &str, lang: Lang) {
     s.push_str(&bracket(note, lang));
 }
 
-fn condition(c: &Condition, lang: Lang) -> String {
+fn condition(c: &Condition, local: Local) -> String {
+    let lang = local.lang;
     match c {
         Condition::Field { field, test: t } => {
             let label = lang.t(&format!("target.{}", field.as_str()));
@@ -96,7 +98,7 @@ fn condition(c: &Condition, lang: Lang) -> String {
             }
             s
         }
-        Condition::Event(e) => event(e, lang),
+        Condition::Event(e) => event(e, local),
         Condition::Score { kind, test: t } => {
             let label = match kind {
                 ScoreKind::Fit => lang.t("contact.fit"),
@@ -131,7 +133,8 @@ fn account_field_key(f: AccountField) -> &'static str {
     }
 }
 
-fn event(e: &EventCondition, lang: Lang) -> String {
+fn event(e: &EventCondition, local: Local) -> String {
+    let lang = local.lang;
     let mut s = match (&e.kind, &e.name) {
         (Some(k), Some(n)) => format!("{} {n}", lang.event_kind(k)),
         (Some(k), None) => lang.event_kind(k),
@@ -172,7 +175,7 @@ fn event(e: &EventCondition, lang: Lang) -> String {
             &mut s,
             &lang
                 .t("segment.describe.since")
-                .replace("{time}", &lang.datetime(t)),
+                .replace("{time}", &local.datetime(t)),
             lang,
         ),
     }
@@ -226,6 +229,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::console::i18n::DEFAULT_TIME_ZONE;
 
     fn parse(v: serde_json::Value) -> Filter {
         Filter::parse(&v).unwrap()
@@ -239,11 +243,11 @@ mod tests {
             {"event": {"kind": "track", "name": "Pricing Viewed"}, "at_least": 3, "within_days": 7}
         ]}));
         assert_eq!(
-            describe(&f, Lang::Zh),
+            describe(&f, Local::new(Lang::Zh, DEFAULT_TIME_ZONE)),
             "全部满足：城市 等于 深圳；标签 KA；行为 Pricing Viewed ≥ 3 次（近 7 天）"
         );
         assert_eq!(
-            describe(&f, Lang::En),
+            describe(&f, Local::new(Lang::En, DEFAULT_TIME_ZONE)),
             "All of: City is 深圳; Tag KA; Action Pricing Viewed ≥ 3 times (in the last 7 days)"
         );
     }
@@ -262,22 +266,23 @@ mod tests {
             {"event": {"kind": "page"}, "where": [{"property": "plan", "op": "eq", "value": "pro"}], "at_least": 2, "at_most": 5}
         ]}));
         assert_eq!(
-            describe(&f, Lang::En),
+            describe(&f, Local::new(Lang::En, DEFAULT_TIME_ZONE)),
             "Any of: Not Tag 竞品; (All of: Custom field budget ≥ 100000; Account Industry is one of 制造, 能源; \
              Account custom field tier is set; Has WeChat openID (wx1)); Any event Demo Requested = 0 times \
              (since 1 Jan 1970 08:00); Page view (plan is pro) 2–5 times"
         );
-        assert!(describe(&f, Lang::Zh).starts_with("任一满足：不满足 标签 竞品；（全部满足："));
+        assert!(describe(&f, Local::new(Lang::Zh, DEFAULT_TIME_ZONE))
+            .starts_with("任一满足：不满足 标签 竞品；（全部满足："));
         let mql = parse(json!({"all": [
             {"score": "fit", "op": "gte", "value": 60},
             {"score": "engagement", "op": "gt", "value": 50}
         ]}));
         assert_eq!(
-            describe(&mql, Lang::En),
+            describe(&mql, Local::new(Lang::En, DEFAULT_TIME_ZONE)),
             "All of: Fit ≥ 60; Engagement > 50"
         );
         assert_eq!(
-            describe(&mql, Lang::Zh),
+            describe(&mql, Local::new(Lang::Zh, DEFAULT_TIME_ZONE)),
             "全部满足：匹配度 ≥ 60；活跃度 > 50"
         );
     }

@@ -11,7 +11,7 @@ use hatchery_domain::Permission;
 use hatchery_store::keys::Scope;
 use serde::Deserialize;
 
-use super::super::i18n::Lang;
+use super::super::i18n::{Lang, Local};
 use super::super::page::{render, Chrome, PageError};
 use super::super::session::{SignedForm, Viewer};
 use super::{
@@ -75,8 +75,8 @@ fn scope_field(s: Scope) -> &'static str {
     }
 }
 
-fn when(lang: Lang, t: Option<i64>) -> String {
-    t.map(|t| lang.datetime(t)).unwrap_or_default()
+fn when(local: Local, t: Option<i64>) -> String {
+    t.map(|t| local.datetime(t)).unwrap_or_default()
 }
 
 #[expect(
@@ -94,6 +94,7 @@ async fn keys_page(
     chosen: &[Scope],
 ) -> Result<KeysPage, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let keys = s
         .store
         .list_api_keys(v.org())
@@ -112,9 +113,9 @@ async fn keys_page(
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            created: lang.datetime(k.created_at),
-            last_used: when(lang, k.last_used_at),
-            revoked: when(lang, k.revoked_at),
+            created: local.datetime(k.created_at),
+            last_used: when(local, k.last_used_at),
+            revoked: when(local, k.revoked_at),
             live: k.revoked_at.is_none(),
         })
         .collect();
@@ -235,19 +236,19 @@ pub async fn create_api_key(
 
 #[derive(Template)]
 #[template(path = "settings_confirm.html")]
-struct ConfirmPage {
-    chrome: Chrome,
-    tabs: Vec<Tab>,
-    csrf: String,
-    title: &'static str,
-    question: &'static str,
-    subject: String,
-    action: String,
-    button: &'static str,
-    back: &'static str,
+pub(super) struct ConfirmPage {
+    pub chrome: Chrome,
+    pub tabs: Vec<Tab>,
+    pub csrf: String,
+    pub title: &'static str,
+    pub question: &'static str,
+    pub subject: String,
+    pub action: String,
+    pub button: &'static str,
+    pub back: &'static str,
 }
 
-fn parse_id<T: std::str::FromStr>(raw: &str, lang: Lang) -> Result<T, PageError> {
+pub(super) fn parse_id<T: std::str::FromStr>(raw: &str, lang: Lang) -> Result<T, PageError> {
     raw.parse().map_err(|_| PageError::NotFound(lang))
 }
 
@@ -377,6 +378,7 @@ async fn sources_page(
     kind: String,
 ) -> Result<SourcesPage, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let sources = s
         .store
         .list_sources(v.org())
@@ -390,9 +392,9 @@ async fn sources_page(
             name: x.name,
             kind: x.kind,
             prefix: x.prefix,
-            created: lang.datetime(x.created_at),
-            last_used: when(lang, x.last_used_at),
-            disabled: when(lang, x.disabled_at),
+            created: local.datetime(x.created_at),
+            last_used: when(local, x.last_used_at),
+            disabled: when(local, x.disabled_at),
             live: x.disabled_at.is_none(),
         })
         .collect();

@@ -3,17 +3,18 @@
 //! fields.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use hatchery_domain::ids::FieldId;
 use hatchery_domain::{IdentityRules, Permission, StandardField};
-use hatchery_store::fields::FieldType;
+use hatchery_store::fields::{CustomField, FieldType};
 use hatchery_store::StoreError;
 use serde::Deserialize;
 
 use super::super::page::{render, Chrome, PageError};
 use super::super::session::{SignedForm, Viewer};
-use super::keys::DoneQuery;
+use super::keys::{parse_id, ConfirmPage, DoneQuery, Empty};
 use super::{name_ok, notice, require, tabs, Tab};
 use crate::AppState;
 
@@ -63,6 +64,7 @@ async fn org_page(
     rules_text: Option<(String, String)>,
 ) -> Result<OrgPage, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let store_err = |e| PageError::from_store(e, lang);
     let org = s.store.get_org(v.org()).await.map_err(store_err)?;
     let rules = s.store.identity_rules(v.org()).await.map_err(store_err)?;
@@ -83,7 +85,7 @@ async fn org_page(
         errors,
         id: org.id.to_string(),
         name: name.unwrap_or(org.name),
-        created: lang.datetime(org.created_at),
+        created: local.datetime(org.created_at),
         rules: sorted
             .into_iter()
             .map(|r| RuleRow {
@@ -203,6 +205,7 @@ pub async fn set_rules(State(s): State<AppState>, form: SignedForm<RulesForm>) -
 }
 
 struct FieldRow {
+    id: String,
     key: String,
     label: String,
     field_type: &'static str,
@@ -239,6 +242,7 @@ async fn fields_page(
     form: (String, String, String),
 ) -> Result<FieldsPage, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let fields = s
         .store
         .list_fields(v.org())
@@ -253,10 +257,11 @@ async fn fields_page(
         rows: fields
             .into_iter()
             .map(|f| FieldRow {
+                id: f.id.to_string(),
                 key: f.key,
                 label: f.label,
                 field_type: f.field_type.as_str(),
-                created: lang.datetime(f.created_at),
+                created: local.datetime(f.created_at),
             })
             .collect(),
         key: form.0,
@@ -275,7 +280,13 @@ pub async fn fields(
     let page = fields_page(
         &s,
         &v,
-        notice(q.done.as_deref(), &[("created", "settings.field_created")]),
+        notice(
+            q.done.as_deref(),
+            &[
+                ("created", "settings.field_created"),
+                ("deleted", "settings.field_deleted"),
+            ],
+        ),
         vec![],
         (String::new(), String::new(), "text".into()),
     )
@@ -339,6 +350,62 @@ pub async fn create_field(State(s): State<AppState>, form: SignedForm<NewFieldFo
     }
     let page = fields_page(&s, &v, None, errors, (f.key, f.label, f.field_type)).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+}
+
+/// The definition a path names, in the viewer's organisation (404 otherwise).
+async fn field_of(s: &AppState, v: &Viewer, raw: &str) -> Result<CustomField, PageError> {
+    let id: FieldId = parse_id(raw, v.lang)?;
+    s.store
+        .list_fields(v.org())
+        .await
+        .map_err(|e| PageError::from_store(e, v.lang))?
+        .into_iter()
+        .find(|f| f.id == id)
+        .ok_or(PageError::NotFound(v.lang))
+}
+
+pub async fn delete_field_page(
+    State(s): State<AppState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> PageResult {
+    require(&v, Permission::SettingsManage)?;
+    let field = field_of(&s, &v, &id).await?;
+    let page = ConfirmPage {
+        chrome: Chrome::signed_in(&v, "settings", "/settings/fields"),
+        tabs: tabs("fields"),
+        csrf: v.session.csrf_token.clone(),
+        title: "settings.delete_field",
+        question: "settings.delete_field_question",
+        subject: format!("{} ({})", field.label, field.key),
+        action: format!("/settings/fields/{}/delete", field.id),
+        button: "settings.delete",
+        back: "/settings/fields",
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// Deletes a definition. Nothing in the store depends on one: contacts keep the values (they are
+/// data, not schema) and segment filters read traits by key whether or not they are defined.
+pub async fn delete_field(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    form: SignedForm<Empty>,
+) -> PageResult {
+    let v = form.viewer;
+    require(&v, Permission::SettingsManage)?;
+    let field = field_of(&s, &v, &id).await?;
+    s.store
+        .delete_field(v.org(), field.id)
+        .await
+        .map_err(|e| PageError::from_store(e, v.lang))?;
+    tracing::info!(
+        org.id = v.org().0,
+        user.id = v.user.id.0,
+        field.id = field.id.0,
+        "custom field deleted in the console"
+    );
+    Ok(Redirect::to("/settings/fields?done=deleted").into_response())
 }
 
 #[cfg(test)]

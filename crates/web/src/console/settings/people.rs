@@ -52,6 +52,7 @@ async fn units_page(
     name: String,
 ) -> Result<UnitsPage, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let store_err = |e| PageError::from_store(e, lang);
     let units = s
         .store
@@ -70,7 +71,7 @@ async fn units_page(
             .map(|u| UnitRow {
                 id: u.id.to_string(),
                 name: u.name,
-                created: lang.datetime(u.created_at),
+                created: local.datetime(u.created_at),
             })
             .collect(),
         name,
@@ -167,6 +168,10 @@ struct UserRow {
     email: String,
     created: String,
     grants: Vec<GrantView>,
+    /// Disabled users cannot sign in; the row offers to enable them instead of disabling.
+    disabled: bool,
+    /// The viewer's own row offers neither disabling nor a password reset.
+    is_self: bool,
 }
 
 struct Choice {
@@ -198,10 +203,13 @@ struct UsersPage {
     new: NewUserState,
 }
 
-const USER_NOTICES: [(&str, &str); 3] = [
+const USER_NOTICES: [(&str, &str); 6] = [
     ("created", "settings.user_created"),
     ("granted", "settings.role_granted"),
     ("revoked", "settings.role_revoked"),
+    ("disabled", "settings.user_disabled"),
+    ("enabled", "settings.user_enabled"),
+    ("password", "settings.password_reset"),
 ];
 
 /// The value of a grant's scope in forms: `org` or a business unit's id.
@@ -215,6 +223,7 @@ async fn users_page(
     new: NewUserState,
 ) -> Result<UsersPage, PageError> {
     let lang = v.lang;
+    let local = v.local();
     let org = v.org();
     let store_err = |e| PageError::from_store(e, lang);
     let users = s.store.list_users(org).await.map_err(store_err)?;
@@ -233,7 +242,9 @@ async fn users_page(
             id: u.id.to_string(),
             name: u.name.clone(),
             email: u.email.clone(),
-            created: lang.datetime(u.created_at),
+            created: local.datetime(u.created_at),
+            disabled: u.disabled_at.is_some(),
+            is_self: u.id == v.user.id,
             grants: grants
                 .iter()
                 .filter(|(owner, _)| *owner == u.id)
@@ -414,7 +425,7 @@ async fn grant_target(
     Ok(parse_grant(s, v, &f.role, &f.bu).await.map(|g| (user, g)))
 }
 
-async fn users_error(s: &AppState, v: &Viewer, error: &'static str) -> PageResult {
+pub(super) async fn users_error(s: &AppState, v: &Viewer, error: &'static str) -> PageResult {
     let page = users_page(s, v, None, vec![error], NewUserState::default()).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
 }
