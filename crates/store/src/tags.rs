@@ -80,6 +80,42 @@ impl Store {
             .collect())
     }
 
+    /// Puts a tag in a category (`None`: in none).
+    pub async fn set_tag_category(
+        &self,
+        org: OrgId,
+        id: i64,
+        category: Option<&str>,
+    ) -> Result<()> {
+        let n = with_pool!(self, c => sqlx::query("UPDATE tags SET category = $3 WHERE org_id = $1 AND id = $2")
+            .bind(org.0)
+            .bind(id)
+            .bind(category)
+            .execute(c)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("tag"));
+        }
+        Ok(())
+    }
+
+    /// A contact's tags with their categories, by category then name.
+    pub async fn contact_tags_by_category(
+        &self,
+        org: OrgId,
+        contact: ContactId,
+    ) -> Result<Vec<(Option<String>, String)>> {
+        Ok(with_pool!(self, c => sqlx::query_as(
+            "SELECT t.category, t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
+             WHERE ct.org_id = $1 AND ct.contact_id = $2 ORDER BY t.category, t.name",
+        )
+        .bind(org.0)
+        .bind(contact.0)
+        .fetch_all(c)
+        .await?))
+    }
+
     pub async fn delete_tag(&self, org: OrgId, id: i64) -> Result<()> {
         let mut tx = self.begin().await?;
         crate::jobs::enqueue_selected_in(

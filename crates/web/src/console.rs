@@ -19,6 +19,7 @@ pub mod scoring;
 pub mod segments;
 pub mod session;
 pub mod settings;
+pub mod tags;
 pub mod tiers;
 
 use axum::extract::DefaultBodyLimit;
@@ -112,6 +113,8 @@ pub fn routes() -> Router<AppState> {
         .route("/lifecycle", get(lifecycle::show).post(lifecycle::submit))
         .route("/contacts/{id}/stage", post(lifecycle::move_contact))
         .route("/tiers", get(tiers::show).post(tiers::submit))
+        .route("/tags", get(tags::show).post(tags::create))
+        .route("/tags/{id}/category", post(tags::set_category))
         // Administering users (disable, enable, reset a password), the user's own time zone and
         // deleting custom fields.
         .route("/account/time-zone", post(entry::set_time_zone))

@@ -128,6 +128,7 @@ async fn every_page_answers_every_role_in_its_own_and_another_unit_as_the_table_
         ("/scoring".into(), Rule::Everyone),
         ("/lifecycle".into(), Rule::Everyone),
         ("/tiers".into(), Rule::Everyone),
+        ("/tags".into(), Rule::Everyone),
         (format!("/segments/{seg}"), Rule::Everyone),
         ("/segments/new".into(), Rule::SegmentWrite),
         (format!("/segments/{seg}/edit"), Rule::SegmentWrite),
@@ -429,6 +430,12 @@ async fn every_console_form_answers_every_role_as_the_table_says() {
         ("/scoring", "/scoring", Rule::SegmentWrite),
         ("/lifecycle", "/lifecycle", Rule::SegmentWrite),
         ("/tiers", "/tiers", Rule::SegmentWrite),
+        ("/tags", "/tags", Rule::SegmentWrite),
+        (
+            "/tags/{id}/category",
+            "/tags/999999/category",
+            Rule::SegmentWrite,
+        ),
         (
             "/contacts/{id}/stage",
             "/contacts/ct_999999/stage",

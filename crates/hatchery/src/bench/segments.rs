@@ -46,6 +46,10 @@ pub(super) struct SegmentsArgs {
     /// and report the work decay causes per simulated day.
     #[arg(long)]
     scoring: bool,
+    /// Also switch on lifecycle stages and customer tiers with their default models: time placing
+    /// every contact, then stage and tiers on every evaluation.
+    #[arg(long)]
+    nurture: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
@@ -247,6 +251,39 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
             thousands((n as f64 / t.elapsed().as_secs_f64()) as u64)
         );
     }
+    if a.nurture {
+        let t = Instant::now();
+        let before = metrics.contacts_evaluated.load(Relaxed);
+        store
+            .set_lifecycle(
+                org,
+                &hatchery_domain::lifecycle::Lifecycle::default_model(),
+                now,
+            )
+            .await?;
+        store
+            .set_tier_model(
+                org,
+                &hatchery_domain::tiers::TierModel::default_model(),
+                now,
+            )
+            .await?;
+        while evaluator::run_once(&store, &clock, &metrics).await? {}
+        let n = metrics.contacts_evaluated.load(Relaxed) - before;
+        let staged: i64 = store
+            .stage_counts(org, 0)
+            .await?
+            .iter()
+            .map(|s| s.contacts)
+            .sum();
+        println!(
+            "place every contact in a stage and its tiers after saving both models: {} contacts in {:.2} s = {} contacts/s ({} with a stage)",
+            thousands(n),
+            t.elapsed().as_secs_f64(),
+            thousands((n as f64 / t.elapsed().as_secs_f64()) as u64),
+            thousands(staged as u64)
+        );
+    }
     let n = (a.evaluate as usize).min(total);
     let ids: Vec<i64> = (0..n)
         .map(|_| first + rng.gen_range(0..total) as i64)
@@ -268,10 +305,11 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     let evaluated = metrics.contacts_evaluated.load(Relaxed) - before;
     batches.sort_unstable();
     println!(
-        "evaluate {} changed contacts against {} segments{}: {:.2} s = {} contacts/s; per batch of ≤ {} p50 {:.0} ms, p99 {:.0} ms",
+        "evaluate {} changed contacts against {} segments{}{}: {:.2} s = {} contacts/s; per batch of ≤ {} p50 {:.0} ms, p99 {:.0} ms",
         thousands(evaluated),
         a.segments,
         if a.scoring { " and the scoring model" } else { "" },
+        if a.nurture { ", lifecycle stages and tiers" } else { "" },
         took.as_secs_f64(),
         thousands((evaluated as f64 / took.as_secs_f64()) as u64),
         evaluator::BATCH,

@@ -15,7 +15,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tags", get(list_tags).post(create_tag))
-        .route("/api/v1/tags/{id}", delete(delete_tag))
+        .route("/api/v1/tags/{id}", delete(delete_tag).patch(update_tag))
         .route("/api/v1/fields", get(list_fields).post(create_field))
         .route("/api/v1/fields/{id}", delete(delete_field))
 }
@@ -51,14 +51,48 @@ pub async fn create_tag(
 ) -> ApiResult<(StatusCode, Json<Tag>)> {
     caller.require(Scope::ContactsWrite)?;
     check_tag_name(&b.name).map_err(|m| invalid_field("name", m))?;
-    if b.category.as_ref().is_some_and(|c| c.chars().count() > 64) {
-        return Err(invalid_field("category", "must be at most 64 characters"));
-    }
+    let category =
+        check_category(b.category.as_deref()).map_err(|m| invalid_field("category", m))?;
     let tag = s
         .store
-        .ensure_tag(caller.org(), b.name.trim(), b.category.as_deref(), s.now())
+        .ensure_tag(caller.org(), b.name.trim(), category, s.now())
         .await?;
     Ok((StatusCode::CREATED, Json(tag)))
+}
+
+/// The categories the console offers (PRODUCT.md: tags by industry, role, need, value, stage); any
+/// other text of up to 64 characters is accepted too.
+pub const SUGGESTED_CATEGORIES: [&str; 5] = ["industry", "role", "need", "value", "stage"];
+
+/// A category as given: trimmed, at most 64 characters; empty means none.
+pub(crate) fn check_category(c: Option<&str>) -> Result<Option<&str>, &'static str> {
+    match c.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) if c.chars().count() > 64 => Err("must be at most 64 characters"),
+        other => Ok(other),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagUpdate {
+    /// The new category (industry, role, need, value, stage, or your own); `null` or empty for none.
+    pub category: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)), request_body = TagUpdate,
+    responses((status = 204, description = "Category changed"), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+/// Puts a tag in a category.
+pub async fn update_tag(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    JsonBody(b): JsonBody<TagUpdate>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::ContactsWrite)?;
+    let category =
+        check_category(b.category.as_deref()).map_err(|m| invalid_field("category", m))?;
+    s.store.set_tag_category(caller.org(), id, category).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),

@@ -239,7 +239,8 @@ struct ContactPage {
     subtitle: String,
     fields: Vec<Field>,
     traits: Vec<(String, String)>,
-    tags: Vec<String>,
+    /// (name, category label; empty when none)
+    tags: Vec<(String, String)>,
     /// (segment name, entered at, localised)
     segments: Vec<(String, String)>,
     score: Option<ScoreView>,
@@ -311,9 +312,17 @@ pub async fn show(
     };
     let tags = s
         .store
-        .contact_tags(org, contact.id)
+        .contact_tags_by_category(org, contact.id)
         .await
-        .map_err(store_err)?;
+        .map_err(store_err)?
+        .into_iter()
+        .map(|(category, name)| {
+            let label = category
+                .as_deref()
+                .map_or_else(String::new, |c| super::tags::category_label(Some(c), lang));
+            (name, label)
+        })
+        .collect();
     let segments = s
         .store
         .contact_segments(org, contact.id)
