@@ -27,6 +27,7 @@ pub mod users;
 mod backend;
 mod error;
 mod ids;
+mod models;
 
 pub use backend::{Backend, Store, StoreOptions, Tx};
 pub use error::StoreError;

@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::backend::{with_pool, with_tx, Tx};
 use crate::error::{Result, StoreError};
 use crate::ingest::NewEvent;
-use crate::jobs::{enqueue_jobs_in, enqueue_selected_in, JobKind};
+use crate::jobs::{enqueue_jobs_in, JobKind};
+use crate::models::{save_model_in, ModelKind};
 use crate::segments::membership::derived_event;
 use crate::{Millis, Store};
 
@@ -177,24 +178,17 @@ pub(crate) async fn apply_stage_moves_in(
 impl Store {
     /// The organisation's lifecycle model; `None`: lifecycle stages are switched off.
     pub async fn lifecycle(&self, org: OrgId) -> Result<Option<SavedLifecycle>> {
-        let row: Option<(String, i64, i64)> = with_pool!(self, c => sqlx::query_as(
-            "SELECT model, version, updated_at FROM lifecycle_models WHERE org_id = $1",
-        )
-        .bind(org.0)
-        .fetch_optional(c)
-        .await?);
-        let Some((text, version, updated_at)) = row else {
+        let Some(m) = self.stored_model(ModelKind::Lifecycle, org).await? else {
             return Ok(None);
         };
-        let json: Value = serde_json::from_str(&text)?;
-        let model = Lifecycle::parse(&json).map_err(|e| {
+        let model = Lifecycle::parse(&m.json).map_err(|e| {
             StoreError::Conflict(format!("the stored lifecycle model is invalid: {e}"))
         })?;
         Ok(Some(SavedLifecycle {
             model,
-            json,
-            version,
-            updated_at,
+            json: m.json,
+            version: m.version,
+            updated_at: m.updated_at,
         }))
     }
 
@@ -202,25 +196,8 @@ impl Store {
     /// every live contact to be evaluated against it, in one transaction. Returns the version.
     pub async fn set_lifecycle(&self, org: OrgId, model: &Lifecycle, now: Millis) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let version: i64 = with_tx!(&mut tx, c => sqlx::query_scalar(
-            "INSERT INTO lifecycle_models (org_id, model, version, updated_at) VALUES ($1, $2, 1, $3) \
-             ON CONFLICT (org_id) DO UPDATE SET model = excluded.model, version = lifecycle_models.version + 1, \
-             updated_at = excluded.updated_at RETURNING version",
-        )
-        .bind(org.0)
-        .bind(model.to_json().to_string())
-        .bind(now)
-        .fetch_one(&mut *c)
-        .await?);
-        enqueue_selected_in(
-            &mut tx,
-            org,
-            JobKind::EvaluateContact,
-            "SELECT id AS subject FROM contacts WHERE org_id = $1 AND merged_into IS NULL",
-            &[],
-            now,
-        )
-        .await?;
+        let version =
+            save_model_in(&mut tx, ModelKind::Lifecycle, org, &model.to_json(), now).await?;
         tx.commit().await?;
         self.jobs_enqueued();
         Ok(version)

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::backend::{with_pool, with_tx, Tx};
 use crate::error::{Result, StoreError};
-use crate::jobs::{enqueue_selected_in, JobKind};
+use crate::jobs::JobKind;
+use crate::models::{save_model_in, ModelKind};
 use crate::{Millis, Store};
 
 /// The saved model.
@@ -95,24 +96,17 @@ const SCORE_COLUMNS: &str =
 
 impl Store {
     pub async fn scoring_model(&self, org: OrgId) -> Result<Option<SavedModel>> {
-        let row: Option<(String, i64, i64)> = with_pool!(self, c => sqlx::query_as(
-            "SELECT model, version, updated_at FROM scoring_models WHERE org_id = $1",
-        )
-        .bind(org.0)
-        .fetch_optional(c)
-        .await?);
-        let Some((text, version, updated_at)) = row else {
+        let Some(m) = self.stored_model(ModelKind::Scoring, org).await? else {
             return Ok(None);
         };
-        let json: Value = serde_json::from_str(&text)?;
-        let model = ScoringModel::parse(&json).map_err(|e| {
+        let model = ScoringModel::parse(&m.json).map_err(|e| {
             StoreError::Conflict(format!("the stored scoring model is invalid: {e}"))
         })?;
         Ok(Some(SavedModel {
             model,
-            json,
-            version,
-            updated_at,
+            json: m.json,
+            version: m.version,
+            updated_at: m.updated_at,
         }))
     }
 
@@ -120,25 +114,7 @@ impl Store {
     /// it, in the same transaction. Returns the new version.
     pub async fn set_scoring_model(&self, org: OrgId, json: &Value, now: Millis) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let version: i64 = with_tx!(&mut tx, c => sqlx::query_scalar(
-            "INSERT INTO scoring_models (org_id, model, version, updated_at) VALUES ($1, $2, 1, $3) \
-             ON CONFLICT (org_id) DO UPDATE SET model = excluded.model, version = scoring_models.version + 1, \
-             updated_at = excluded.updated_at RETURNING version",
-        )
-        .bind(org.0)
-        .bind(json.to_string())
-        .bind(now)
-        .fetch_one(&mut *c)
-        .await?);
-        enqueue_selected_in(
-            &mut tx,
-            org,
-            JobKind::EvaluateContact,
-            "SELECT id AS subject FROM contacts WHERE org_id = $1 AND merged_into IS NULL",
-            &[],
-            now,
-        )
-        .await?;
+        let version = save_model_in(&mut tx, ModelKind::Scoring, org, json, now).await?;
         tx.commit().await?;
         self.jobs_enqueued();
         Ok(version)

@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::backend::{bind_args, with_pool, with_tx, Arg, Tx};
 use crate::error::{Result, StoreError};
 use crate::ingest::NewEvent;
-use crate::jobs::{enqueue_jobs_in, enqueue_selected_in, JobKind};
+use crate::jobs::{enqueue_jobs_in, JobKind};
+use crate::models::{save_model_in, ModelKind};
 use crate::segments::membership::derived_event;
 use crate::{Millis, Store};
 
@@ -166,23 +167,16 @@ pub(crate) async fn record_referrals_in(
 impl Store {
     /// The organisation's tier model; `None`: tiers are off.
     pub async fn tier_model(&self, org: OrgId) -> Result<Option<SavedTiers>> {
-        let row: Option<(String, i64, i64)> = with_pool!(self, c => sqlx::query_as(
-            "SELECT model, version, updated_at FROM tier_models WHERE org_id = $1",
-        )
-        .bind(org.0)
-        .fetch_optional(c)
-        .await?);
-        let Some((text, version, updated_at)) = row else {
+        let Some(m) = self.stored_model(ModelKind::Tiers, org).await? else {
             return Ok(None);
         };
-        let json: Value = serde_json::from_str(&text)?;
-        let model = TierModel::parse(&json)
+        let model = TierModel::parse(&m.json)
             .map_err(|e| StoreError::Conflict(format!("the stored tier model is invalid: {e}")))?;
         Ok(Some(SavedTiers {
             model,
-            json,
-            version,
-            updated_at,
+            json: m.json,
+            version: m.version,
+            updated_at: m.updated_at,
         }))
     }
 
@@ -190,16 +184,7 @@ impl Store {
     /// transaction. Tiers of dimensions the model no longer has are removed. Returns the version.
     pub async fn set_tier_model(&self, org: OrgId, model: &TierModel, now: Millis) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let version: i64 = with_tx!(&mut tx, c => sqlx::query_scalar(
-            "INSERT INTO tier_models (org_id, model, version, updated_at) VALUES ($1, $2, 1, $3) \
-             ON CONFLICT (org_id) DO UPDATE SET model = excluded.model, version = tier_models.version + 1, \
-             updated_at = excluded.updated_at RETURNING version",
-        )
-        .bind(org.0)
-        .bind(model.to_json().to_string())
-        .bind(now)
-        .fetch_one(&mut *c)
-        .await?);
+        let version = save_model_in(&mut tx, ModelKind::Tiers, org, &model.to_json(), now).await?;
         let dims: Vec<Arg> = std::iter::once(Arg::Int(org.0))
             .chain(model.dimensions.iter().map(|d| Arg::Text(d.key.clone())))
             .collect();
@@ -208,15 +193,6 @@ impl Store {
             placeholders(2, model.dimensions.len())
         );
         with_tx!(&mut tx, c => bind_args!(sqlx::query(&sql), &dims).execute(&mut *c).await?.rows_affected());
-        enqueue_selected_in(
-            &mut tx,
-            org,
-            JobKind::EvaluateContact,
-            "SELECT id AS subject FROM contacts WHERE org_id = $1 AND merged_into IS NULL",
-            &[],
-            now,
-        )
-        .await?;
         tx.commit().await?;
         self.jobs_enqueued();
         Ok(version)
