@@ -131,6 +131,8 @@ pub struct ContactFilter {
     pub industry: Option<String>,
     pub province: Option<String>,
     pub city: Option<String>,
+    /// Lifecycle stage key.
+    pub stage: Option<String>,
     /// Only contacts with an id below this (keyset pagination, newest first).
     pub before: Option<ContactId>,
     pub limit: u32,
@@ -231,6 +233,7 @@ impl Store {
             ("industry", &f.industry),
             ("province", &f.province),
             ("city", &f.city),
+            ("stage", &f.stage),
         ] {
             if let Some(v) = v {
                 push(

@@ -126,6 +126,12 @@ async fn stages_are_configured_drawn_and_moved_by_hand_in_the_console() {
         shown.contains("人工") && shown.contains("规则自动"),
         "{shown}"
     );
+    let list = b.get("/contacts?stage=sql").await.body;
+    assert!(
+        list.contains("王伟") && list.contains("<option value=\"sql\" selected>"),
+        "{list}"
+    );
+    assert!(!b.get("/contacts?stage=lead").await.body.contains("王伟"));
     // A move the model does not allow is refused with the allowed stages.
     let back = b
         .submit(

@@ -252,6 +252,13 @@ async fn contacts_move_through_the_stages_automatically_and_by_hand() {
     })
     .await;
 
+    // The contact list filters by stage.
+    let (_, v) = app.get("/api/v1/contacts?stage=sql").await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["data"][0]["stage"], "sql", "{v}");
+    let (_, v) = app.get("/api/v1/contacts?stage=lead").await;
+    assert!(v["data"].as_array().unwrap().is_empty(), "{v}");
+
     // The funnel counts contacts per stage in the model's order.
     let (_, v) = app.get("/api/v1/lifecycle").await;
     let funnel: Vec<(String, i64, i64)> = v["funnel"]

@@ -50,6 +50,8 @@ pub struct ListContactsQuery {
     pub industry: Option<String>,
     pub province: Option<String>,
     pub city: Option<String>,
+    /// Lifecycle stage key (`mql`).
+    pub stage: Option<String>,
     pub cursor: Option<String>,
     /// 1–200, default 50.
     pub limit: Option<u32>,
@@ -138,6 +140,7 @@ pub async fn list_contacts(
             .as_deref()
             .map(hatchery_domain::normalize::normalize_province),
         city: q.city.clone(),
+        stage: q.stage.clone(),
         before,
         limit: limit(q.limit)?,
         // API keys are org-wide: they see the whole pool.

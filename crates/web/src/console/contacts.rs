@@ -25,6 +25,7 @@ pub struct ListQuery {
     q: Option<String>,
     source: Option<String>,
     tag: Option<String>,
+    stage: Option<String>,
     cursor: Option<String>,
 }
 
@@ -47,6 +48,9 @@ struct ListPage {
     source: String,
     tag: String,
     tags: Vec<String>,
+    stage: String,
+    /// (key, name) of the lifecycle stages, when stages are on.
+    stages: Vec<(String, String)>,
     rows: Vec<Row>,
     next_href: Option<String>,
     first_href: Option<String>,
@@ -92,6 +96,20 @@ pub async fn list(
     }
     let source = nonempty(&q.source);
     let tag = nonempty(&q.tag);
+    let stage = nonempty(&q.stage);
+    let stages: Vec<(String, String)> = s
+        .store
+        .lifecycle(org)
+        .await
+        .map_err(store_err)?
+        .map(|l| {
+            l.model
+                .stages
+                .iter()
+                .map(|st| (st.key.clone(), super::lifecycle::stage_name(st, lang)))
+                .collect()
+        })
+        .unwrap_or_default();
     let before = match nonempty(&q.cursor) {
         Some(c) => Some(
             c.parse::<ContactId>()
@@ -123,6 +141,7 @@ pub async fn list(
             q: search.clone(),
             source: source.clone(),
             tag_id,
+            stage: stage.clone(),
             before,
             limit: PAGE_SIZE,
             visible_to,
@@ -134,7 +153,12 @@ pub async fn list(
             .map_err(store_err)?
     };
     let mut base = String::from("/contacts?");
-    for (k, val) in [("q", &search), ("source", &source), ("tag", &tag)] {
+    for (k, val) in [
+        ("q", &search),
+        ("source", &source),
+        ("tag", &tag),
+        ("stage", &stage),
+    ] {
         if let Some(x) = val {
             base.push_str(&format!("{k}={}&", urlencode(x)));
         }
@@ -162,11 +186,13 @@ pub async fn list(
     let here = base.trim_end_matches(['&', '?']).to_owned();
     let page = ListPage {
         chrome: Chrome::signed_in(&v, "contacts", &here),
-        filtered: search.is_some() || source.is_some() || tag.is_some(),
+        filtered: search.is_some() || source.is_some() || tag.is_some() || stage.is_some(),
         q: search.unwrap_or_default(),
         source: source.unwrap_or_default(),
         tag: tag.unwrap_or_default(),
         tags,
+        stage: stage.unwrap_or_default(),
+        stages,
         rows,
         next_href,
         first_href,
