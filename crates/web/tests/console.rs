@@ -488,7 +488,8 @@ async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
     }
     // Scored by a model: the page shows fit, engagement, grade and why.
     let model = json!({"fit": [{"name": "软件行业", "when": {"field": "industry", "op": "eq", "value": "软件"}, "points": 60}],
-        "engagement": [{"name": "Asked for a trial", "event": {"name": "Trial Requested"}, "points": 40}]});
+        "engagement": [{"name": "Asked for a trial", "event": {"name": "Trial Requested"}, "points": 40}],
+        "thresholds": [{"score": "engagement", "value": 30}]});
     app.store
         .set_scoring_model(app.org, &model, common::START)
         .await
@@ -537,6 +538,8 @@ async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
         "https://acme.cn/pricing",
         "所在分群",
         "重点客户分群",
+        "评分变化（越过阈值）",
+        "活跃度 ↑ 30",
         "进入分群",
         "线索评分",
         "软件行业",

@@ -255,6 +255,8 @@ struct ScoreView {
     grade: &'static str,
     /// (rule, points)
     reasons: Vec<(String, String)>,
+    /// Thresholds crossed, newest first: (when, score label, ↑/↓ threshold, value then).
+    history: Vec<(String, &'static str, String, String)>,
 }
 
 #[derive(Template)]
@@ -357,12 +359,45 @@ pub async fn show(
         .into_iter()
         .map(|m| (m.name, local.datetime(m.entered_at)))
         .collect();
+    let (crossed, _) = s
+        .store
+        .timeline(org, contact.id, Some("score.crossed"), None, 20)
+        .await
+        .map_err(store_err)?;
+    let history: Vec<(String, &'static str, String, String)> = crossed
+        .into_iter()
+        .map(|e| {
+            let p = &e.properties;
+            let label = if p.get("score").and_then(Value::as_str) == Some("fit") {
+                lang.t("contact.fit")
+            } else {
+                lang.t("contact.engagement")
+            };
+            let arrow = if p.get("direction").and_then(Value::as_str) == Some("up") {
+                "↑"
+            } else {
+                "↓"
+            };
+            let num = |k: &str| {
+                p.get(k)
+                    .and_then(Value::as_f64)
+                    .map_or_else(String::new, |x| lang.decimal(x))
+            };
+            (
+                local.datetime(e.occurred_at),
+                label,
+                format!("{arrow} {}", num("threshold")),
+                num("value"),
+            )
+        })
+        .collect();
     let score = s
         .store
         .contact_score(org, contact.id, s.now())
         .await
         .map_err(store_err)?
         .map(|sc| ScoreView {
+            history,
             fit: lang.decimal(sc.fit),
             engagement: lang.decimal(sc.engagement),
             grade: sc.grade.as_str(),

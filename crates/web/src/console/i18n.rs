@@ -298,6 +298,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("nav.scoring", "线索评分", "Scoring"),
     ("nav.lifecycle", "生命周期", "Lifecycle"),
     ("nav.tiers", "客户分层", "Tiers"),
+    ("contact.score_history", "评分变化（越过阈值）", "Score history (thresholds crossed)"),
     ("tags.title", "标签", "Tags"),
     ("tags.intro", "标签按类别归组：行业、角色、需求、价值、阶段，也可以用自己的类别。联系人列表可批量打标签，导入和 API 也会打标签。", "Tags are grouped by category: industry, role, need, value, stage, or your own. Tag contacts in bulk from the contacts list; imports and the API tag them too."),
     ("tags.name", "标签名", "Tag"),
