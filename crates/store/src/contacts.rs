@@ -133,6 +133,10 @@ pub struct ContactFilter {
     pub city: Option<String>,
     /// Lifecycle stage key.
     pub stage: Option<String>,
+    /// Placed in this business unit.
+    pub bu: Option<BusinessUnitId>,
+    /// Owned by this user.
+    pub owner: Option<UserId>,
     /// Only contacts with an id below this (keyset pagination, newest first).
     pub before: Option<ContactId>,
     pub limit: u32,
@@ -228,6 +232,12 @@ impl Store {
         }
         if let Some(a) = f.account_id {
             push(&mut sql, "account_id = ${0}", vec![Arg::Int(a.0)]);
+        }
+        if let Some(b) = f.bu {
+            push(&mut sql, "bu_id = ${0}", vec![Arg::Int(b.0)]);
+        }
+        if let Some(u) = f.owner {
+            push(&mut sql, "owner_user_id = ${0}", vec![Arg::Int(u.0)]);
         }
         for (col, v) in [
             ("industry", &f.industry),

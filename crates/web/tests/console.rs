@@ -808,3 +808,75 @@ async fn the_home_page_charts_new_contacts_and_events_per_day_and_top_sources() 
         .body
         .contains("New contacts per day, last 30 days · Total 2"));
 }
+
+#[tokio::test]
+async fn the_contact_list_filters_by_business_unit_and_owner() {
+    let app = spawn_app().await;
+    let rep = add_user(
+        &app,
+        "rep@example.com",
+        "Rep",
+        &[Grant::org_wide(Role::SalesRep)],
+    )
+    .await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Marketer)],
+    )
+    .await;
+    let east = app
+        .store
+        .create_business_unit(app.org, "华东事业部", common::START)
+        .await
+        .unwrap()
+        .id;
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"name":"王伟"}}),
+        json!({"type":"identify","userId":"2","traits":{"name":"李娜"}}),
+    ])
+    .await;
+    let id: ContactId = app.contact_by("user_id:1").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.store
+        .place_contact(
+            app.org,
+            id,
+            Placement {
+                bu: Some(east),
+                owner: Some(rep),
+            },
+            common::START,
+        )
+        .await
+        .unwrap();
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    for q in [format!("bu={east}"), format!("owner={rep}")] {
+        let page = b.get(&format!("/contacts?{q}")).await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("王伟") && !page.body.contains("李娜"),
+            "{q}: {}",
+            page.body
+        );
+    }
+    assert!(b.get("/contacts").await.body.contains("李娜"));
+    assert_eq!(b.get("/contacts?bu=nope").await.status, 400);
+    let (_, v) = app
+        .get(&format!(
+            "/api/v1/contacts?business_unit={east}&owner={rep}"
+        ))
+        .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+    let (s, v) = app.get("/api/v1/contacts?owner=nobody").await;
+    assert_eq!(
+        (s, v["error"]["details"]["field"].clone()),
+        (422, json!("owner")),
+        "{v}"
+    );
+}

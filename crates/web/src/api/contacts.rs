@@ -52,6 +52,10 @@ pub struct ListContactsQuery {
     pub city: Option<String>,
     /// Lifecycle stage key (`mql`).
     pub stage: Option<String>,
+    /// Business unit (`bu_2`).
+    pub business_unit: Option<String>,
+    /// Owner (`usr_3`).
+    pub owner: Option<String>,
     pub cursor: Option<String>,
     /// 1–200, default 50.
     pub limit: Option<u32>,
@@ -141,6 +145,20 @@ pub async fn list_contacts(
             .map(hatchery_domain::normalize::normalize_province),
         city: q.city.clone(),
         stage: q.stage.clone(),
+        bu: q
+            .business_unit
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: hatchery_domain::ids::BadId| {
+                invalid_field("business_unit", e.to_string())
+            })?,
+        owner: q
+            .owner
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: hatchery_domain::ids::BadId| invalid_field("owner", e.to_string()))?,
         before,
         limit: limit(q.limit)?,
         // API keys are org-wide: they see the whole pool.

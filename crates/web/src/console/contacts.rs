@@ -26,6 +26,8 @@ pub struct ListQuery {
     source: Option<String>,
     tag: Option<String>,
     stage: Option<String>,
+    bu: Option<String>,
+    owner: Option<String>,
     cursor: Option<String>,
 }
 
@@ -51,6 +53,12 @@ struct ListPage {
     stage: String,
     /// (key, name) of the lifecycle stages, when stages are on.
     stages: Vec<(String, String)>,
+    bu: String,
+    /// (id, name) of the business units.
+    bus: Vec<(String, String)>,
+    owner: String,
+    /// (id, name) of the users who may own contacts.
+    owners: Vec<(String, String)>,
     rows: Vec<Row>,
     next_href: Option<String>,
     first_href: Option<String>,
@@ -97,6 +105,37 @@ pub async fn list(
     let source = nonempty(&q.source);
     let tag = nonempty(&q.tag);
     let stage = nonempty(&q.stage);
+    let bu = nonempty(&q.bu);
+    let owner = nonempty(&q.owner);
+    let bad = |what: &str, e: hatchery_domain::ids::BadId| {
+        PageError::BadRequest(lang, format!("{what}: {e}"))
+    };
+    let bu_id = bu
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| bad(lang.t("contact.business_unit"), e))?;
+    let owner_id = owner
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| bad(lang.t("contact.owner"), e))?;
+    let bus: Vec<(String, String)> = s
+        .store
+        .list_business_units(org)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|b| (b.id.to_string(), b.name))
+        .collect();
+    let owners: Vec<(String, String)> = s
+        .store
+        .list_users(org)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|u| (u.id.to_string(), u.name))
+        .collect();
     let stages: Vec<(String, String)> = s
         .store
         .lifecycle(org)
@@ -142,6 +181,8 @@ pub async fn list(
             source: source.clone(),
             tag_id,
             stage: stage.clone(),
+            bu: bu_id,
+            owner: owner_id,
             before,
             limit: PAGE_SIZE,
             visible_to,
@@ -158,6 +199,8 @@ pub async fn list(
         ("source", &source),
         ("tag", &tag),
         ("stage", &stage),
+        ("bu", &bu),
+        ("owner", &owner),
     ] {
         if let Some(x) = val {
             base.push_str(&format!("{k}={}&", urlencode(x)));
@@ -186,13 +229,22 @@ pub async fn list(
     let here = base.trim_end_matches(['&', '?']).to_owned();
     let page = ListPage {
         chrome: Chrome::signed_in(&v, "contacts", &here),
-        filtered: search.is_some() || source.is_some() || tag.is_some() || stage.is_some(),
+        filtered: search.is_some()
+            || source.is_some()
+            || tag.is_some()
+            || stage.is_some()
+            || bu.is_some()
+            || owner.is_some(),
         q: search.unwrap_or_default(),
         source: source.unwrap_or_default(),
         tag: tag.unwrap_or_default(),
         tags,
         stage: stage.unwrap_or_default(),
         stages,
+        bu: bu.unwrap_or_default(),
+        bus,
+        owner: owner.unwrap_or_default(),
+        owners,
         rows,
         next_href,
         first_href,
