@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use hatchery_domain::ids::SegmentId;
 use hatchery_domain::scoring::{ScoreKind, ScoreSnapshot};
-use hatchery_domain::segment::membership;
+use hatchery_domain::segment::{membership, EventRecord};
 use hatchery_domain::{ContactId, OrgId};
 use hatchery_store::jobs::{Job, JobEnd, JobKind};
 use hatchery_store::lifecycle::StageMove;
@@ -238,6 +238,17 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
             if let Some(at) = l.model.next_change_at(snapshot, now) {
                 next_check = Some(next_check.map_or(at, |n| n.min(at)));
             }
+            // Segments evaluated below see the moves as the events they are stored as.
+            let mut prev = from.clone();
+            for to in &entered {
+                snapshot.events.push(derived(
+                    "stage.changed",
+                    to.clone(),
+                    serde_json::json!({ "from": prev, "to": to, "cause": "rule" }),
+                    now,
+                ));
+                prev = Some(to.clone());
+            }
             if !entered.is_empty() {
                 out.stages.push(StageMove {
                     contact: id,
@@ -253,6 +264,14 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
             let before = stored_tiers.get(&id).cloned().unwrap_or_default();
             let after = t.model.classify(snapshot, now);
             let moved = hatchery_domain::tiers::changes(&before, &after);
+            for (dimension, from, to) in &moved {
+                snapshot.events.push(derived(
+                    "tier.changed",
+                    format!("{dimension}:{}", to.as_deref().unwrap_or("-")),
+                    serde_json::json!({ "dimension": dimension, "from": from, "to": to }),
+                    now,
+                ));
+            }
             if !moved.is_empty() {
                 out.tiers.push((id, moved));
             }
@@ -285,6 +304,19 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
         }
     }
     store.apply_evaluations(org, &names, &out, now).await
+}
+
+/// An event the store writes for this evaluation, as a filter sees it.
+fn derived(kind: &str, name: String, properties: serde_json::Value, now: i64) -> EventRecord {
+    EventRecord {
+        kind: kind.to_owned(),
+        name: Some(name),
+        occurred_at: now,
+        properties: match properties {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        },
+    }
 }
 
 /// The referrer a `referred_by` trait names: a userId or a contact id, as text or a number.

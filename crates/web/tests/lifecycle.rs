@@ -133,6 +133,16 @@ async fn contacts_move_through_the_stages_automatically_and_by_hand() {
     })
     .await;
     assert_eq!(stage_key(&app, &anon).await, None);
+    let (s, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/segments",
+            json!({"name": "Became an MQL this week",
+                   "filter": {"event": {"kind": "stage.changed", "name": "mql"}, "within_days": 7}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let became = v["id"].as_str().unwrap().to_owned();
 
     // Two pricing views: engagement 60 ≥ 50 with fit 70 ≥ 60 → MQL.
     app.batch(vec![
@@ -142,6 +152,11 @@ async fn contacts_move_through_the_stages_automatically_and_by_hand() {
     .await;
     eventually("王伟 is an MQL", || async {
         stage_key(&app, &wei).await.as_deref() == Some("mql")
+    })
+    .await;
+    // The move is an event that segments see in the same evaluation.
+    eventually("王伟 is in the 'became an MQL' segment", || async {
+        members(&app, &became).await == 1
     })
     .await;
     let st = stage(&app, &wei).await;
