@@ -111,6 +111,12 @@ pub enum Condition {
     /// How many contacts this contact referred (contacts whose `referred_by` names it) is within
     /// the bounds.
     Referrals { at_least: u32, at_most: Option<u32> },
+    /// The contact's latest answer for this purpose (on this channel, or on any channel when
+    /// `None`) is a grant.
+    Consent {
+        purpose: String,
+        channel: Option<String>,
+    },
 }
 
 /// The standard columns of an account.
@@ -263,6 +269,8 @@ pub struct Dependencies {
     pub tiers: BTreeSet<String>,
     /// The referral count is read.
     pub referrals: bool,
+    /// Consent is read.
+    pub consent: bool,
     /// `(kind, name)` of each event condition; `None` is a wildcard.
     pub events: BTreeSet<(Option<String>, Option<String>)>,
     /// The longest rolling window in days, if any: the events a snapshot must hold reach back this
@@ -345,6 +353,7 @@ impl Filter {
                     d.tiers.insert(dimension.clone());
                 }
                 Condition::Referrals { .. } => d.referrals = true,
+                Condition::Consent { .. } => d.consent = true,
                 Condition::Event(e) => {
                     d.events.insert((e.kind.clone(), e.name.clone()));
                     match e.window {

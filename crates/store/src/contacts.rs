@@ -501,6 +501,7 @@ impl Store {
                 "DELETE FROM identities WHERE org_id = $1 AND contact_id = $2",
                 "DELETE FROM contact_tags WHERE org_id = $1 AND contact_id = $2",
                 "DELETE FROM contact_tiers WHERE org_id = $1 AND contact_id = $2",
+                "DELETE FROM consents WHERE org_id = $1 AND contact_id = $2",
                 "DELETE FROM referrals WHERE org_id = $1 AND (referred_id = $2 OR referrer_id = $2)",
                 "DELETE FROM stage_transitions WHERE org_id = $1 AND (contact_id = $2 OR contact_id IN \
                  (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2))",

@@ -584,6 +584,12 @@ async fn apply_merge(tx: &mut Tx, org: OrgId, m: &MergeOp, now: Millis) -> Resul
             "DELETE FROM referrals WHERE org_id = $2 AND referred_id = $3 AND EXISTS \
              (SELECT 1 FROM referrals r WHERE r.org_id = $2 AND r.referred_id = $1)",
             "UPDATE referrals SET referred_id = $1 WHERE org_id = $2 AND referred_id = $3",
+            // Consent answers follow the person too; of two answers the newer wins.
+            "INSERT INTO consents (org_id, contact_id, purpose, channel, granted, source, at) \
+             SELECT org_id, $1, purpose, channel, granted, source, at FROM consents WHERE org_id = $2 AND contact_id = $3 \
+             ON CONFLICT (org_id, contact_id, purpose, channel) DO UPDATE SET granted = excluded.granted, \
+             source = excluded.source, at = excluded.at WHERE excluded.at > consents.at",
+            "DELETE FROM consents WHERE org_id = $2 AND contact_id = $3 AND $1 <> 0",
             "UPDATE referrals SET referrer_id = $1 WHERE org_id = $2 AND referrer_id = $3",
             "DELETE FROM referrals WHERE org_id = $2 AND referred_id = $1 AND referrer_id = $1 AND $3 <> 0",
             // A survivor without a lifecycle stage takes the merged profile's.

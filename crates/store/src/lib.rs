@@ -8,6 +8,7 @@
 //! Every query filters by `org_id`: one database holds many organisations with no leakage.
 
 pub mod accounts;
+pub mod consents;
 pub mod contacts;
 pub mod events;
 pub mod fields;

@@ -194,6 +194,8 @@ struct GenContact {
     /// Tier in the `size` dimension, and how many contacts it referred.
     tier: Option<&'static str>,
     referrals: u32,
+    /// (purpose, channel, granted)
+    consents: BTreeSet<(&'static str, &'static str, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -242,7 +244,18 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
         )),
         prop::collection::btree_set(1_i64..3, 0..3),
         prop::option::of(prop::sample::select(&STAGES[..])),
-        (prop::option::of(prop::sample::select(&TIERS[..])), 0_u32..4),
+        (
+            prop::option::of(prop::sample::select(&TIERS[..])),
+            0_u32..4,
+            prop::collection::btree_set(
+                (
+                    prop::sample::select(&["marketing", "newsletter"][..]),
+                    prop::sample::select(&["email", "sms"][..]),
+                    any::<bool>(),
+                ),
+                0..3,
+            ),
+        ),
     )
         .prop_map(
             |(
@@ -256,7 +269,7 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
                 score,
                 segments,
                 stage,
-                (tier, referrals),
+                (tier, referrals, consents),
             )| {
                 GenContact {
                     merged,
@@ -271,6 +284,7 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
                     stage,
                     tier,
                     referrals,
+                    consents,
                 }
             },
         )
@@ -374,6 +388,14 @@ fn leaf() -> impl Strategy<Value = Value> {
                 .prop_map(|t| json!({"tier": t, "dimension": "size"})),
             Just(json!({"tier": "ka", "dimension": "value"})),
         ],
+        (
+            prop::sample::select(&["marketing", "newsletter"][..]),
+            prop::option::of(prop::sample::select(&["email", "sms"][..])),
+        )
+            .prop_map(|(p, ch)| match ch {
+                Some(c) => json!({"consent": p, "channel": c}),
+                None => json!({"consent": p}),
+            }),
         (0_u32..4, prop::option::of(0_u32..4)).prop_map(|(lo, hi)| match hi {
             Some(h) => json!({"referrals": {"at_least": lo.min(h), "at_most": h}}),
             None => json!({"referrals": {"at_least": lo}}),
@@ -489,6 +511,12 @@ fn snapshot(c: &GenContact, i: usize, accounts: &[GenAccount]) -> ContactSnapsho
             .map(|t| [("size".to_owned(), t.to_owned())].into())
             .unwrap_or_default(),
         referrals: c.referrals,
+        // One answer per (purpose, channel): the stored row is the last one generated.
+        consents: c
+            .consents
+            .iter()
+            .map(|(p, ch, g)| (((*p).to_owned(), (*ch).to_owned()), *g))
+            .collect(),
     }
 }
 
@@ -637,6 +665,15 @@ async fn store_pool(
                 &mut tx,
                 "INSERT INTO contact_tiers (org_id, contact_id, dimension, tier, since) VALUES ($1, $2, 'size', $3, $4)",
                 vec![A::I(org.0), A::I(id), A::T(t.into()), A::I(NOW)],
+            )
+            .await;
+        }
+        for (p, ch, g) in &c.consents {
+            exec(
+                &mut tx,
+                "INSERT INTO consents (org_id, contact_id, purpose, channel, granted, source, at) VALUES ($1, $2, $3, $4, $5, 'test', $6) \
+                 ON CONFLICT (org_id, contact_id, purpose, channel) DO UPDATE SET granted = excluded.granted",
+                vec![A::I(org.0), A::I(id), A::T((*p).into()), A::T((*ch).into()), A::I(i64::from(*g)), A::I(NOW)],
             )
             .await;
         }

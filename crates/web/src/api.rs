@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod consents;
 pub mod contacts;
 pub mod imports;
 pub mod lifecycle;
@@ -27,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .merge(scoring::routes())
         .merge(lifecycle::routes())
         .merge(tiers::routes())
+        .merge(consents::routes())
         .route(
             "/api/openapi.json",
             axum::routing::get(crate::openapi::serve),

@@ -32,6 +32,7 @@ use crate::api;
         api::lifecycle::get_lifecycle, api::lifecycle::put_lifecycle, api::lifecycle::delete_lifecycle,
         api::lifecycle::get_contact_stage, api::lifecycle::move_contact_stage,
         api::tiers::get_tiers, api::tiers::put_tiers, api::tiers::delete_tiers,
+        api::consents::list_consents, api::consents::put_consent,
     ),
     modifiers(&BearerAuth),
     security(("api_key" = [])),

@@ -37,6 +37,8 @@ pub struct ContactSnapshot {
     pub tiers: BTreeMap<String, String>,
     /// How many contacts it referred.
     pub referrals: u32,
+    /// The latest consent answer per (purpose, channel): `true` = granted.
+    pub consents: BTreeMap<(String, String), bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -233,6 +235,11 @@ impl Condition {
             Condition::Stage(keys) => c.stage.as_ref().is_some_and(|s| keys.contains(s)),
             Condition::Tier { dimension, tiers } => {
                 c.tiers.get(dimension).is_some_and(|t| tiers.contains(t))
+            }
+            Condition::Consent { purpose, channel } => {
+                c.consents.iter().any(|((p, ch), granted)| {
+                    *granted && p == purpose && channel.as_ref().is_none_or(|want| want == ch)
+                })
             }
             Condition::Referrals { at_least, at_most } => {
                 c.referrals >= *at_least && at_most.is_none_or(|m| c.referrals <= m)

@@ -23,7 +23,7 @@ pub struct FilterError {
 }
 
 /// The keys that say which kind of node an object is; exactly one must be present.
-const NODE_KEYS: [&str; 15] = [
+const NODE_KEYS: [&str; 16] = [
     "all",
     "any",
     "not",
@@ -39,6 +39,7 @@ const NODE_KEYS: [&str; 15] = [
     "stage",
     "tier",
     "referrals",
+    "consent",
 ];
 
 struct Parser {
@@ -285,6 +286,25 @@ impl Parser {
                 let p = join(path, "tier");
                 let tiers = key_list(&o["tier"], &p, "a tier key such as \"hub\"")?;
                 Ok(Condition::Tier { dimension, tiers })
+            }
+            "consent" => {
+                only_keys(o, path, &["consent", "channel"])?;
+                let key = |k: &str| -> Result<Option<String>, FilterError> {
+                    match o.get(k) {
+                        None | Some(Value::Null) if k == "channel" => Ok(None),
+                        Some(Value::String(s)) if crate::lifecycle::valid_key(s) => {
+                            Ok(Some(s.clone()))
+                        }
+                        _ => Err(err(
+                            &join(path, k),
+                            "must be a key such as \"marketing\" or \"email\" (a-z, 0-9, _)",
+                        )),
+                    }
+                };
+                Ok(Condition::Consent {
+                    purpose: key("consent")?.expect("required"),
+                    channel: key("channel")?,
+                })
             }
             "referrals" => {
                 only_keys(o, path, &["referrals"])?;
@@ -693,6 +713,12 @@ fn condition_json(c: &Condition) -> Value {
         Condition::Tier { dimension, tiers } => {
             o.insert("tier".into(), keys_json(tiers));
             o.insert("dimension".into(), dimension.clone().into());
+        }
+        Condition::Consent { purpose, channel } => {
+            o.insert("consent".into(), purpose.clone().into());
+            if let Some(ch) = channel {
+                o.insert("channel".into(), ch.clone().into());
+            }
         }
         Condition::Referrals { at_least, at_most } => {
             let mut r = Map::new();

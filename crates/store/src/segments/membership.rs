@@ -81,6 +81,8 @@ pub struct SnapshotNeeds {
     pub tiers: bool,
     /// Referral counts.
     pub referrals: bool,
+    /// Consent answers.
+    pub consents: bool,
     /// Events that occurred at or after this instant; `None`: no events.
     pub events_since: Option<Millis>,
 }
@@ -96,6 +98,7 @@ impl SnapshotNeeds {
             segments: true,
             tiers: true,
             referrals: true,
+            consents: true,
             events_since,
         }
     }
@@ -110,6 +113,7 @@ impl SnapshotNeeds {
             segments: false,
             tiers: false,
             referrals: false,
+            consents: false,
             events_since: None,
         };
         for f in filters {
@@ -121,6 +125,7 @@ impl SnapshotNeeds {
             n.segments |= !d.segments.is_empty();
             n.tiers |= !d.tiers.is_empty();
             n.referrals |= d.referrals;
+            n.consents |= d.consent;
             if let Some(s) = d.events_needed_since(now) {
                 n.events_since = Some(n.events_since.map_or(s, |m: Millis| m.min(s)));
             }
@@ -473,6 +478,13 @@ impl Store {
             for (id, t) in self.stored_tiers(org, ids).await? {
                 if let Some(snap) = out.get_mut(&id) {
                     snap.tiers = t;
+                }
+            }
+        }
+        if needs.consents {
+            for (id, k) in self.consents_of(org, ids).await? {
+                if let Some(snap) = out.get_mut(&id) {
+                    snap.consents = k;
                 }
             }
         }

@@ -170,6 +170,17 @@ impl SqlFilter {
                     list.join(", ")
                 )
             }
+            Condition::Consent { purpose, channel } => {
+                let p = self.text(purpose);
+                let ch = match channel {
+                    Some(c) => format!(" AND k.channel = {}", self.text(c)),
+                    None => String::new(),
+                };
+                format!(
+                    "EXISTS (SELECT 1 FROM consents k WHERE k.org_id = c.org_id AND k.contact_id = c.id \
+                     AND k.purpose = {p}{ch} AND k.granted = 1)"
+                )
+            }
             Condition::Referrals { at_least, at_most } => {
                 let count = "(SELECT COUNT(*) FROM referrals r WHERE r.org_id = c.org_id AND r.referrer_id = c.id)";
                 let lo = self.push(Arg::Int(i64::from(*at_least)));

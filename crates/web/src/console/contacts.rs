@@ -325,6 +325,8 @@ struct ContactPage {
     segments: Vec<(String, String)>,
     score: Option<ScoreView>,
     stage: Option<super::lifecycle::StageView>,
+    /// (purpose, channel, granted, source, when)
+    consents: Vec<(String, String, bool, String, String)>,
     /// (dimension, tier, since) and the referral count, when tiers are on.
     tiers: Option<(Vec<(String, String, String)>, u32)>,
     /// The contact's id and the session's form token, for the stage form.
@@ -473,6 +475,22 @@ pub async fn show(
     )
     .await?;
     let tiers = super::tiers::contact_tiers(&s, &v, contact.id).await?;
+    let consents = s
+        .store
+        .contact_consents(org, contact.id)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|k| {
+            (
+                k.purpose,
+                k.channel,
+                k.granted,
+                k.source,
+                local.datetime(k.at),
+            )
+        })
+        .collect();
     let identities = s
         .store
         .contact_identities(org, contact.id)
@@ -626,6 +644,7 @@ pub async fn show(
         score,
         stage,
         tiers,
+        consents,
         id: contact.id.to_string(),
         csrf: v.session.csrf_token.clone(),
         account,

@@ -115,6 +115,10 @@ fn condition(c: &Condition, local: Local) -> String {
             lang.t("segment.describe.tier"),
             tiers.join(" / ")
         ),
+        Condition::Consent { purpose, channel } => match channel {
+            None => format!("{} {purpose}", lang.t("segment.describe.consent")),
+            Some(c) => format!("{} {purpose} ({c})", lang.t("segment.describe.consent")),
+        },
         Condition::Referrals { at_least, at_most } => match at_most {
             None => format!("{} ≥ {at_least}", lang.t("segment.describe.referrals")),
             Some(m) => format!("{} {at_least}–{m}", lang.t("segment.describe.referrals")),
