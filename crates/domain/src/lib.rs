@@ -15,6 +15,7 @@ pub mod normalize;
 pub mod resolution;
 pub mod scoring;
 pub mod segment;
+pub mod tag_rules;
 pub mod tiers;
 
 pub use access::{Access, Grant, Permission, PoolPolicy, Role};

@@ -134,6 +134,11 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
     let model = store.scoring_model(org).await?;
     let lifecycle = store.lifecycle(org).await?;
     let tiers = store.tier_model(org).await?;
+    let tag_rules = store
+        .tag_rules(org)
+        .await?
+        .map(|r| r.0)
+        .filter(|r| !r.rules.is_empty());
     let mut stage_reads = lifecycle
         .as_ref()
         .map(|l| l.model.segments_read())
@@ -146,9 +151,12 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
             .map(|s| &s.filter)
             .chain(model.iter().flat_map(|m| m.model.fit_filters()))
             .chain(lifecycle.iter().flat_map(|l| l.model.entry_filters()))
-            .chain(tiers.iter().flat_map(|t| t.model.filters())),
+            .chain(tiers.iter().flat_map(|t| t.model.filters()))
+            .chain(tag_rules.iter().flat_map(|r| r.filters())),
         now,
     );
+    // Tag rules compare what they decide with the tags a contact has.
+    needs.tags |= tag_rules.is_some();
     if let Some(m) = &model {
         // Scores are computed afresh below (the stored ones are read once, as `previous`).
         needs.scores = false;
@@ -228,6 +236,15 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
                 });
             }
         }
+        if let Some(r) = &tag_rules {
+            let (add, remove) = r.apply(snapshot, now);
+            if !add.is_empty() || !remove.is_empty() {
+                out.rule_tags.push((id, add, remove));
+            }
+            if let Some(at) = r.next_change_at(snapshot, now) {
+                next_check = Some(next_check.map_or(at, |n| n.min(at)));
+            }
+        }
         // Stage and tier criteria read the memberships stored before this pass.
         snapshot
             .segments
@@ -303,6 +320,7 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
             out.memberships.push((id, change));
         }
     }
+    out.tag_rules = tag_rules;
     store.apply_evaluations(org, &names, &out, now).await
 }
 

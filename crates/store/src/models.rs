@@ -1,6 +1,6 @@
 //! The organisation-wide models kept as versioned JSON, one row per organisation: the scoring
-//! model (`scoring_models`), the lifecycle model (`lifecycle_models`) and the tier model
-//! (`tier_models`). Each is read and checked by its domain module; saving one re-evaluates every
+//! model (`scoring_models`), the lifecycle model (`lifecycle_models`), the tier model
+//! (`tier_models`) and the tag rules (`tag_rule_models`). Each is read and checked by its domain module; saving one re-evaluates every
 //! live contact against it, in the same transaction.
 
 use hatchery_domain::OrgId;
@@ -17,6 +17,7 @@ pub(crate) enum ModelKind {
     Scoring,
     Lifecycle,
     Tiers,
+    TagRules,
 }
 
 impl ModelKind {
@@ -25,6 +26,7 @@ impl ModelKind {
             ModelKind::Scoring => "scoring_models",
             ModelKind::Lifecycle => "lifecycle_models",
             ModelKind::Tiers => "tier_models",
+            ModelKind::TagRules => "tag_rule_models",
         }
     }
 }

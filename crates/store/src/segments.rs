@@ -361,12 +361,13 @@ async fn delete_segment_in(tx: &mut Tx, org: OrgId, id: SegmentId) -> Result<u64
 }
 
 /// Whether the organisation has anything that depends on its contacts — a saved segment, a
-/// scoring model, lifecycle stages or customer tiers — read inside `tx` (indexed lookups).
+/// scoring model, lifecycle stages, customer tiers or tag rules — read inside `tx` (indexed lookups).
 pub(crate) async fn has_dependents_in(tx: &mut Tx, org: OrgId) -> Result<bool> {
     let one: Option<i64> = with_tx!(tx, c => sqlx::query_scalar(
         "SELECT id FROM segments WHERE org_id = $1 UNION ALL SELECT org_id FROM scoring_models WHERE org_id = $1 \
          UNION ALL SELECT org_id FROM lifecycle_models WHERE org_id = $1 \
-         UNION ALL SELECT org_id FROM tier_models WHERE org_id = $1 LIMIT 1",
+         UNION ALL SELECT org_id FROM tier_models WHERE org_id = $1 \
+         UNION ALL SELECT org_id FROM tag_rule_models WHERE org_id = $1 LIMIT 1",
     )
     .bind(org.0)
     .fetch_optional(&mut *c)

@@ -1,10 +1,13 @@
 //! Tags: named labels with an optional category (industry, role, need, value, stage …).
 
+use hatchery_domain::tag_rules::TagRules;
 use hatchery_domain::{ContactId, OrgId};
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::backend::{with_pool, with_tx};
+use crate::backend::{with_pool, with_tx, Tx};
 use crate::error::{Result, StoreError};
+use crate::models::{save_model_in, ModelKind};
 use crate::{Millis, Store};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -78,6 +81,27 @@ impl Store {
                 created_at,
             })
             .collect())
+    }
+
+    /// The organisation's tag rules and their version; `None`: none saved.
+    pub async fn tag_rules(&self, org: OrgId) -> Result<Option<(TagRules, Value, i64)>> {
+        let Some(m) = self.stored_model(ModelKind::TagRules, org).await? else {
+            return Ok(None);
+        };
+        let rules = TagRules::parse(&m.json)
+            .map_err(|e| StoreError::Conflict(format!("the stored tag rules are invalid: {e}")))?;
+        Ok(Some((rules, m.json, m.version)))
+    }
+
+    /// Saves the rules (already checked) and re-evaluates every contact against them; removing
+    /// all rules leaves the tags they set where they are. Returns the version.
+    pub async fn set_tag_rules(&self, org: OrgId, rules: &TagRules, now: Millis) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let version =
+            save_model_in(&mut tx, ModelKind::TagRules, org, &rules.to_json(), now).await?;
+        tx.commit().await?;
+        self.jobs_enqueued();
+        Ok(version)
     }
 
     /// Puts a tag in a category (`None`: in none).
@@ -194,4 +218,65 @@ impl Store {
         .fetch_all(c)
         .await?))
     }
+}
+
+/// Applies the tag rules' decisions inside `tx`: `(contact, tags to add, tags to take off)`; a
+/// rule's tag is created (with the rule's category) the first time it is used.
+pub(crate) async fn apply_rule_tags_in(
+    tx: &mut Tx,
+    org: OrgId,
+    rules: &TagRules,
+    changes: &[(ContactId, Vec<String>, Vec<String>)],
+    now: Millis,
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut ids = std::collections::HashMap::new();
+    for r in &rules.rules {
+        let used = changes
+            .iter()
+            .any(|(_, a, d)| a.contains(&r.tag) || d.contains(&r.tag));
+        if !used {
+            continue;
+        }
+        let id: i64 = with_tx!(&mut *tx, c => {
+            sqlx::query(
+                "INSERT INTO tags (org_id, name, category, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (org_id, name) DO NOTHING",
+            )
+            .bind(org.0)
+            .bind(&r.tag)
+            .bind(&r.category)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query_scalar("SELECT id FROM tags WHERE org_id = $1 AND name = $2")
+                .bind(org.0)
+                .bind(&r.tag)
+                .fetch_one(&mut *c)
+                .await?
+        });
+        ids.insert(r.tag.clone(), id);
+    }
+    for (contact, add, remove) in changes {
+        for (tags, on) in [(add, true), (remove, false)] {
+            for t in tags {
+                let Some(tag) = ids.get(t) else { continue };
+                with_tx!(&mut *tx, c => if on {
+                    sqlx::query(
+                        "INSERT INTO contact_tags (org_id, contact_id, tag_id, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(org.0).bind(contact.0).bind(*tag).bind(now)
+                    .execute(&mut *c).await?.rows_affected()
+                } else {
+                    sqlx::query("DELETE FROM contact_tags WHERE org_id = $1 AND contact_id = $2 AND tag_id = $3")
+                        .bind(org.0).bind(contact.0).bind(*tag)
+                        .execute(&mut *c).await?.rows_affected()
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -115,6 +115,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tiers", get(tiers::show).post(tiers::submit))
         .route("/tags", get(tags::show).post(tags::create))
         .route("/tags/{id}/category", post(tags::set_category))
+        .route("/tags/rules", post(tags::save_rules))
         // Administering users (disable, enable, reset a password), the user's own time zone and
         // deleting custom fields.
         .route("/account/time-zone", post(entry::set_time_zone))

@@ -18,6 +18,7 @@ use crate::api;
         api::contacts::delete_contact, api::contacts::list_contact_events, api::contacts::tag_contacts,
         api::accounts::list_accounts, api::accounts::get_account,
         api::tags::list_tags, api::tags::create_tag, api::tags::update_tag, api::tags::delete_tag,
+        api::tags::get_tag_rules, api::tags::put_tag_rules,
         api::tags::list_fields, api::tags::create_field, api::tags::delete_field,
         api::admin::list_api_keys, api::admin::create_api_key, api::admin::revoke_api_key,
         api::admin::list_sources, api::admin::create_source, api::admin::disable_source,

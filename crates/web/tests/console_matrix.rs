@@ -273,6 +273,7 @@ async fn every_api_route_answers_each_scope_as_documented() {
         (get.clone(), "/api/v1/scoring-model".into(), &[Read][..]),
         (get.clone(), "/api/v1/lifecycle".into(), &[Read][..]),
         (get.clone(), "/api/v1/tiers".into(), &[Read][..]),
+        (get.clone(), "/api/v1/tag-rules".into(), &[Read][..]),
         (
             get.clone(),
             "/api/v1/contacts/ct_999999/stage".into(),
@@ -431,6 +432,7 @@ async fn every_console_form_answers_every_role_as_the_table_says() {
         ("/lifecycle", "/lifecycle", Rule::SegmentWrite),
         ("/tiers", "/tiers", Rule::SegmentWrite),
         ("/tags", "/tags", Rule::SegmentWrite),
+        ("/tags/rules", "/tags/rules", Rule::SegmentWrite),
         (
             "/tags/{id}/category",
             "/tags/999999/category",

@@ -157,3 +157,86 @@ async fn tags_are_grouped_by_category_and_recategorised() {
     b.get("/language/en").await;
     assert!(b.get("/tags").await.body.contains("<h2>Industry</h2>"));
 }
+
+#[tokio::test]
+async fn tag_rules_keep_their_tags_current() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Marketer)],
+    )
+    .await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"name":"王伟","company_size":"5000+"}}),
+        json!({"type":"identify","userId":"2","traits":{"name":"李娜","company_size":"1-49"}}),
+    ])
+    .await;
+    let contact = |u: &'static str| {
+        let app = &app;
+        async move {
+            let id = app.contact_by(&format!("user_id:{u}")).await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            app.get(&format!("/api/v1/contacts/{id}")).await.1
+        }
+    };
+    // Bad rules are refused naming the part.
+    let (s, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/tag-rules",
+            json!({"model": {"rules": [{"tag": "KA", "when": {"tag": "KA"}}]}}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["details"]["field"].clone()),
+        (422, json!("model.rules[0].when")),
+        "{v}"
+    );
+    let (s, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/tag-rules",
+            json!({"model": {"rules": [{"tag": "大客户", "category": "value",
+                "when": {"field": "company_size", "op": "eq", "value": "5000+"}}]}}),
+        )
+        .await;
+    assert_eq!((s, v["version"].clone()), (200, json!(1)), "{v}");
+    common::eventually("王伟 carries the rule's tag", || async {
+        contact("1").await["tags"] == json!(["大客户"])
+    })
+    .await;
+    assert_eq!(contact("2").await["tags"], json!([]));
+    let (_, tags) = app.get("/api/v1/tags").await;
+    assert_eq!(tags[0]["category"], "value", "{tags}");
+    // The profile changes: the tag follows.
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"company_size":"200-499"}}),
+        json!({"type":"identify","userId":"2","traits":{"company_size":"5000+"}}),
+    ])
+    .await;
+    common::eventually("the tag moved from 王伟 to 李娜", || async {
+        contact("1").await["tags"] == json!([]) && contact("2").await["tags"] == json!(["大客户"])
+    })
+    .await;
+    // The console shows the rule in words and its JSON to writers.
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    let page = b.get("/tags").await.body;
+    assert!(
+        page.contains("data-rule=\"大客户\"") && page.contains("name=\"model\""),
+        "{page}"
+    );
+    let bad = b
+        .submit(
+            "/tags",
+            "/tags/rules",
+            &[("model", "{\"rules\": [{\"tag\": \"x\"}]}")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("rules[0].when"), "{}", bad.body);
+}

@@ -41,6 +41,7 @@ fn every_rest_route_is_documented() {
         "/api/v1/lifecycle",
         "/api/v1/contacts/{id}/stage",
         "/api/v1/tiers",
+        "/api/v1/tag-rules",
         "/api/v1/contacts/{id}/consents",
     ] {
         assert!(

@@ -45,6 +45,9 @@ pub struct Evaluations {
     pub tiers: Vec<crate::tiers::TierChange>,
     /// `(referred contact, its referred_by value)` to record in the referral graph.
     pub referrals: Vec<(ContactId, String)>,
+    /// Tags the tag rules add and take off: `(contact, add, remove)`, with the rules.
+    pub rule_tags: Vec<(ContactId, Vec<String>, Vec<String>)>,
+    pub tag_rules: Option<hatchery_domain::tag_rules::TagRules>,
     pub ends: Vec<(Job, JobEnd)>,
 }
 
@@ -577,6 +580,9 @@ impl Store {
         crate::scores::delete_scores_in(&mut tx, org, &out.gone).await?;
         crate::tiers::delete_tiers_in(&mut tx, org, &out.gone).await?;
         crate::tiers::record_referrals_in(&mut tx, org, &out.referrals, now).await?;
+        if let Some(rules) = &out.tag_rules {
+            crate::tags::apply_rule_tags_in(&mut tx, org, rules, &out.rule_tags, now).await?;
+        }
         events.extend(crate::tiers::apply_tier_changes_in(&mut tx, org, &out.tiers, now).await?);
         crate::scores::upsert_scores_in(&mut tx, org, &out.scores).await?;
         events.extend(out.crossings.iter().map(|x| crossing_event(x, now)));

@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use hatchery_domain::ids::FieldId;
+use hatchery_domain::tag_rules::TagRules;
 use hatchery_store::fields::{CustomField, FieldType};
 use hatchery_store::keys::Scope;
 use hatchery_store::tags::Tag;
@@ -16,6 +17,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tags", get(list_tags).post(create_tag))
         .route("/api/v1/tags/{id}", delete(delete_tag).patch(update_tag))
+        .route("/api/v1/tag-rules", get(get_tag_rules).put(put_tag_rules))
         .route("/api/v1/fields", get(list_fields).post(create_field))
         .route("/api/v1/fields/{id}", delete(delete_field))
 }
@@ -173,4 +175,89 @@ pub async fn delete_field(
         .map_err(|e: hatchery_domain::ids::BadId| invalid_field("id", e.to_string()))?;
     s.store.delete_field(caller.org(), id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The organisation's tag rules.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TagRulesView {
+    /// `{"rules": [{"tag", "category", "when"}]}`; no rules when none were saved.
+    #[schema(value_type = Object)]
+    pub model: serde_json::Value,
+    /// Increases with every save; 0 when none was saved.
+    pub version: i64,
+    /// Contacts waiting to be evaluated (after a save: to be tagged or untagged).
+    pub evaluations_waiting: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRulesBody {
+    /// The rules (see docs/tags.md).
+    #[schema(value_type = Object)]
+    pub model: serde_json::Value,
+}
+
+/// Reads tag rules, checking them and the segments they reference.
+pub async fn checked_rules(
+    store: &hatchery_store::Store,
+    org: hatchery_domain::OrgId,
+    v: &serde_json::Value,
+) -> ApiResult<TagRules> {
+    let rules = TagRules::parse(v).map_err(|e| {
+        invalid_field(
+            &if e.path.is_empty() {
+                "model".to_owned()
+            } else {
+                format!("model.{}", e.path)
+            },
+            e.message,
+        )
+    })?;
+    for (i, r) in rules.rules.iter().enumerate() {
+        match store.check_filter_references(org, None, &r.when).await {
+            Err(hatchery_store::StoreError::Conflict(m)) => {
+                return Err(invalid_field(
+                    &format!("model.rules[{i}].when"),
+                    m.trim_start_matches("filter: ").to_owned(),
+                ))
+            }
+            other => other?,
+        }
+    }
+    Ok(rules)
+}
+
+async fn rules_view(s: &AppState, org: hatchery_domain::OrgId) -> ApiResult<TagRulesView> {
+    let saved = s.store.tag_rules(org).await?;
+    Ok(TagRulesView {
+        version: saved.as_ref().map_or(0, |r| r.2),
+        model: saved.map_or_else(|| TagRules::default().to_json(), |r| r.1),
+        evaluations_waiting: s.store.evaluations_waiting(org, s.now()).await?,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/tag-rules", tag = "tags", responses((status = 200, body = TagRulesView)))]
+/// The rules that keep tags on the contacts meeting their criteria.
+pub async fn get_tag_rules(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<TagRulesView>> {
+    caller.require(Scope::ContactsRead)?;
+    Ok(Json(rules_view(&s, caller.org()).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/tag-rules", tag = "tags", request_body = TagRulesBody,
+    responses((status = 200, body = TagRulesView), (status = 422, body = crate::error::ErrorBody)))]
+/// Saves the rules; every contact is evaluated against them in the background.
+pub async fn put_tag_rules(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<TagRulesBody>,
+) -> ApiResult<Json<TagRulesView>> {
+    caller.require(Scope::ContactsWrite)?;
+    let org = caller.org();
+    let rules = checked_rules(&s.store, org, &b.model).await?;
+    let version = s.store.set_tag_rules(org, &rules, s.now()).await?;
+    tracing::info!(org.id = org.0, version, "tag rules saved");
+    Ok(Json(rules_view(&s, org).await?))
 }

@@ -14,6 +14,14 @@ use super::session::{SignedForm, Viewer};
 use crate::api::tags::{check_category, check_tag_name, SUGGESTED_CATEGORIES};
 use crate::AppState;
 
+/// The rules a first visit starts from.
+const RULES_EXAMPLE: &str = r#"{
+  "rules": [
+    {"tag": "大客户", "category": "value", "when": {"field": "company_size", "op": "in", "value": ["1000-4999", "5000+"]}},
+    {"tag": "高意向", "category": "need", "when": {"event": {"name": "Pricing Viewed"}, "at_least": 3, "within_days": 7}}
+  ]
+}"#;
+
 /// A category's label in the viewer's language (the text itself for the organisation's own).
 pub fn category_label(c: Option<&str>, lang: Lang) -> String {
     match c {
@@ -49,6 +57,10 @@ struct TagsPage {
     /// (value, label) of the suggested categories.
     suggested: Vec<(&'static str, String)>,
     error: Option<String>,
+    /// (tag, criteria in words) of the tag rules.
+    rules: Vec<(String, String)>,
+    rules_json: String,
+    rules_error: Option<String>,
 }
 
 async fn page(s: &AppState, v: &Viewer) -> Result<TagsPage, PageError> {
@@ -85,7 +97,30 @@ async fn page(s: &AppState, v: &Viewer) -> Result<TagsPage, PageError> {
             None => (1, 0, c.to_owned()),
         },
     });
+    let saved = s
+        .store
+        .tag_rules(v.org())
+        .await
+        .map_err(|e| PageError::from_store(e, lang))?;
+    let (rules, rules_json) = match saved {
+        Some((r, json, _)) => (
+            r.rules
+                .iter()
+                .map(|x| {
+                    (
+                        x.tag.clone(),
+                        super::segments::describe::describe(&x.when, v.local()),
+                    )
+                })
+                .collect(),
+            serde_json::to_string_pretty(&json).unwrap_or_default(),
+        ),
+        None => (Vec::new(), RULES_EXAMPLE.to_owned()),
+    };
     Ok(TagsPage {
+        rules,
+        rules_json,
+        rules_error: None,
         chrome: Chrome::signed_in(v, "segments", "/tags"),
         csrf: v.session.csrf_token.clone(),
         writer: v.access.may_manage_segments(),
@@ -185,4 +220,51 @@ pub async fn set_category(
         "tag category changed"
     );
     Ok(Redirect::to("/tags").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RulesForm {
+    #[serde(default)]
+    model: String,
+}
+
+/// Saves the tag rules.
+pub async fn save_rules(
+    State(s): State<AppState>,
+    SignedForm { viewer: v, fields }: SignedForm<RulesForm>,
+) -> Result<Response, PageError> {
+    writer(&v)?;
+    let lang = v.lang;
+    let checked = match super::model_text::model_json(&fields.model, lang) {
+        Err(e) => Err(e),
+        Ok(json) => match crate::api::tags::checked_rules(&s.store, v.org(), &json).await {
+            Ok(r) => Ok(r),
+            Err(e) if e.status.is_client_error() => {
+                Err(format!("{} {}", lang.t("lifecycle.invalid"), e.message))
+            }
+            Err(_) => return Err(PageError::Unavailable(lang)),
+        },
+    };
+    match checked {
+        Ok(rules) => {
+            let version = s
+                .store
+                .set_tag_rules(v.org(), &rules, s.now())
+                .await
+                .map_err(|e| PageError::from_store(e, lang))?;
+            tracing::info!(
+                org.id = v.org().0,
+                user.id = v.user.id.0,
+                version,
+                "tag rules saved"
+            );
+            Ok(Redirect::to("/tags").into_response())
+        }
+        Err(e) => {
+            let mut p = page(&s, &v).await?;
+            p.rules_json = fields.model;
+            p.rules_error = Some(e);
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&p)?).into_response())
+        }
+    }
 }
