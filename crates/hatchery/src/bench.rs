@@ -1114,7 +1114,7 @@ impl Sample {
         match what {
             Search::Name => {
                 let s = SEARCHED_SURNAMES[i % SEARCHED_SURNAMES.len()];
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     s.to_owned()
                 } else {
                     prefix(&pick(rng, &self.names), s.chars().count() + 1)
