@@ -11,6 +11,9 @@
 //!
 //! - `segments` fills a pool with contacts and events and times keeping segment memberships
 //!   current (see `bench/segments.rs`).
+//! - `console` fills a pool (with tags, accounts, business units and a few contacts with long
+//!   timelines), starts `hatchery serve` as `ingest` does, signs in through the sign-in form and
+//!   times the console's contact pages over HTTP (see `bench/console.rs`).
 //!
 //! Besides the figures each run prints the machine, the phases and the peak resident memory, so a
 //! result can be recorded and a shortfall located.
@@ -26,7 +29,7 @@ use axum::body::Bytes;
 use hatchery_domain::normalize::{normalize_city, normalize_province, Mobile};
 use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
 use hatchery_store::contacts::ContactFilter;
-use hatchery_store::ingest::{IngestWrite, NewContact, NewIdentity, ProfileFields};
+use hatchery_store::ingest::{AccountLink, IngestWrite, NewContact, NewIdentity, ProfileFields};
 use hatchery_store::{Backend, Store};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -34,6 +37,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
+mod console;
 mod segments;
 
 use crate::config::Config;
@@ -56,6 +60,10 @@ enum BenchCommand {
     /// Segment membership on a large pool: materialisation (against a NOT IN rebuild) and
     /// evaluation of changed contacts against many segments.
     Segments(segments::SegmentsArgs),
+    /// Server time of the console's contact pages (list, paging, filters, search, the contact
+    /// 360° page) over HTTP on a large pool, signed in as an administrator and as a user limited
+    /// to one business unit.
+    Console(console::ConsoleArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +154,12 @@ pub async fn run(cfg: Config, args: BenchArgs) -> Result<()> {
         BenchCommand::Segments(a) => {
             let db = FreshDb::create(a.db()).await?;
             let result = segments::run(&cfg, &db, &a).await;
+            db.finish(a.db().keep).await;
+            result
+        }
+        BenchCommand::Console(a) => {
+            let db = FreshDb::create(a.db()).await?;
+            let result = console::run(&cfg, &db, &a).await;
             db.finish(a.db().keep).await;
             result
         }
@@ -554,7 +568,15 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         .await?;
     if a.prefill > 0 {
         let mut rng = StdRng::seed_from_u64(a.seed ^ 0x5eed_f111);
-        fill_pool(&store, org, a.prefill as usize, &mut rng, now).await?;
+        fill_pool(
+            &store,
+            org,
+            a.prefill as usize,
+            &mut rng,
+            now,
+            &PoolExtras::default(),
+        )
+        .await?;
     }
     for i in 0..a.segments as usize {
         store
@@ -1066,7 +1088,107 @@ struct Sample {
     mobiles: Vec<String>,
 }
 
+/// Surnames the name searches type: the commonest, and one of two characters.
+const SEARCHED_SURNAMES: [&str; 13] = [
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "欧阳",
+];
+
+/// What a search box is given: the beginning of a name, company, email or mobile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Search {
+    /// A surname alone (every other run), or a surname and the first character of the given name.
+    Name,
+    /// Two to four characters of a company name.
+    Company,
+    /// Three to six characters of an email address.
+    Email,
+    /// Four to seven digits of a mobile number, as typed (without +86).
+    Mobile,
+}
+
+impl Sample {
+    /// The `i`-th search term of a kind, drawn from the people written.
+    fn search_term(&self, what: Search, i: usize, rng: &mut StdRng) -> String {
+        let pick = |rng: &mut StdRng, v: &[String]| v[rng.gen_range(0..v.len())].clone();
+        let prefix = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+        match what {
+            Search::Name => {
+                let s = SEARCHED_SURNAMES[i % SEARCHED_SURNAMES.len()];
+                if i.is_multiple_of(2) {
+                    s.to_owned()
+                } else {
+                    prefix(&pick(rng, &self.names), s.chars().count() + 1)
+                }
+            }
+            Search::Company => {
+                let c = pick(rng, &self.companies);
+                prefix(&c, rng.gen_range(2..=4))
+            }
+            Search::Email => {
+                let e = pick(rng, &self.emails);
+                prefix(&e, rng.gen_range(3..=6))
+            }
+            Search::Mobile => {
+                let m = pick(rng, &self.mobiles);
+                m.trim_start_matches("+86")
+                    .chars()
+                    .take(rng.gen_range(4..=7))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The heading of a latency table; `extra` names columns after the percentiles.
+fn print_latency_heading(first: &str, extra: &[&str]) {
+    let mut line = format!("{first:<34}");
+    for c in ["p50 ms", "p95 ms", "p99 ms", "max ms"] {
+        line.push_str(&format!(" {c:>9}"));
+    }
+    for c in extra {
+        line.push_str(&format!(" {c:>7}"));
+    }
+    println!("{line}");
+}
+
+/// Prints one row of a latency table (sorting `times`) and returns its p95.
+fn print_latency_row(kind: &str, times: &mut [Duration], extra: &[f64]) -> Duration {
+    times.sort_unstable();
+    let p95 = percentile(times, 0.95);
+    let mut line = format!(
+        "{kind:<34} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        ms(percentile(times, 0.50)),
+        ms(p95),
+        ms(percentile(times, 0.99)),
+        ms(times.last().copied().unwrap_or_default())
+    );
+    for x in extra {
+        line.push_str(&format!(" {x:>7.1}"));
+    }
+    println!("{line}");
+    p95
+}
+
+/// The verdict against the latency target (p95 < 100 ms).
+fn verdict(p95: Duration) -> &'static str {
+    if p95 < Duration::from_millis(100) {
+        "met"
+    } else {
+        "missed"
+    }
+}
+
 const FILL_BATCH: usize = 5_000;
+
+/// What [`fill_pool`] writes besides profiles and identities. The default (nothing) keeps the
+/// pools of the earlier benchmarks exactly as they were, seed for seed.
+#[derive(Default)]
+struct PoolExtras {
+    /// Tags (ids) and the share of contacts carrying each, drawn independently per contact.
+    tags: Vec<(i64, f64)>,
+    /// Link every contact to its company's account by name, as an import row does.
+    accounts: bool,
+}
 
 /// Writes `total` contacts with email, mobile and (three in ten) a WeChat unionID through the store's
 /// batch write path, 5,000 per transaction; returns the companies used and a sample to search for.
@@ -1076,6 +1198,7 @@ async fn fill_pool(
     total: usize,
     rng: &mut StdRng,
     now: i64,
+    extras: &PoolExtras,
 ) -> Result<(Vec<Company>, Sample)> {
     let companies = make_companies(rng, (total / 20).max(5));
     let mut factory = PersonFactory::default();
@@ -1146,6 +1269,25 @@ async fn fill_pool(
                     format!("oU{k:026}"),
                 ));
             }
+            for &(tag, share) in &extras.tags {
+                if rng.gen_bool(share) {
+                    w.tags.push((temp, tag));
+                }
+            }
+            if extras.accounts {
+                let mut traits = serde_json::Map::new();
+                traits.insert("domain".into(), json!(c.domain.clone()));
+                traits.insert("industry".into(), json!(c.industry));
+                traits.insert("company_size".into(), json!(c.size));
+                traits.insert("province".into(), json!(normalize_province(c.province)));
+                traits.insert("city".into(), json!(normalize_city(c.city)));
+                w.accounts.push(AccountLink {
+                    contact: temp,
+                    external_id: None,
+                    name: Some(c.name.clone()),
+                    traits,
+                });
+            }
         }
         let t = Instant::now();
         store.write_ingest(org, w, now).await?;
@@ -1163,8 +1305,10 @@ async fn fill_pool(
     }
     drop(factory);
     println!(
-        "filled:   {} contacts with email, mobile and (30 %) unionID in {:.1} s ({:.1} s in the database, {} contacts/s written)",
+        "filled:   {} contacts with email, mobile and (30 %) unionID{}{} in {:.1} s ({:.1} s in the database, {} contacts/s written)",
         thousands(total as u64),
+        if extras.tags.is_empty() { "" } else { ", tags" },
+        if extras.accounts { ", accounts" } else { "" },
         started.elapsed().as_secs_f64(),
         write_time.as_secs_f64(),
         thousands((total as f64 / write_time.as_secs_f64()) as u64)
@@ -1185,7 +1329,8 @@ async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
     let org = store.create_org("Benchmark", now).await?.id;
     let mut rng = StdRng::seed_from_u64(a.seed);
-    let (companies, sample) = fill_pool(&store, org, total, &mut rng, now).await?;
+    let (companies, sample) =
+        fill_pool(&store, org, total, &mut rng, now, &PoolExtras::default()).await?;
     if let Some(f) = db.sqlite_file() {
         println!(
             "  database file: {:.0} MiB",
@@ -1207,22 +1352,10 @@ async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
     let newest = first.first().map_or(1, |c| c.id.0);
     // The cursor of page 50 when paging by 50 (ids are dense in a freshly filled pool).
     let page50 = newest + 1 - 49 * 50;
-    let surnames = [
-        "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "欧阳",
-    ];
     let pick = |rng: &mut StdRng, v: &[String]| v[rng.gen_range(0..v.len())].clone();
-    let prefix = |s: &str, n: usize| s.chars().take(n).collect::<String>();
 
     println!();
-    println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        format!("query ({iterations} runs each)"),
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "max ms",
-        "rows"
-    );
+    print_latency_heading(&format!("query ({iterations} runs each)"), &["rows"]);
     let kinds = [
         "first page (50 newest)",
         "page 50 by cursor",
@@ -1253,36 +1386,10 @@ async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
                     f.industry = Some(c.industry.to_owned());
                     f.province = Some(normalize_province(c.province));
                 }
-                4 => {
-                    let s = surnames[i % surnames.len()];
-                    // Half the searches type one more character of the given name.
-                    f.q = Some(if i % 2 == 0 {
-                        s.to_owned()
-                    } else {
-                        prefix(&pick(&mut rng, &sample.names), s.chars().count() + 1)
-                    });
-                }
-                5 => {
-                    f.q = Some(prefix(
-                        &pick(&mut rng, &sample.companies),
-                        rng.gen_range(2..=4),
-                    ))
-                }
-                6 => {
-                    f.q = Some(prefix(
-                        &pick(&mut rng, &sample.emails),
-                        rng.gen_range(3..=6),
-                    ))
-                }
-                7 => {
-                    f.q = Some(
-                        pick(&mut rng, &sample.mobiles)
-                            .trim_start_matches("+86")
-                            .chars()
-                            .take(rng.gen_range(4..=7))
-                            .collect(),
-                    )
-                }
+                4 => f.q = Some(sample.search_term(Search::Name, i, &mut rng)),
+                5 => f.q = Some(sample.search_term(Search::Company, i, &mut rng)),
+                6 => f.q = Some(sample.search_term(Search::Email, i, &mut rng)),
+                7 => f.q = Some(sample.search_term(Search::Mobile, i, &mut rng)),
                 _ => {}
             }
             let identity = if k == 8 {
@@ -1304,29 +1411,15 @@ async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
                 rows += n;
             }
         }
-        times.sort_unstable();
-        let p95 = percentile(&times, 0.95);
+        let p95 = print_latency_row(kind, &mut times, &[rows as f64 / iterations as f64]);
         worst_p95 = worst_p95.max(p95);
-        println!(
-            "{:<34} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.1}",
-            kind,
-            ms(percentile(&times, 0.50)),
-            ms(p95),
-            ms(percentile(&times, 0.99)),
-            ms(*times.last().unwrap_or(&Duration::ZERO)),
-            rows as f64 / iterations as f64
-        );
     }
     println!();
     println!(
         "list:     worst p95 {:.1} ms at {} contacts (target < 100 ms: {})",
         ms(worst_p95),
         thousands(total as u64),
-        if worst_p95 < Duration::from_millis(100) {
-            "met"
-        } else {
-            "missed"
-        }
+        verdict(worst_p95)
     );
     let hwm = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
     println!("memory:   peak RSS {:.0} MiB (VmHWM)", mib(hwm));

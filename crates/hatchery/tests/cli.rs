@@ -76,6 +76,63 @@ fn bench_ingest_prints_an_events_per_second_rate_and_the_baseline() {
 }
 
 #[test]
+fn bench_console_signs_in_and_times_every_contact_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hatchery(
+        dir.path(),
+        &[
+            "bench",
+            "console",
+            "--contacts",
+            "300",
+            "--timeline-contacts",
+            "5",
+            "--events",
+            "120",
+            "--iterations",
+            "3",
+            "--warmup",
+            "1",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "bench failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("signed in: an administrator and a sales rep"),
+        "{stdout}"
+    );
+    for page in [
+        "list: first page",
+        "list: deep page (cursor)",
+        "list: filter by tag",
+        "search: name prefix (surname)",
+        "search: mobile prefix",
+        "contact 360°",
+    ] {
+        assert!(stdout.contains(page), "no row for `{page}`:\n{stdout}");
+    }
+    // The 360° page of a contact with 120 events shows its newest 100.
+    let contact = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("contact 360° "))
+        .unwrap();
+    let rows: f64 = contact
+        .split_whitespace()
+        .rev()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(rows, 100.0, "{contact}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("console:  worst p95") && l.contains("at 300 contacts")),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn admin_source_create_prints_a_write_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = hatchery(dir.path(), &["admin", "source", "create", "--name", "X"]);

@@ -208,8 +208,23 @@ impl Store {
     ) -> Result<(Vec<Contact>, bool)> {
         let limit = f.limit.clamp(1, 200);
         let mut args: Vec<Arg> = vec![Arg::Int(org.0)];
+        // With a tag, the tag's index leads: it holds the tagged contacts in id order, so a page
+        // is the next few of them whatever share of the pool carries the tag. (`id IN (tagged)`
+        // let the database collect every tagged contact and sort them — a second at 150,000.)
+        // The derived table exposes only `tagged`, so the other conditions name contacts alone.
+        let (from, order) = match f.tag_id {
+            Some(t) => {
+                args.push(Arg::Int(t));
+                (
+                    "(SELECT contact_id AS tagged FROM contact_tags WHERE org_id = $1 AND tag_id = $2) t \
+                     JOIN contacts ON contacts.org_id = $1 AND contacts.id = t.tagged",
+                    "tagged",
+                )
+            }
+            None => ("contacts", "id"),
+        };
         let mut sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL"
+            "SELECT {CONTACT_COLUMNS} FROM {from} WHERE org_id = $1 AND merged_into IS NULL"
         );
         let mut push = |sql: &mut String, clause: &str, a: Vec<Arg>| {
             let mut clause = clause.to_owned();
@@ -222,13 +237,6 @@ impl Store {
         };
         if let Some(s) = &f.source {
             push(&mut sql, "source = ${0}", vec![Arg::Text(s.clone())]);
-        }
-        if let Some(t) = f.tag_id {
-            push(
-                &mut sql,
-                "id IN (SELECT contact_id FROM contact_tags WHERE org_id = $1 AND tag_id = ${0})",
-                vec![Arg::Int(t)],
-            );
         }
         if let Some(a) = f.account_id {
             push(&mut sql, "account_id = ${0}", vec![Arg::Int(a.0)]);
@@ -254,15 +262,24 @@ impl Store {
             }
         }
         if let Some(b) = f.before {
-            push(&mut sql, "id < ${0}", vec![Arg::Int(b.0)]);
+            push(&mut sql, &format!("{order} < ${{0}}"), vec![Arg::Int(b.0)]);
         }
+        // What a limited user may see is kept apart: a search applies it after its window (below).
+        let mut visible = String::new();
         if let Some(v) = &f.visible_to {
-            let (clause, a) = v.clause();
-            push(&mut sql, &clause, a);
+            let (mut clause, a) = v.clause();
+            for (i, arg) in a.into_iter().enumerate() {
+                args.push(arg);
+                clause = clause.replace(&format!("${{{i}}}"), &format!("${}", args.len()));
+            }
+            visible = format!(" AND {clause}");
         }
         let search = f.q.as_deref().map(search_key).filter(|q| !q.is_empty());
         let Some(q) = search else {
-            sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+            sql.push_str(&format!(
+                "{visible} ORDER BY {order} DESC LIMIT {}",
+                limit + 1
+            ));
             return self.contact_page(&sql, &args, limit).await;
         };
 
@@ -271,7 +288,10 @@ impl Store {
         // them all to sort by recency is slow, while the newest few thousand contacts already fill
         // the page; rare ones are the opposite. So first look among the newest SEARCH_WINDOW
         // contacts (exact when it fills the page: every contact outside the window is older), and
-        // only when it does not, collect the matches through the indexes.
+        // only when it does not, collect the matches through the indexes. The window is the newest
+        // contacts whatever a limited user may see, and their visibility is checked inside it:
+        // finding the newest SEARCH_WINDOW *visible* contacts would read five times as many rows
+        // for a user who sees a fifth of the pool (no index serves "in these units or mine").
         let hi = upper_bound(&q);
         let mobile = mobile_prefix(&q);
         let mut qargs = vec![Arg::Text(q.clone()), Arg::Text(hi)];
@@ -299,11 +319,11 @@ impl Store {
         let columns = CONTACT_COLUMNS.replace(", ", ", w.");
         let newest = sql.replacen(
             CONTACT_COLUMNS,
-            &format!("{CONTACT_COLUMNS}, name_key, company_key"),
+            &format!("{CONTACT_COLUMNS}, name_key, company_key, owner_user_id, bu_id"),
             1,
         );
         let window = format!(
-            "SELECT w.{columns} FROM ({newest} ORDER BY id DESC LIMIT {SEARCH_WINDOW}) w WHERE {on_row} ORDER BY w.id DESC LIMIT {}",
+            "SELECT w.{columns} FROM ({newest} ORDER BY {order} DESC LIMIT {SEARCH_WINDOW}) w WHERE ({on_row}){visible} ORDER BY w.id DESC LIMIT {}",
             limit + 1
         );
         let mut all_args = args;
@@ -340,7 +360,7 @@ impl Store {
             let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
             let want = limit as usize + 1 - page.len();
             let sql = format!(
-                "{sql} AND id IN ({}) ORDER BY id DESC LIMIT {want}",
+                "{sql}{visible} AND id IN ({}) ORDER BY id DESC LIMIT {want}",
                 list.join(", ")
             );
             let (rows, _) = self
@@ -419,8 +439,13 @@ impl Store {
         org: OrgId,
         id: ContactId,
     ) -> Result<Vec<IdentityRecord>> {
+        // The contact's keys come from the covering index `identities (org_id, contact_id)`, the
+        // rows by primary key. Asked for the whole rows directly, SQLite (without statistics)
+        // walks the primary key over every identity of the organisation instead: 200 ms at 2M.
         let rows: Vec<(String, String, String, i64)> = with_pool!(self, c => sqlx::query_as(
-            "SELECT kind, value, origin, created_at FROM identities WHERE org_id = $1 AND contact_id = $2 ORDER BY created_at, kind, value",
+            "SELECT i.kind, i.value, i.origin, i.created_at FROM identities k \
+             JOIN identities i ON i.org_id = k.org_id AND i.kind = k.kind AND i.value = k.value \
+             WHERE k.org_id = $1 AND k.contact_id = $2 ORDER BY i.created_at, i.kind, i.value",
         )
         .bind(org.0)
         .bind(id.0)

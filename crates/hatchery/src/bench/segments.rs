@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{fill_pool, ms, percentile, store_settings, FreshDb};
+use super::{fill_pool, ms, percentile, store_settings, FreshDb, PoolExtras};
 use crate::config::Config;
 use crate::demo::thousands;
 
@@ -134,7 +134,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     let now = chrono::Utc::now().timestamp_millis();
     let org = store.create_org("Benchmark", now).await?.id;
     let mut rng = StdRng::seed_from_u64(a.seed);
-    fill_pool(&store, org, total, &mut rng, now).await?;
+    fill_pool(&store, org, total, &mut rng, now, &PoolExtras::default()).await?;
     let newest = store
         .list_contacts(
             org,

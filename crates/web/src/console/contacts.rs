@@ -156,14 +156,7 @@ pub async fn list(
         ),
         None => None,
     };
-    let tags: Vec<String> = s
-        .store
-        .list_tags(org)
-        .await
-        .map_err(store_err)?
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
+    let tags = s.store.tag_names(org).await.map_err(store_err)?;
     let tag_id = match &tag {
         Some(name) => s
             .store
