@@ -174,6 +174,41 @@ impl VisibleTo {
     }
 }
 
+/// Orders of the contact list other than newest first (which [`Store::list_contacts`] pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Oldest first.
+    Oldest,
+    /// By name (its search key, so case and width do not matter), unnamed contacts last.
+    Name,
+}
+
+impl ListOrder {
+    pub fn parse(s: &str) -> Option<ListOrder> {
+        match s {
+            "oldest" => Some(ListOrder::Oldest),
+            "name" => Some(ListOrder::Name),
+            _ => None,
+        }
+    }
+}
+
+/// Where a sorted page continues: `o:<id>` (oldest first), `n:<id>:<name key>` (by name) or
+/// `u:<id>` (by name, among the unnamed contacts that come last).
+fn parse_sorted_cursor(order: ListOrder, c: &str) -> Option<(char, i64, Option<String>)> {
+    let (tag, rest) = c.split_once(':')?;
+    match (order, tag) {
+        (ListOrder::Oldest, "o") | (ListOrder::Name, "u") => {
+            Some((tag.chars().next()?, rest.parse().ok()?, None))
+        }
+        (ListOrder::Name, "n") => {
+            let (id, key) = rest.split_once(':')?;
+            Some(('n', id.parse().ok()?, Some(key.to_owned())))
+        }
+        _ => None,
+    }
+}
+
 /// How many of the newest contacts a search looks at before it turns to the indexes.
 const SEARCH_WINDOW: u32 = 5_000;
 /// Contacts a search fetches per statement once it has collected the matching ids.
@@ -374,6 +409,151 @@ impl Store {
         let more = page.len() > limit as usize;
         page.truncate(limit as usize);
         Ok((page, more))
+    }
+
+    /// The contact list in another order than newest first, with the filters of `f` except the
+    /// search (`q`) and `before`, which this order does not use. Pages are keyset-paged by the
+    /// opaque `cursor` this returns; a cursor of another order is refused.
+    pub async fn list_contacts_sorted(
+        &self,
+        org: OrgId,
+        f: &ContactFilter,
+        order: ListOrder,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Contact>, Option<String>)> {
+        let at = match cursor {
+            None => None,
+            Some(c) => Some(parse_sorted_cursor(order, c).ok_or_else(|| {
+                StoreError::Conflict("the cursor is not one of this order".into())
+            })?),
+        };
+        let limit = f.limit.clamp(1, 200) as usize;
+        let plain = ContactFilter {
+            q: None,
+            before: None,
+            ..f.clone()
+        };
+        // Every filter, built once; each phase adds its own range and order.
+        let phase = |range: &str, args: Vec<Arg>, ord: &str, n: usize| {
+            let mut sql = String::new();
+            let mut all = args;
+            let base = self.filter_sql(org, &plain, &mut all);
+            sql.push_str(&base);
+            sql.push_str(range);
+            sql.push_str(&format!(" ORDER BY {ord} LIMIT {}", n + 1));
+            (sql, all)
+        };
+        let mut out: Vec<Contact> = Vec::new();
+        let mut more = false;
+        match order {
+            ListOrder::Oldest => {
+                let after = at.map_or(0, |a| a.1);
+                let (sql, args) = phase(
+                    " AND id > $2",
+                    vec![Arg::Int(org.0), Arg::Int(after)],
+                    "id",
+                    limit,
+                );
+                let (rows, m) = self.contact_page(&sql, &args, limit as u32).await?;
+                out = rows;
+                more = m;
+            }
+            ListOrder::Name => {
+                if at.as_ref().is_none_or(|a| a.0 == 'n') {
+                    let (range, args) = match &at {
+                        Some((_, id, Some(key))) => (
+                            " AND name_key IS NOT NULL AND (name_key > $2 OR (name_key = $2 AND id > $3))",
+                            vec![Arg::Int(org.0), Arg::Text(key.clone()), Arg::Int(*id)],
+                        ),
+                        _ => (" AND name_key IS NOT NULL", vec![Arg::Int(org.0)]),
+                    };
+                    let (sql, args) = phase(range, args, "name_key, id", limit);
+                    let (rows, m) = self.contact_page(&sql, &args, limit as u32).await?;
+                    out = rows;
+                    more = m;
+                }
+                // Named contacts exhausted: the unnamed follow (when the page is already full,
+                // this only learns whether there are any, for the next-page cursor).
+                if !more {
+                    let after = match &at {
+                        Some(('u', id, _)) => *id,
+                        _ => 0,
+                    };
+                    let need = limit - out.len();
+                    let (sql, args) = phase(
+                        " AND name_key IS NULL AND id > $2",
+                        vec![Arg::Int(org.0), Arg::Int(after)],
+                        "id",
+                        need,
+                    );
+                    let (rows, m) = self.contact_page(&sql, &args, need as u32).await?;
+                    out.extend(rows);
+                    more = m;
+                }
+            }
+        }
+        let next = if more {
+            out.last().map(|c| match (order, &c.name) {
+                (ListOrder::Oldest, _) => format!("o:{}", c.id.0),
+                (ListOrder::Name, Some(n)) => format!("n:{}:{}", c.id.0, search_key(n)),
+                (ListOrder::Name, _) => format!("u:{}", c.id.0),
+            })
+        } else {
+            None
+        };
+        Ok((out, next))
+    }
+
+    /// `SELECT … FROM contacts WHERE org_id = $1 …` with the filters of `f` (not `q`, `before`
+    /// nor the tag's index walk), appending their arguments after those already in `args`.
+    fn filter_sql(&self, _org: OrgId, f: &ContactFilter, args: &mut Vec<Arg>) -> String {
+        let mut sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL"
+        );
+        let mut push = |sql: &mut String, clause: &str, a: Arg| {
+            args.push(a);
+            sql.push_str(" AND ");
+            sql.push_str(&clause.replace("${0}", &format!("${}", args.len())));
+        };
+        if let Some(t) = f.tag_id {
+            push(
+                &mut sql,
+                "id IN (SELECT contact_id FROM contact_tags WHERE org_id = $1 AND tag_id = ${0})",
+                Arg::Int(t),
+            );
+        }
+        if let Some(s) = &f.source {
+            push(&mut sql, "source = ${0}", Arg::Text(s.clone()));
+        }
+        if let Some(a) = f.account_id {
+            push(&mut sql, "account_id = ${0}", Arg::Int(a.0));
+        }
+        if let Some(b) = f.bu {
+            push(&mut sql, "bu_id = ${0}", Arg::Int(b.0));
+        }
+        if let Some(u) = f.owner {
+            push(&mut sql, "owner_user_id = ${0}", Arg::Int(u.0));
+        }
+        for (col, v) in [
+            ("industry", &f.industry),
+            ("province", &f.province),
+            ("city", &f.city),
+            ("stage", &f.stage),
+        ] {
+            if let Some(v) = v {
+                push(&mut sql, &format!("{col} = ${{0}}"), Arg::Text(v.clone()));
+            }
+        }
+        if let Some(v) = &f.visible_to {
+            let (mut clause, a) = v.clause();
+            for (i, arg) in a.into_iter().enumerate() {
+                args.push(arg);
+                clause = clause.replace(&format!("${{{i}}}"), &format!("${}", args.len()));
+            }
+            sql.push_str(" AND ");
+            sql.push_str(&clause);
+        }
+        sql
     }
 
     async fn contact_page(

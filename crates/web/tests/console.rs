@@ -880,3 +880,80 @@ async fn the_contact_list_filters_by_business_unit_and_owner() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn the_contact_list_sorts_by_name_and_age_with_keyset_pages() {
+    let app = spawn_app().await;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Marketer)],
+    )
+    .await;
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"name":"Zoe"}}),
+        json!({"type":"identify","userId":"2","traits":{"name":"adam"}}),
+        json!({"type":"page","anonymousId":"b-1","name":"Home"}),
+        json!({"type":"identify","userId":"3","traits":{"name":"Mia"}}),
+    ])
+    .await;
+    // By API, one per page: named contacts A→Z (case aside), then the unnamed one.
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..6 {
+        let url = match &cursor {
+            None => "/api/v1/contacts?sort=name&limit=1".to_owned(),
+            Some(c) => format!(
+                "/api/v1/contacts?sort=name&limit=1&cursor={}",
+                common::urlencode(c)
+            ),
+        };
+        let (s, v) = app.get(&url).await;
+        assert_eq!(s, 200, "{v}");
+        names.push(v["data"][0]["name"].as_str().unwrap_or("—").to_owned());
+        cursor = v["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(names, ["adam", "Mia", "Zoe", "—"]);
+    let (_, v) = app.get("/api/v1/contacts?sort=oldest&limit=2").await;
+    let oldest: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or("—"))
+        .collect();
+    assert_eq!(oldest, ["Zoe", "adam"], "{v}");
+    for (q, field) in [
+        ("sort=size", "sort"),
+        ("sort=name&q=a", "sort"),
+        ("sort=name&cursor=o:1", "cursor"),
+    ] {
+        let (s, v) = app.get(&format!("/api/v1/contacts?{q}")).await;
+        assert_eq!(
+            (s, v["error"]["details"]["field"].clone()),
+            (422, json!(field)),
+            "{q}: {v}"
+        );
+    }
+    // In the console, the column headers sort.
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    let page = b.get("/contacts?sort=name").await.body;
+    let (a, m, z) = (
+        page.find(">adam<").unwrap(),
+        page.find(">Mia<").unwrap(),
+        page.find(">Zoe<").unwrap(),
+    );
+    assert!(a < m && m < z, "{page}");
+    assert!(page.contains("aria-sort=\"ascending\""), "{page}");
+    let newest = b.get("/contacts").await.body;
+    assert!(newest.find(">Mia<").unwrap() < newest.find(">Zoe<").unwrap());
+    assert!(
+        newest.contains("href=\"/contacts?sort=oldest\""),
+        "{newest}"
+    );
+    assert_eq!(b.get("/contacts?sort=size").await.status, 400);
+}

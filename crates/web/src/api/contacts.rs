@@ -56,6 +56,8 @@ pub struct ListContactsQuery {
     pub business_unit: Option<String>,
     /// Owner (`usr_3`).
     pub owner: Option<String>,
+    /// `newest` (default), `oldest` or `name` (unnamed contacts last); not with `q`.
+    pub sort: Option<String>,
     pub cursor: Option<String>,
     /// 1–200, default 50.
     pub limit: Option<u32>,
@@ -116,7 +118,21 @@ pub async fn list_contacts(
         },
         None => None,
     };
+    let order = match q.sort.as_deref() {
+        None | Some("newest") => None,
+        Some(o) => Some(
+            hatchery_store::contacts::ListOrder::parse(o)
+                .ok_or_else(|| invalid_field("sort", "must be newest, oldest or name"))?,
+        ),
+    };
+    if order.is_some() && q.q.is_some() {
+        return Err(invalid_field(
+            "sort",
+            "a search is ranked newest first; sort the list without `q`",
+        ));
+    }
     let before = match &q.cursor {
+        Some(_) if order.is_some() => None,
         Some(c) => Some(
             c.parse::<ContactId>()
                 .map_err(|_| invalid_field("cursor", "is not a cursor returned by this API"))?,
@@ -164,6 +180,17 @@ pub async fn list_contacts(
         // API keys are org-wide: they see the whole pool.
         visible_to: None,
     };
+    if let Some(order) = order {
+        let (data, next_cursor) = s
+            .store
+            .list_contacts_sorted(org, &filter, order, q.cursor.as_deref())
+            .await
+            .map_err(|e| match e {
+                hatchery_store::StoreError::Conflict(m) => invalid_field("cursor", m),
+                other => other.into(),
+            })?;
+        return Ok(Json(Page { data, next_cursor }));
+    }
     let (data, more) = s.store.list_contacts(org, &filter).await?;
     let next_cursor = if more {
         data.last().map(|c| c.id.to_string())

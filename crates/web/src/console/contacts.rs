@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use hatchery_domain::access::ContactScope;
 use hatchery_domain::{ContactId, Permission};
-use hatchery_store::contacts::{ContactFilter, VisibleTo};
+use hatchery_store::contacts::{ContactFilter, ListOrder, VisibleTo};
 use hatchery_store::events::TimelineCursor;
 use serde::Deserialize;
 use serde_json::Value;
@@ -28,6 +28,8 @@ pub struct ListQuery {
     stage: Option<String>,
     bu: Option<String>,
     owner: Option<String>,
+    /// `oldest` or `name`; newest first when absent.
+    sort: Option<String>,
     cursor: Option<String>,
 }
 
@@ -59,6 +61,10 @@ struct ListPage {
     owner: String,
     /// (id, name) of the users who may own contacts.
     owners: Vec<(String, String)>,
+    /// `newest`, `oldest` or `name`.
+    sort: &'static str,
+    /// The list with the filters and without a sort or cursor, ending in `?` or `&`.
+    sort_base: String,
     rows: Vec<Row>,
     next_href: Option<String>,
     first_href: Option<String>,
@@ -149,7 +155,15 @@ pub async fn list(
                 .collect()
         })
         .unwrap_or_default();
-    let before = match nonempty(&q.cursor) {
+    let order = match nonempty(&q.sort).as_deref() {
+        None | Some("newest") => None,
+        Some(o) => Some(ListOrder::parse(o).ok_or_else(|| {
+            PageError::BadRequest(lang, format!("{}: {o}", lang.t("contacts.sort")))
+        })?),
+    };
+    // A search is ranked newest first.
+    let order = order.filter(|_| search.is_none());
+    let before = match nonempty(&q.cursor).filter(|_| order.is_none()) {
         Some(c) => Some(
             c.parse::<ContactId>()
                 .map_err(|e| PageError::BadRequest(lang, e.to_string()))?,
@@ -166,8 +180,33 @@ pub async fn list(
             .map(|t| t.id),
         None => None,
     };
+    let mut sorted_next: Option<String> = None;
     let (contacts, more) = if tag.is_some() && tag_id.is_none() {
         (vec![], false)
+    } else if let Some(order) = order {
+        let filter = ContactFilter {
+            source: source.clone(),
+            tag_id,
+            stage: stage.clone(),
+            bu: bu_id,
+            owner: owner_id,
+            limit: PAGE_SIZE,
+            visible_to,
+            ..ContactFilter::default()
+        };
+        let (rows, next) = s
+            .store
+            .list_contacts_sorted(org, &filter, order, nonempty(&q.cursor).as_deref())
+            .await
+            .map_err(|e| match e {
+                hatchery_store::StoreError::Conflict(_) => {
+                    PageError::BadRequest(lang, lang.t("error.bad_request.title").to_owned())
+                }
+                other => store_err(other),
+            })?;
+        sorted_next = next;
+        let more = sorted_next.is_some();
+        (rows, more)
     } else {
         let filter = ContactFilter {
             q: search.clone(),
@@ -199,10 +238,23 @@ pub async fn list(
             base.push_str(&format!("{k}={}&", urlencode(x)));
         }
     }
-    let next_href = more
-        .then(|| contacts.last().map(|c| format!("{base}cursor={}", c.id)))
-        .flatten();
-    let first_href = before.map(|_| base.trim_end_matches(['&', '?']).to_owned());
+    let sort_base = base.clone();
+    let sort = match order {
+        None => "newest",
+        Some(ListOrder::Oldest) => "oldest",
+        Some(ListOrder::Name) => "name",
+    };
+    if order.is_some() {
+        base.push_str(&format!("sort={sort}&"));
+    }
+    let next_href = match &sorted_next {
+        Some(c) => Some(format!("{base}cursor={}", urlencode(c))),
+        None => more
+            .then(|| contacts.last().map(|c| format!("{base}cursor={}", c.id)))
+            .flatten(),
+    };
+    let first_href = (before.is_some() || (order.is_some() && nonempty(&q.cursor).is_some()))
+        .then(|| base.trim_end_matches(['&', '?']).to_owned());
     let rows = contacts
         .into_iter()
         .map(|c| Row {
@@ -238,6 +290,8 @@ pub async fn list(
         bus,
         owner: owner.unwrap_or_default(),
         owners,
+        sort,
+        sort_base,
         rows,
         next_href,
         first_href,

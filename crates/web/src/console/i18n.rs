@@ -317,6 +317,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("tags.category.need", "需求", "Need"),
     ("tags.category.value", "价值", "Value"),
     ("tags.category.stage", "阶段", "Stage"),
+    ("contacts.sort", "排序", "Sort"),
     ("tags.rules", "打标签规则", "Tag rules"),
     ("tags.rules_intro", "规则自动维护标签：满足条件的联系人带上该标签，不再满足时自动去掉，随数据变化和时间推移实时更新。写法见文档 docs/tags.md。", "A rule keeps its tag on exactly the contacts that meet its criteria, adding and removing it as their data changes and time passes. The rules are described in docs/tags.md."),
     ("tags.no_rules", "还没有规则。", "No rules yet."),
