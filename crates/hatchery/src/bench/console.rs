@@ -93,6 +93,10 @@ enum Page {
     Source,
     Tag,
     Search(Search),
+    /// `/contacts?sort=name`, from the start or (`true`) from a name in the middle.
+    ByName(bool),
+    /// `/contacts?sort=oldest`
+    Oldest,
     /// `/contacts/{id}` of a contact with a long timeline.
     Contact,
     /// The same with the timeline limited to one kind of event.
@@ -105,7 +109,7 @@ struct Case {
     user: As,
 }
 
-const CASES: [Case; 17] = [
+const CASES: [Case; 23] = [
     Case {
         label: "list: first page",
         page: Page::First,
@@ -189,6 +193,36 @@ const CASES: [Case; 17] = [
     Case {
         label: "contact 360°",
         page: Page::Contact,
+        user: As::Rep,
+    },
+    Case {
+        label: "list: sorted by name",
+        page: Page::ByName(false),
+        user: As::Admin,
+    },
+    Case {
+        label: "list: sorted by name, from a surname",
+        page: Page::ByName(true),
+        user: As::Admin,
+    },
+    Case {
+        label: "list: oldest first",
+        page: Page::Oldest,
+        user: As::Admin,
+    },
+    Case {
+        label: "list: sorted by name",
+        page: Page::ByName(false),
+        user: As::Rep,
+    },
+    Case {
+        label: "list: sorted by name, from a surname",
+        page: Page::ByName(true),
+        user: As::Rep,
+    },
+    Case {
+        label: "list: oldest first",
+        page: Page::Oldest,
         user: As::Rep,
     },
 ];
@@ -600,6 +634,16 @@ fn path_of(case: &Case, i: usize, pool: &Pool, rng: &mut StdRng) -> String {
             "/contacts?q={}",
             urlencode(&pool.sample.search_term(what, i, rng))
         ),
+        Page::ByName(false) => "/contacts?sort=name".to_owned(),
+        Page::ByName(true) => {
+            // A name-sorted page that starts where a surname's names start.
+            let term = pool.sample.search_term(Search::Name, i, rng);
+            format!(
+                "/contacts?sort=name&cursor={}",
+                urlencode(&format!("n:0:{}", hatchery_store::ingest::search_key(&term)))
+            )
+        }
+        Page::Oldest => "/contacts?sort=oldest".to_owned(),
         Page::Contact => format!("/contacts/{}", contacts[i % contacts.len()]),
         Page::ContactKind => {
             let kind = ["page", "track", "identify"][i % 3];
