@@ -114,6 +114,7 @@ pub fn routes() -> Router<AppState> {
         .route("/contacts/{id}/stage", post(lifecycle::move_contact))
         .route("/tiers", get(tiers::show).post(tiers::submit))
         .route("/tags", get(tags::show).post(tags::create))
+        .route("/contacts/tags", post(contacts::bulk_tag))
         .route("/tags/{id}/category", post(tags::set_category))
         .route("/tags/rules", post(tags::save_rules))
         // Administering users (disable, enable, reset a password), the user's own time zone and

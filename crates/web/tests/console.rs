@@ -957,3 +957,127 @@ async fn the_contact_list_sorts_by_name_and_age_with_keyset_pages() {
     );
     assert_eq!(b.get("/contacts?sort=size").await.status, 400);
 }
+
+#[tokio::test]
+async fn ticked_contacts_are_tagged_in_bulk_within_the_users_reach() {
+    let app = spawn_app().await;
+    let east = app
+        .store
+        .create_business_unit(app.org, "华东事业部", common::START)
+        .await
+        .unwrap()
+        .id;
+    let west = app
+        .store
+        .create_business_unit(app.org, "西部事业部", common::START)
+        .await
+        .unwrap()
+        .id;
+    add_user(
+        &app,
+        "ann@example.com",
+        "Ann",
+        &[Grant::org_wide(Role::Marketer)],
+    )
+    .await;
+    add_user(
+        &app,
+        "rep@example.com",
+        "Rep",
+        &[Grant::in_bu(Role::SalesRep, east)],
+    )
+    .await;
+    app.store
+        .set_pool_policy(app.org, PoolPolicy::BuIsolated)
+        .await
+        .unwrap();
+    app.batch(vec![
+        json!({"type":"identify","userId":"1","traits":{"name":"王伟"}}),
+        json!({"type":"identify","userId":"2","traits":{"name":"李娜"}}),
+        json!({"type":"identify","userId":"3","traits":{"name":"张敏"}}),
+    ])
+    .await;
+    let mut ids = Vec::new();
+    for (u, bu) in [("1", east), ("2", east), ("3", west)] {
+        let id: ContactId = app.contact_by(&format!("user_id:{u}")).await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        app.store
+            .place_contact(
+                app.org,
+                id,
+                Placement {
+                    bu: Some(bu),
+                    owner: None,
+                },
+                common::START,
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let tags_of = |id: ContactId| {
+        let app = &app;
+        async move { app.store.contact_tags(app.org, id).await.unwrap() }
+    };
+    let mut b = Browser::new(&app);
+    b.sign_in("ann@example.com", PASSWORD).await;
+    let list = b.get("/contacts").await.body;
+    assert!(list.contains(&format!("name=\"c_{}\"", ids[0].0)), "{list}");
+    let (c0, c1) = (format!("c_{}", ids[0].0), format!("c_{}", ids[1].0));
+    let done = b
+        .submit(
+            "/contacts",
+            "/contacts/tags",
+            &[
+                ("tag", "重点跟进"),
+                ("action", "add"),
+                (&c0, "on"),
+                (&c1, "on"),
+                ("back", "/contacts?sort=name"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (done.status, done.location.as_str()),
+        (303, "/contacts?sort=name"),
+        "{}",
+        done.body
+    );
+    assert_eq!(tags_of(ids[0]).await, ["重点跟进"]);
+    assert_eq!(tags_of(ids[1]).await, ["重点跟进"]);
+    assert!(tags_of(ids[2]).await.is_empty());
+    let removed = b
+        .submit(
+            "/contacts",
+            "/contacts/tags",
+            &[("tag", "重点跟进"), ("action", "remove"), (&c1, "on")],
+        )
+        .await;
+    assert_eq!(removed.status, 303);
+    assert!(tags_of(ids[1]).await.is_empty());
+    let none = b
+        .submit(
+            "/contacts",
+            "/contacts/tags",
+            &[("tag", "x"), ("action", "add")],
+        )
+        .await;
+    assert_eq!(none.status, 400);
+
+    // A rep of 华东 cannot tag a contact of 西部, even by naming it: nothing is written.
+    let mut rep = Browser::new(&app);
+    rep.sign_in("rep@example.com", PASSWORD).await;
+    let c2 = format!("c_{}", ids[2].0);
+    let refused = rep
+        .submit(
+            "/contacts",
+            "/contacts/tags",
+            &[("tag", "越权"), ("action", "add"), (&c0, "on"), (&c2, "on")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(tags_of(ids[2]).await.is_empty() && tags_of(ids[0]).await == ["重点跟进"]);
+}

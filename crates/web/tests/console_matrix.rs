@@ -433,6 +433,7 @@ async fn every_console_form_answers_every_role_as_the_table_says() {
         ("/tiers", "/tiers", Rule::SegmentWrite),
         ("/tags", "/tags", Rule::SegmentWrite),
         ("/tags/rules", "/tags/rules", Rule::SegmentWrite),
+        ("/contacts/tags", "/contacts/tags", Rule::ContactWrite),
         (
             "/tags/{id}/category",
             "/tags/999999/category",

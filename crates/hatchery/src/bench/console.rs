@@ -640,7 +640,10 @@ fn path_of(case: &Case, i: usize, pool: &Pool, rng: &mut StdRng) -> String {
             let term = pool.sample.search_term(Search::Name, i, rng);
             format!(
                 "/contacts?sort=name&cursor={}",
-                urlencode(&format!("n:0:{}", hatchery_store::ingest::search_key(&term)))
+                urlencode(&format!(
+                    "n:0:{}",
+                    hatchery_store::ingest::search_key(&term)
+                ))
             )
         }
         Page::Oldest => "/contacts?sort=oldest".to_owned(),

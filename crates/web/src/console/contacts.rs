@@ -34,6 +34,7 @@ pub struct ListQuery {
 }
 
 struct Row {
+    id: String,
     href: String,
     name: String,
     company: String,
@@ -63,6 +64,10 @@ struct ListPage {
     owners: Vec<(String, String)>,
     /// `newest`, `oldest` or `name`.
     sort: &'static str,
+    /// May tag contacts in bulk, with the form's token and the page to return to.
+    writer: bool,
+    csrf: String,
+    here: String,
     /// The list with the filters and without a sort or cursor, ending in `?` or `&`.
     sort_base: String,
     rows: Vec<Row>,
@@ -258,6 +263,7 @@ pub async fn list(
     let rows = contacts
         .into_iter()
         .map(|c| Row {
+            id: c.id.0.to_string(),
             href: format!("/contacts/{}", c.id),
             name: c
                 .name
@@ -292,6 +298,9 @@ pub async fn list(
         owners,
         sort,
         sort_base,
+        writer: v.access.may(Permission::ContactsWrite),
+        csrf: v.session.csrf_token.clone(),
+        here: here.clone(),
         rows,
         next_href,
         first_href,
@@ -728,4 +737,113 @@ pub async fn show(
         }),
     };
     Ok(render(&page)?.into_response())
+}
+
+/// Most contacts one bulk change may name (a page shows 50).
+const MAX_BULK: usize = 200;
+
+/// Adds a tag to, or removes it from, the contacts ticked on a list page (fields `c_<id>`). Every
+/// contact must be one the user may change; otherwise nothing is written.
+pub async fn bulk_tag(
+    State(s): State<AppState>,
+    super::session::SignedForm { viewer: v, fields }: super::session::SignedForm<
+        std::collections::HashMap<String, String>,
+    >,
+) -> Result<Response, PageError> {
+    let lang = v.lang;
+    let org = v.org();
+    if !v.access.may(Permission::ContactsWrite) {
+        return Err(PageError::Forbidden(lang, "error.forbidden.body"));
+    }
+    let tag = fields.get("tag").map(|t| t.trim()).unwrap_or_default();
+    crate::api::tags::check_tag_name(tag).map_err(|m| {
+        PageError::BadRequest(lang, format!("{}: {m}", lang.t("contacts.bulk_tag")))
+    })?;
+    let on = match fields.get("action").map(String::as_str) {
+        Some("add") => true,
+        Some("remove") => false,
+        _ => {
+            return Err(PageError::BadRequest(
+                lang,
+                lang.t("error.bad_request.title").to_owned(),
+            ))
+        }
+    };
+    let mut ids: Vec<ContactId> = Vec::new();
+    for k in fields.keys().filter_map(|k| k.strip_prefix("c_")) {
+        let id = k.parse::<i64>().map_err(|_| {
+            PageError::BadRequest(lang, lang.t("error.bad_request.title").to_owned())
+        })?;
+        ids.push(ContactId(id));
+    }
+    if ids.is_empty() {
+        return Err(PageError::BadRequest(
+            lang,
+            lang.t("contacts.bulk_none").to_owned(),
+        ));
+    }
+    if ids.len() > MAX_BULK {
+        return Err(PageError::BadRequest(
+            lang,
+            format!("{} ≤ {MAX_BULK}", lang.t("contacts.select")),
+        ));
+    }
+    let store_err = |e| PageError::from_store(e, lang);
+    for id in &ids {
+        let placement = s
+            .store
+            .contact_placement(org, *id)
+            .await
+            .map_err(store_err)?;
+        if !v
+            .access
+            .may_on_contact(Permission::ContactsWrite, placement)
+        {
+            tracing::info!(
+                org.id = org.0,
+                user.id = v.user.id.0,
+                contact.id = id.0,
+                "bulk tag refused: contact outside the user's units"
+            );
+            return Err(PageError::Forbidden(lang, "error.forbidden.body"));
+        }
+    }
+    let tag_id = if on {
+        Some(
+            s.store
+                .ensure_tag(org, tag, None, s.now())
+                .await
+                .map_err(store_err)?
+                .id,
+        )
+    } else {
+        s.store
+            .tag_by_name(org, tag)
+            .await
+            .map_err(store_err)?
+            .map(|t| t.id)
+    };
+    if let Some(t) = tag_id {
+        let n = s
+            .store
+            .set_tag(org, t, &ids, on, s.now())
+            .await
+            .map_err(store_err)?;
+        tracing::info!(
+            org.id = org.0,
+            user.id = v.user.id.0,
+            tag.id = t,
+            changed = n,
+            "bulk tag"
+        );
+    }
+    let back = crate::console::safe_next(fields.get("back").map(String::as_str));
+    Ok(
+        axum::response::Redirect::to(if back.starts_with("/contacts") {
+            &back
+        } else {
+            "/contacts"
+        })
+        .into_response(),
+    )
 }
