@@ -539,6 +539,7 @@ async fn the_contact_page_shows_identities_tags_merges_and_a_timeline_by_day() {
         "所在分群",
         "重点客户分群",
         "评分变化（越过阈值）",
+        "资料更新于",
         "活跃度 ↑ 30",
         "进入分群",
         "线索评分",

@@ -385,6 +385,9 @@ struct ContactPage {
     consents: Vec<(String, String, bool, String, String)>,
     /// (dimension, tier, since) and the referral count, when tiers are on.
     tiers: Option<(Vec<(String, String, String)>, u32)>,
+    /// When the profile last changed: relative (`3 天前`) and in full.
+    changed_ago: String,
+    changed_at: String,
     /// The contact's id and the session's form token, for the stage form.
     id: String,
     csrf: String,
@@ -701,6 +704,8 @@ pub async fn show(
         stage,
         tiers,
         consents,
+        changed_ago: local.relative(contact.updated_at, s.now()),
+        changed_at: local.datetime(contact.updated_at),
         id: contact.id.to_string(),
         csrf: v.session.csrf_token.clone(),
         account,

@@ -73,6 +73,32 @@ impl Local {
         }
     }
 
+    /// How long ago `ms` was at `now`: `刚刚`, `5 分钟前`, `3 天前` / `just now`, `5 minutes ago`,
+    /// `3 days ago` (months of 30 days, years of 365); a time in the future is shown as a date.
+    pub fn relative(self, ms: i64, now: i64) -> String {
+        let s = (now - ms) / 1000;
+        if s < 0 {
+            return self.datetime(ms);
+        }
+        let (n, zh, en) = match s {
+            0..=59 => {
+                return match self.lang {
+                    Lang::Zh => "刚刚".to_owned(),
+                    Lang::En => "just now".to_owned(),
+                }
+            }
+            60..=3_599 => (s / 60, "分钟", "minute"),
+            3_600..=86_399 => (s / 3_600, "小时", "hour"),
+            86_400..=2_591_999 => (s / 86_400, "天", "day"),
+            2_592_000..=31_535_999 => (s / 2_592_000, "个月", "month"),
+            _ => (s / 31_536_000, "年", "year"),
+        };
+        match self.lang {
+            Lang::Zh => format!("{n} {zh}前"),
+            Lang::En => format!("{n} {en}{} ago", if n == 1 { "" } else { "s" }),
+        }
+    }
+
     /// A time of day, `09:30`.
     pub fn time(self, ms: i64) -> String {
         self.at(ms).format("%H:%M").to_string()
@@ -318,6 +344,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("tags.category.value", "价值", "Value"),
     ("tags.category.stage", "阶段", "Stage"),
     ("contacts.sort", "排序", "Sort"),
+    ("contact.changed", "资料更新于", "Profile changed"),
     ("contacts.bulk_tag", "给勾选的联系人打标签", "Tag the ticked contacts"),
     ("contacts.bulk_add", "加上标签", "Add tag"),
     ("contacts.bulk_remove", "去掉标签", "Remove tag"),
@@ -867,6 +894,26 @@ mod tests {
         assert_eq!(Lang::from_accept_language("de"), Lang::Zh);
         assert_eq!(Lang::from_accept_language(""), Lang::Zh);
         assert_eq!(Lang::from_accept_language("en;q=0, zh-TW"), Lang::Zh);
+    }
+
+    #[test]
+    fn relative_times_follow_the_language() {
+        let now = 1_800_000_000_000;
+        let zh = Local::new(Lang::Zh, chrono_tz::Asia::Shanghai);
+        let en = Local::new(Lang::En, chrono_tz::Asia::Shanghai);
+        assert_eq!(zh.relative(now - 30_000, now), "刚刚");
+        assert_eq!(en.relative(now - 30_000, now), "just now");
+        assert_eq!(zh.relative(now - 5 * 60_000, now), "5 分钟前");
+        assert_eq!(en.relative(now - 60_000, now), "1 minute ago");
+        assert_eq!(en.relative(now - 3 * 3_600_000, now), "3 hours ago");
+        assert_eq!(zh.relative(now - 2 * 86_400_000, now), "2 天前");
+        assert_eq!(en.relative(now - 45 * 86_400_000, now), "1 month ago");
+        assert_eq!(zh.relative(now - 800 * 86_400_000, now), "2 年前");
+        // The future is a date, not "-3 days ago".
+        assert_eq!(
+            zh.relative(now + 86_400_000, now),
+            zh.datetime(now + 86_400_000)
+        );
     }
 
     #[test]
