@@ -155,8 +155,9 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
             .chain(tag_rules.iter().flat_map(|r| r.filters())),
         now,
     );
-    // Tag rules compare what they decide with the tags a contact has.
+    // Tag rules compare what they decide with the tags a contact has; tiers with the stored ones.
     needs.tags |= tag_rules.is_some();
+    needs.tiers |= tiers.is_some();
     if let Some(m) = &model {
         // Scores are computed afresh below (the stored ones are read once, as `previous`).
         needs.scores = false;
@@ -170,10 +171,6 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
         None => HashMap::new(),
     };
     let current = store.memberships(org, &ids).await?;
-    let stored_tiers = match &tiers {
-        Some(_) => store.stored_tiers(org, &ids).await?,
-        None => HashMap::new(),
-    };
     let names: HashMap<SegmentId, String> =
         segments.iter().map(|s| (s.id, s.name.clone())).collect();
     let none = Default::default();
@@ -278,7 +275,7 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
             if let Some(by) = snapshot.traits.get("referred_by").and_then(referrer) {
                 out.referrals.push((id, by));
             }
-            let before = stored_tiers.get(&id).cloned().unwrap_or_default();
+            let before = std::mem::take(&mut snapshot.tiers);
             let after = t.model.classify(snapshot, now);
             let moved = hatchery_domain::tiers::changes(&before, &after);
             for (dimension, from, to) in &moved {

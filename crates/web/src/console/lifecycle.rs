@@ -191,16 +191,11 @@ pub async fn submit(
         );
         return Ok(Redirect::to("/lifecycle").into_response());
     }
-    let checked = match super::model_text::model_json(&fields.model, lang) {
-        Err(e) => Err(e),
-        Ok(json) => match checked_model(&s.store, org, &json).await {
-            Ok(m) => Ok(m),
-            Err(e) if e.status.is_client_error() => {
-                Err(format!("{} {}", lang.t("lifecycle.invalid"), e.message))
-            }
-            Err(_) => return Err(PageError::Unavailable(lang)),
-        },
-    };
+    let store = &s.store;
+    let checked = super::model_text::checked(&fields.model, lang, |json| async move {
+        checked_model(store, org, &json).await
+    })
+    .await?;
     match checked {
         Ok(model) => {
             let version = s

@@ -235,16 +235,12 @@ pub async fn save_rules(
 ) -> Result<Response, PageError> {
     writer(&v)?;
     let lang = v.lang;
-    let checked = match super::model_text::model_json(&fields.model, lang) {
-        Err(e) => Err(e),
-        Ok(json) => match crate::api::tags::checked_rules(&s.store, v.org(), &json).await {
-            Ok(r) => Ok(r),
-            Err(e) if e.status.is_client_error() => {
-                Err(format!("{} {}", lang.t("lifecycle.invalid"), e.message))
-            }
-            Err(_) => return Err(PageError::Unavailable(lang)),
-        },
-    };
+    let store = &s.store;
+    let org = v.org();
+    let checked = super::model_text::checked(&fields.model, lang, |json| async move {
+        crate::api::tags::checked_rules(store, org, &json).await
+    })
+    .await?;
     match checked {
         Ok(rules) => {
             let version = s
