@@ -120,6 +120,11 @@ pub async fn run_once(
             }
         } else {
             metrics.contacts_evaluated.fetch_add(n, Relaxed);
+            let visible = clock.now_ms();
+            for j in &jobs {
+                let lag = visible.saturating_sub(j.due_at).max(0);
+                metrics.evaluation_lag.observe_n(lag as f64 / 1000.0, 1);
+            }
         }
     }
     Ok(true)

@@ -5,9 +5,70 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds (seconds) of the batch-commit latency histogram.
-const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const COMMIT_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+/// Upper bounds (seconds) of the evaluation-lag histogram: fine around the one-second target.
+const LAG_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
 
-#[derive(Debug, Default)]
+/// A Prometheus histogram of seconds with fixed bucket bounds.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_us: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Records `n` observations of `seconds` each.
+    pub fn observe_n(&self, seconds: f64, n: u64) {
+        let seconds = seconds.max(0.0);
+        if let Some(i) = self.bounds.iter().position(|b| seconds <= *b) {
+            // Buckets are cumulative: count in the first that holds the value and every later one.
+            for b in &self.buckets[i..] {
+                b.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.sum_us
+            .fetch_add((seconds * 1e6) as u64 * n, Ordering::Relaxed);
+        self.count.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (b, n) in self.bounds.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{b}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+#[derive(Debug)]
 pub struct Metrics {
     pub events_ingested: AtomicU64,
     pub events_duplicate: AtomicU64,
@@ -21,19 +82,36 @@ pub struct Metrics {
     pub contacts_evaluated: AtomicU64,
     pub segments_materialised: AtomicU64,
     pub evaluation_failures: AtomicU64,
-    commit_buckets: [AtomicU64; BUCKETS.len()],
-    commit_seconds_sum_us: AtomicU64,
+    commit_seconds: Histogram,
+    /// From the instant a contact's evaluation fell due (the change was stored, or a rolling
+    /// window moved) to the commit of its new scores, stage, tiers and memberships.
+    pub evaluation_lag: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            events_ingested: AtomicU64::new(0),
+            events_duplicate: AtomicU64::new(0),
+            contacts_created: AtomicU64::new(0),
+            merges: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            commit_failures: AtomicU64::new(0),
+            import_rows: AtomicU64::new(0),
+            import_rows_rejected: AtomicU64::new(0),
+            identifiers_rejected: AtomicU64::new(0),
+            contacts_evaluated: AtomicU64::new(0),
+            segments_materialised: AtomicU64::new(0),
+            evaluation_failures: AtomicU64::new(0),
+            commit_seconds: Histogram::new(COMMIT_BUCKETS),
+            evaluation_lag: Histogram::new(LAG_BUCKETS),
+        }
+    }
 }
 
 impl Metrics {
     pub fn observe_commit(&self, seconds: f64) {
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                self.commit_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.commit_seconds_sum_us
-            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.commit_seconds.observe_n(seconds, 1);
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -113,26 +191,48 @@ impl Metrics {
             "Evaluation batches that failed and were retried.",
             &self.evaluation_failures,
         );
-        let name = "hatchery_batch_commit_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Latency of one group commit.\n# TYPE {name} histogram"
+        self.commit_seconds.render(
+            &mut out,
+            "hatchery_batch_commit_seconds",
+            "Latency of one group commit.",
         );
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{b}\"}} {}",
-                self.commit_buckets[i].load(Ordering::Relaxed)
-            );
-        }
-        let count = self.commits.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.commit_seconds_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        self.evaluation_lag.render(
+            &mut out,
+            "hatchery_evaluation_lag_seconds",
+            "Time from a contact's evaluation falling due (a change stored, a rolling window moving) to its new memberships being visible.",
         );
-        let _ = writeln!(out, "{name}_count {count}");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_render_as_prometheus() {
+        let m = Metrics::default();
+        m.evaluation_lag.observe_n(0.07, 3);
+        m.evaluation_lag.observe_n(0.9, 1);
+        m.evaluation_lag.observe_n(400.0, 1);
+        let text = m.render();
+        assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"0.05\"} 0\n"));
+        assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"0.1\"} 3\n"));
+        assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"0.8\"} 3\n"));
+        assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"1\"} 4\n"));
+        assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"300\"} 4\n"));
+        assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"+Inf\"} 5\n"));
+        assert!(text.contains("hatchery_evaluation_lag_seconds_count 5\n"));
+        assert!(text.contains("hatchery_evaluation_lag_seconds_sum 401.11\n"));
+        m.observe_commit(0.02);
+        assert!(m
+            .render()
+            .contains("hatchery_batch_commit_seconds_count 1\n"));
+        assert!(m
+            .render()
+            .contains("hatchery_batch_commit_seconds_bucket{le=\"0.01\"} 0\n"));
+        assert!(m
+            .render()
+            .contains("hatchery_batch_commit_seconds_bucket{le=\"0.025\"} 1\n"));
     }
 }

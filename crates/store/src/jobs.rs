@@ -42,6 +42,8 @@ pub struct Job {
     pub subject: i64,
     /// The `touched` counter when claimed.
     pub touched: i64,
+    /// When it fell due: the first change it was asked for, or its timer.
+    pub due_at: Millis,
 }
 
 /// How a worker leaves a job it claimed.
@@ -97,9 +99,9 @@ impl Store {
             "UPDATE jobs SET lease_until = $1, attempts = attempts + 1 WHERE id IN (\
              SELECT id FROM jobs WHERE kind = $2 AND due_at <= $3 \
              AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at LIMIT $4{lock}) \
-             RETURNING id, org_id, subject, touched"
+             RETURNING id, org_id, subject, touched, due_at"
         );
-        let rows: Vec<(i64, i64, i64, i64)> = with_tx!(&mut tx, c => sqlx::query_as(&sql)
+        let rows: Vec<(i64, i64, i64, i64, i64)> = with_tx!(&mut tx, c => sqlx::query_as(&sql)
             .bind(now + lease_ms)
             .bind(kind.as_str())
             .bind(now)
@@ -109,11 +111,12 @@ impl Store {
         tx.commit().await?;
         Ok(rows
             .into_iter()
-            .map(|(id, org, subject, touched)| Job {
+            .map(|(id, org, subject, touched, due_at)| Job {
                 id,
                 org: OrgId(org),
                 subject,
                 touched,
+                due_at,
             })
             .collect())
     }
@@ -213,6 +216,34 @@ pub(crate) async fn enqueue_jobs_in(
     Ok(())
 }
 
+/// Asks for `kind` on each subject at its own instant (or earlier, if already asked): timers.
+pub(crate) async fn enqueue_jobs_at_in(
+    tx: &mut Tx,
+    org: OrgId,
+    kind: JobKind,
+    timers: &[(i64, Millis)],
+) -> Result<()> {
+    // One statement must not name a row twice (PostgreSQL refuses it): keep each subject's
+    // earliest instant.
+    let mut timers = timers.to_vec();
+    timers.sort_unstable();
+    timers.dedup_by_key(|t| t.0);
+    for chunk in timers.chunks(ENQUEUE_CHUNK) {
+        with_tx!(&mut *tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO jobs (org_id, kind, subject, due_at) ");
+            qb.push_values(chunk, |mut b, (s, at)| {
+                b.push_bind(org.0)
+                    .push_bind(kind.as_str())
+                    .push_bind(*s)
+                    .push_bind(*at);
+            });
+            qb.push(UPSERT_CONFLICT);
+            qb.build().execute(&mut *c).await?;
+        });
+    }
+    Ok(())
+}
+
 /// Asks for `kind` at `due_at` on every subject `subjects` selects: a query yielding distinct values
 /// in a column named `subject`, in which `$1` is the organisation and `$4`, `$5`… are `args`.
 pub(crate) async fn enqueue_selected_in(
@@ -241,24 +272,40 @@ pub(crate) async fn enqueue_selected_in(
 /// Ends claimed jobs inside `tx`: each is removed, or kept as a timer, unless it was touched
 /// since it was claimed — then it stays, due at once, for another run.
 pub(crate) async fn end_jobs_in(tx: &mut Tx, ends: &[(Job, JobEnd)]) -> Result<()> {
-    for (job, end) in ends {
-        with_tx!(&mut *tx, c => match end {
-            JobEnd::Done => sqlx::query("DELETE FROM jobs WHERE id = $1 AND touched = $2")
-                .bind(job.id)
-                .bind(job.touched)
-                .execute(&mut *c)
-                .await?
-                .rows_affected(),
-            JobEnd::Again(at) => sqlx::query(
-                "UPDATE jobs SET due_at = $3, lease_until = NULL, attempts = 0, last_error = NULL \
-                 WHERE id = $1 AND touched = $2",
-            )
-            .bind(job.id)
-            .bind(job.touched)
-            .bind(*at)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
+    // A few statements per batch, not one per job: `(id, touched)` pairs must both match.
+    let done: Vec<&Job> = ends
+        .iter()
+        .filter(|(_, e)| matches!(e, JobEnd::Done))
+        .map(|(j, _)| j)
+        .collect();
+    let again: Vec<(&Job, Millis)> = ends
+        .iter()
+        .filter_map(|(j, e)| match e {
+            JobEnd::Again(at) => Some((j, *at)),
+            JobEnd::Done => None,
+        })
+        .collect();
+    for chunk in done.chunks(ENQUEUE_CHUNK) {
+        with_tx!(&mut *tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("DELETE FROM jobs WHERE (id, touched) IN (");
+            qb.push_values(chunk, |mut b, j| {
+                b.push_bind(j.id).push_bind(j.touched);
+            });
+            qb.push(")");
+            qb.build().execute(&mut *c).await?;
+        });
+    }
+    for chunk in again.chunks(ENQUEUE_CHUNK) {
+        with_tx!(&mut *tx, c => {
+            // VALUES columns are `column1`, `column2`, … on both databases.
+            let mut qb = sqlx::QueryBuilder::new(
+                "UPDATE jobs SET due_at = v.column3, lease_until = NULL, attempts = 0, last_error = NULL FROM (",
+            );
+            qb.push_values(chunk, |mut b, (j, at)| {
+                b.push_bind(j.id).push_bind(j.touched).push_bind(*at);
+            });
+            qb.push(") AS v WHERE jobs.id = v.column1 AND jobs.touched = v.column2");
+            qb.build().execute(&mut *c).await?;
         });
     }
     // Whatever is left leased was touched meanwhile: free it to run again.

@@ -185,30 +185,41 @@ impl Store {
 
 /// Stores scores inside `tx`.
 pub(crate) async fn upsert_scores_in(tx: &mut Tx, org: OrgId, scores: &[NewScore]) -> Result<()> {
-    for s in scores {
-        let snap = ScoreSnapshot::of(&s.scored, s.half_life_ms);
-        with_tx!(&mut *tx, c => sqlx::query(
-            "INSERT INTO contact_scores (org_id, contact_id, fit, engagement, engagement_sign, engagement_log, half_life_ms, \
-             grade, reasons, scored_at, model_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (org_id, contact_id) DO UPDATE SET fit = excluded.fit, engagement = excluded.engagement, \
-             engagement_sign = excluded.engagement_sign, engagement_log = excluded.engagement_log, \
-             half_life_ms = excluded.half_life_ms, grade = excluded.grade, reasons = excluded.reasons, \
-             scored_at = excluded.scored_at, model_version = excluded.model_version",
-        )
-        .bind(org.0)
-        .bind(s.contact.0)
-        .bind(s.scored.fit)
-        .bind(s.scored.engagement)
-        .bind(i32::from(snap.engagement_sign))
-        .bind(snap.engagement_log)
-        .bind(s.half_life_ms)
-        .bind(s.scored.grade.as_str())
-        .bind(serde_json::to_string(&s.scored.reasons)?)
-        .bind(s.scored.at)
-        .bind(s.model_version)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
+    // One statement per chunk; a batch holds each contact once, as one statement must.
+    for chunk in scores.chunks(500) {
+        let rows = chunk
+            .iter()
+            .map(|s| {
+                let snap = ScoreSnapshot::of(&s.scored, s.half_life_ms);
+                Ok((s, snap, serde_json::to_string(&s.scored.reasons)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        with_tx!(&mut *tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO contact_scores (org_id, contact_id, fit, engagement, engagement_sign, engagement_log, half_life_ms, \
+                 grade, reasons, scored_at, model_version) ",
+            );
+            qb.push_values(&rows, |mut b, (s, snap, reasons)| {
+                b.push_bind(org.0)
+                    .push_bind(s.contact.0)
+                    .push_bind(s.scored.fit)
+                    .push_bind(s.scored.engagement)
+                    .push_bind(i32::from(snap.engagement_sign))
+                    .push_bind(snap.engagement_log)
+                    .push_bind(s.half_life_ms)
+                    .push_bind(s.scored.grade.as_str())
+                    .push_bind(reasons.clone())
+                    .push_bind(s.scored.at)
+                    .push_bind(s.model_version);
+            });
+            qb.push(
+                " ON CONFLICT (org_id, contact_id) DO UPDATE SET fit = excluded.fit, engagement = excluded.engagement, \
+                 engagement_sign = excluded.engagement_sign, engagement_log = excluded.engagement_log, \
+                 half_life_ms = excluded.half_life_ms, grade = excluded.grade, reasons = excluded.reasons, \
+                 scored_at = excluded.scored_at, model_version = excluded.model_version",
+            );
+            qb.build().execute(&mut *c).await?;
+        });
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod membership;
 mod sql;
+mod timers;
 
 use hatchery_domain::ids::SegmentId;
 use hatchery_domain::segment::{ContactSnapshot, Filter, FilterError};

@@ -502,7 +502,7 @@ fn snapshot(c: &GenContact, i: usize, accounts: &[GenAccount]) -> ContactSnapsho
             .collect(),
         scores: c
             .score
-            .map_or(ScoreSnapshot::default(), |s| score_snapshot(s)),
+            .map_or(ScoreSnapshot::default(), score_snapshot),
         segments: c.segments.iter().map(|s| SegmentId(*s)).collect(),
         stage: c.stage.map(str::to_owned),
         stage_since: c.stage.map(|_| NOW),
@@ -745,6 +745,8 @@ fn sql_and_in_process_evaluation_select_the_same_contacts() {
     let case = std::cell::Cell::new(0);
     // Filters that selected some but not all live contacts: the comparison must not be vacuous.
     let discriminating = std::cell::Cell::new(0_u32);
+    // Contacts given a timer: the timer comparison must not be vacuous either.
+    let timed = std::cell::Cell::new(0_u32);
     let result = runner.run(&strategy, |(accounts, contacts, filters)| {
         case.set(case.get() + 1);
         rt.block_on(async {
@@ -794,6 +796,23 @@ fn sql_and_in_process_evaluation_select_the_same_contacts() {
                     .map(|((id, _), _)| *id)
                     .collect();
                 prop_assert_eq!(&from_store, &expected, "loaded snapshots, filter {}", json);
+                // The timers a materialisation sets by query are the instants the in-process
+                // evaluation would set.
+                let timers = db
+                    .store
+                    .first_timers(stored.org, &f, NOW)
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("{e} for {json}")))?;
+                timed.set(timed.get() + timers.len() as u32);
+                for (id, s) in &stored.live {
+                    prop_assert_eq!(
+                        timers.get(&id.0).copied(),
+                        f.next_change_at(s, NOW),
+                        "timer of contact {} for filter {}",
+                        id.0,
+                        json
+                    );
+                }
                 let count = db.store.segment_count(stored.org, &f, NOW).await.unwrap();
                 prop_assert_eq!(
                     count as usize,
@@ -816,6 +835,12 @@ fn sql_and_in_process_evaluation_select_the_same_contacts() {
         "only {} of {} filters told contacts apart; the generators need more overlap",
         discriminating.get(),
         cases * 6
+    );
+    assert!(
+        timed.get() >= cases / 4,
+        "only {} timers in {} cases; the generators need more rolling windows",
+        timed.get(),
+        cases
     );
     eprintln!(
         "{} of {} filters told contacts apart",

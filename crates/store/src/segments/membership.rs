@@ -7,14 +7,13 @@
 //! (`hatchery_domain::segment::membership`). Every change after the first materialisation is a
 //! `segment.entered` / `segment.exited` event on the contact's timeline.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use hatchery_domain::ids::SegmentId;
 use hatchery_domain::scoring::ScoreKind;
 use hatchery_domain::segment::membership::{in_reference_order, MembershipChange};
 use hatchery_domain::segment::{
-    AccountField, AccountSnapshot, Condition, ContactSnapshot, EventCondition, EventRecord, Filter,
-    Window,
+    AccountField, AccountSnapshot, ContactSnapshot, EventRecord, Filter,
 };
 use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId, StandardField};
 use serde::Serialize;
@@ -23,12 +22,14 @@ use crate::backend::{bind_args, with_pool, with_tx, Arg, Tx};
 use crate::contacts::{Contact, ContactRow, VisibleTo, CONTACT_COLUMNS};
 use crate::error::{Result, StoreError};
 use crate::ingest::{insert_events, NewEvent};
-use crate::jobs::{end_jobs_in, enqueue_jobs_in, Job, JobEnd, JobKind};
+use crate::jobs::{end_jobs_in, enqueue_jobs_at_in, enqueue_jobs_in, Job, JobEnd, JobKind};
 use crate::scores::NewScore;
 use crate::{Millis, Store};
 
 /// Contacts read by one statement of a batch.
 const BATCH: usize = 500;
+/// Membership rows per statement (four placeholders each).
+const MEMBERSHIP_CHUNK: usize = 2_000;
 const DAY_MS: Millis = hatchery_domain::segment::DAY_MS;
 
 /// Everything one evaluation pass over a batch of contacts decided.
@@ -589,40 +590,27 @@ impl Store {
         let (moved, stale) =
             crate::lifecycle::apply_stage_moves_in(&mut tx, org, &out.stages, now).await?;
         events.extend(moved);
-        for (contact, change) in &out.memberships {
-            for s in &change.entered {
-                let n = with_tx!(&mut tx, c => sqlx::query(
-                    "INSERT INTO segment_members (org_id, segment_id, contact_id, entered_at) \
-                     SELECT $1, $2, $3, $4 WHERE EXISTS \
-                     (SELECT 1 FROM segments WHERE org_id = $1 AND id = $2 AND status = 'ready') \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(org.0)
-                .bind(s.0)
-                .bind(contact.0)
-                .bind(now)
-                .execute(&mut *c)
-                .await?
-                .rows_affected());
-                if n > 0 {
-                    moves.entry(*s).or_default().0 += 1;
-                    events.push(membership_event(*contact, *s, names.get(s), true, now));
+        let entered: Vec<(SegmentId, ContactId)> = out
+            .memberships
+            .iter()
+            .flat_map(|(c, ch)| ch.entered.iter().map(move |s| (*s, *c)))
+            .collect();
+        let exited: Vec<(SegmentId, ContactId)> = out
+            .memberships
+            .iter()
+            .flat_map(|(c, ch)| ch.exited.iter().map(move |s| (*s, *c)))
+            .collect();
+        let added = insert_memberships(&mut tx, org, &entered, now).await?;
+        let removed = delete_memberships(&mut tx, org, &exited).await?;
+        for (pairs, done, is_entry) in [(&entered, &added, true), (&exited, &removed, false)] {
+            for (s, contact) in pairs.iter().filter(|p| done.contains(p)) {
+                let m = moves.entry(*s).or_default();
+                if is_entry {
+                    m.0 += 1;
+                } else {
+                    m.1 += 1;
                 }
-            }
-            for s in &change.exited {
-                let n = with_tx!(&mut tx, c => sqlx::query(
-                    "DELETE FROM segment_members WHERE org_id = $1 AND segment_id = $2 AND contact_id = $3",
-                )
-                .bind(org.0)
-                .bind(s.0)
-                .bind(contact.0)
-                .execute(&mut *c)
-                .await?
-                .rows_affected());
-                if n > 0 {
-                    moves.entry(*s).or_default().1 += 1;
-                    events.push(membership_event(*contact, *s, names.get(s), false, now));
-                }
+                events.push(membership_event(*contact, *s, names.get(s), is_entry, now));
             }
         }
         insert_events(&mut tx, org, &events).await?;
@@ -640,8 +628,8 @@ impl Store {
     /// stored; the segment is `ready` afterwards. The first materialisation writes no events (the
     /// segment's members did not *enter* anything); a later one (after a filter edit) writes an
     /// event per contact that entered or left. Contacts whose membership can change with time
-    /// alone (those with events in a rolling window of the filter) are queued for evaluation,
-    /// which sets their timers. `None`: the segment is gone, or its filter changed meanwhile (a
+    /// alone (an event leaving a rolling window, a decaying score crossing a value) get a timer
+    /// at the first instant it can, computed by query (see `timers`): nobody is evaluated now. `None`: the segment is gone, or its filter changed meanwhile (a
     /// newer materialisation is queued).
     pub async fn materialise_segment(
         &self,
@@ -662,16 +650,12 @@ impl Store {
         let filter = Filter::parse(&serde_json::from_str(&filter)?)
             .map_err(|e| StoreError::Conflict(format!("stored filter of {id} is invalid: {e}")))?;
         let wanted = self.segment_contact_ids(org, &filter, now).await?;
-        // Who can change with time alone: contacts with events in a rolling window.
-        let moving: Vec<i64> = match rolling_events(&filter) {
-            Some(f) => self
-                .segment_contact_ids(org, &f, now)
-                .await?
-                .into_iter()
-                .map(|c| c.0)
-                .collect(),
-            None => Vec::new(),
-        };
+        // Who can change with time alone, and when first: their timers.
+        let timers: Vec<(i64, Millis)> = self
+            .first_timers(org, &filter, now)
+            .await?
+            .into_iter()
+            .collect();
         let mut tx = self.begin().await?;
         let current: Vec<i64> = with_tx!(&mut tx, c => sqlx::query_scalar(
             "SELECT contact_id FROM segment_members WHERE org_id = $1 AND segment_id = $2 ORDER BY contact_id",
@@ -725,7 +709,7 @@ impl Store {
             now,
         )
         .await?;
-        enqueue_jobs_in(&mut tx, org, JobKind::EvaluateContact, &moving, now).await?;
+        enqueue_jobs_at_in(&mut tx, org, JobKind::EvaluateContact, &timers).await?;
         tx.commit().await?;
         Ok(Some(Materialised {
             members: wanted.len() as u64,
@@ -733,34 +717,6 @@ impl Store {
             exited: exited.len() as u64,
         }))
     }
-}
-
-/// A filter holding for contacts with at least one event a rolling-window condition of `f` counts
-/// (ignoring its property tests, so a superset): the only contacts whose answer can change with
-/// time alone. `None`: `f` has no rolling window.
-fn rolling_events(f: &Filter) -> Option<Filter> {
-    fn collect(f: &Filter, out: &mut Vec<Filter>) {
-        match f {
-            Filter::All(fs) | Filter::Any(fs) => fs.iter().for_each(|f| collect(f, out)),
-            Filter::Not(f) => collect(f, out),
-            Filter::Condition(Condition::Event(e)) => {
-                if let Window::WithinDays(_) = e.window {
-                    out.push(Filter::Condition(Condition::Event(EventCondition {
-                        kind: e.kind.clone(),
-                        name: e.name.clone(),
-                        properties: Vec::new(),
-                        at_least: 1,
-                        at_most: None,
-                        window: e.window,
-                    })));
-                }
-            }
-            Filter::Condition(_) => {}
-        }
-    }
-    let mut any = Vec::new();
-    collect(f, &mut any);
-    (!any.is_empty()).then_some(Filter::Any(any))
 }
 
 /// `(in a but not b, in b but not a)` of two ascending lists.
@@ -789,6 +745,74 @@ fn diff_sorted(a: &[ContactId], b: &[i64]) -> (Vec<ContactId>, Vec<ContactId>) {
         }
     }
     (only_a, only_b)
+}
+
+/// Adds `(segment, contact)` memberships to segments still `ready` (one being rebuilt takes its
+/// members from its query), a few statements per batch; returns the pairs that were new.
+async fn insert_memberships(
+    tx: &mut Tx,
+    org: OrgId,
+    pairs: &[(SegmentId, ContactId)],
+    now: Millis,
+) -> Result<HashSet<(SegmentId, ContactId)>> {
+    let mut added = HashSet::new();
+    if pairs.is_empty() {
+        return Ok(added);
+    }
+    let mut segs: Vec<i64> = pairs.iter().map(|(s, _)| s.0).collect();
+    segs.sort_unstable();
+    segs.dedup();
+    let ready: HashSet<i64> = with_tx!(&mut *tx, c => {
+        let mut qb = sqlx::QueryBuilder::new("SELECT id FROM segments WHERE org_id = ");
+        qb.push_bind(org.0).push(" AND status = 'ready' AND id IN (");
+        let mut sep = qb.separated(", ");
+        for s in &segs {
+            sep.push_bind(*s);
+        }
+        qb.push(")");
+        qb.build_query_scalar::<i64>().fetch_all(&mut *c).await?
+    })
+    .into_iter()
+    .collect();
+    let wanted: Vec<&(SegmentId, ContactId)> =
+        pairs.iter().filter(|(s, _)| ready.contains(&s.0)).collect();
+    for chunk in wanted.chunks(MEMBERSHIP_CHUNK) {
+        let rows: Vec<(i64, i64)> = with_tx!(&mut *tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO segment_members (org_id, segment_id, contact_id, entered_at) ",
+            );
+            qb.push_values(chunk, |mut b, (s, contact)| {
+                b.push_bind(org.0).push_bind(s.0).push_bind(contact.0).push_bind(now);
+            });
+            qb.push(" ON CONFLICT DO NOTHING RETURNING segment_id, contact_id");
+            qb.build_query_as().fetch_all(&mut *c).await?
+        });
+        added.extend(rows.into_iter().map(|(s, c)| (SegmentId(s), ContactId(c))));
+    }
+    Ok(added)
+}
+
+/// Removes `(segment, contact)` memberships, a few statements per batch; returns the pairs that
+/// were there.
+async fn delete_memberships(
+    tx: &mut Tx,
+    org: OrgId,
+    pairs: &[(SegmentId, ContactId)],
+) -> Result<HashSet<(SegmentId, ContactId)>> {
+    let mut removed = HashSet::new();
+    for chunk in pairs.chunks(MEMBERSHIP_CHUNK) {
+        let rows: Vec<(i64, i64)> = with_tx!(&mut *tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("DELETE FROM segment_members WHERE org_id = ");
+            qb.push_bind(org.0).push(" AND (segment_id, contact_id) IN (");
+            qb.push_values(chunk, |mut b, (s, contact)| {
+                b.push_bind(s.0).push_bind(contact.0);
+            });
+            qb.push(") RETURNING segment_id, contact_id");
+            qb.build_query_as().fetch_all(&mut *c).await?
+        });
+        removed.extend(rows.into_iter().map(|(s, c)| (SegmentId(s), ContactId(c))));
+    }
+    Ok(removed)
 }
 
 async fn insert_members(

@@ -248,20 +248,34 @@ impl SqlFilter {
     }
 
     fn event(&mut self, e: &EventCondition) -> String {
-        let mut sql = String::from(
-            "SELECT 1 FROM events e WHERE e.org_id = c.org_id AND e.contact_id = c.id",
+        let pred = self.event_predicate(e);
+        let sql = format!(
+            "SELECT 1 FROM events e WHERE e.org_id = c.org_id AND e.contact_id = c.id AND {pred}"
         );
+        // Counting stops one past what the condition needs to know.
+        let limit = e.at_most.map_or(e.at_least.max(1), |m| m + 1);
+        let count = format!("(SELECT COUNT(*) FROM ({sql} LIMIT {limit}) n)");
+        match e.at_most {
+            None => format!("({count} >= {})", e.at_least),
+            Some(m) => format!("({count} BETWEEN {} AND {m})", e.at_least),
+        }
+    }
+
+    /// The predicate on `events e` selecting the events a condition counts at `now`: its kind,
+    /// name, window and property tests (`TRUE` when it has none).
+    pub(crate) fn event_predicate(&mut self, e: &EventCondition) -> String {
+        let mut parts = Vec::new();
         if let Some(k) = &e.kind {
             let p = self.text(k);
-            sql.push_str(&format!(" AND e.kind = {p}"));
+            parts.push(format!("e.kind = {p}"));
         }
         if let Some(n) = &e.name {
             let p = self.text(n);
-            sql.push_str(&format!(" AND e.name = {p}"));
+            parts.push(format!("e.name = {p}"));
         }
         if let Some(start) = e.window.start(self.now) {
             let p = self.push(Arg::Int(start));
-            sql.push_str(&format!(" AND e.occurred_at >= {p}"));
+            parts.push(format!("e.occurred_at >= {p}"));
         }
         for (key, test) in &e.properties {
             let t = self.test(
@@ -271,14 +285,12 @@ impl SqlFilter {
                 },
                 test,
             );
-            sql.push_str(&format!(" AND {t}"));
+            parts.push(t);
         }
-        // Counting stops one past what the condition needs to know.
-        let limit = e.at_most.map_or(e.at_least.max(1), |m| m + 1);
-        let count = format!("(SELECT COUNT(*) FROM ({sql} LIMIT {limit}) n)");
-        match e.at_most {
-            None => format!("({count} >= {})", e.at_least),
-            Some(m) => format!("({count} BETWEEN {} AND {m})", e.at_least),
+        if parts.is_empty() {
+            "TRUE".to_owned()
+        } else {
+            parts.join(" AND ")
         }
     }
 
