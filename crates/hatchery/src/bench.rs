@@ -107,6 +107,10 @@ struct IngestArgs {
     /// into a large pool.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=20_000_000))]
     prefill: u64,
+    /// Track events per prefilled contact (on average 0.74 × this, skewed, over the last 30 days),
+    /// written in bulk and untimed with the prefill.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    prefill_events_per_contact: u64,
     /// Send gzip-compressed bodies (as some tracking libraries do).
     #[arg(long)]
     gzip: bool,
@@ -116,6 +120,13 @@ struct IngestArgs {
     /// Save a scoring model (fit and engagement rules with decay) before the traffic starts.
     #[arg(long)]
     scoring: bool,
+    /// Also switch on lifecycle stages and customer tiers with their default models.
+    #[arg(long)]
+    nurture: bool,
+    /// Send at most this many events a second (requests on a fixed schedule) instead of as many
+    /// as the server takes: the evaluator's lag under a sustained load below saturation.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    rate: Option<u64>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
@@ -577,6 +588,24 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
             &PoolExtras::default(),
         )
         .await?;
+        if a.prefill_events_per_contact > 0 {
+            let (_, n, took) = segments::fill_events(
+                &store,
+                org,
+                a.prefill as usize,
+                a.prefill_events_per_contact as usize,
+                &mut rng,
+                now,
+            )
+            .await?;
+            println!(
+                "events:   {} events for the {} prefilled contacts in {:.1} s",
+                thousands(n as u64),
+                thousands(a.prefill),
+                took.as_secs_f64()
+            );
+        }
+        store.analyze().await?;
     }
     for i in 0..a.segments as usize {
         store
@@ -594,7 +623,37 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
             .set_scoring_model(org, &segments::sample_model(), now)
             .await?;
     }
-    let evaluating = a.segments > 0 || a.scoring;
+    if a.nurture {
+        store
+            .set_lifecycle(
+                org,
+                &hatchery_domain::lifecycle::Lifecycle::default_model(),
+                now,
+            )
+            .await?;
+        store
+            .set_tier_model(
+                org,
+                &hatchery_domain::tiers::TierModel::default_model(),
+                now,
+            )
+            .await?;
+    }
+    let evaluating = a.segments > 0 || a.scoring || a.nurture;
+    if evaluating {
+        // The pool starts settled: segments materialised, every contact scored and placed (untimed).
+        let t = Instant::now();
+        let m = hatchery_engine::Metrics::default();
+        while hatchery_engine::evaluator::run_once(&store, &hatchery_engine::SystemClock, &m)
+            .await?
+        {}
+        println!(
+            "settled:  {} segments materialised, {} contact evaluations in {:.1} s (untimed)",
+            m.segments_materialised.load(Ordering::Relaxed),
+            thousands(m.contacts_evaluated.load(Ordering::Relaxed)),
+            t.elapsed().as_secs_f64()
+        );
+    }
 
     // Request bodies are built before the clock starts.
     let rss_start = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
@@ -638,13 +697,21 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     let hwm_setup = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
     let peak_reset = reset_peak_rss();
     println!(
-        "sending: {} clients to {url}{}",
+        "sending: {} clients to {url}{}{}",
         a.clients,
-        if a.gzip { " (gzip)" } else { "" }
+        if a.gzip { " (gzip)" } else { "" },
+        a.rate.map_or(String::new(), |r| format!(
+            ", paced at {} events/s",
+            thousands(r)
+        ))
     );
 
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
+    // With --rate, request i leaves no earlier than i × (batch / rate) after the start.
+    let interval = a
+        .rate
+        .map(|r| Duration::from_secs_f64(batch as f64 / r as f64));
     let cpu0 = cpu_time();
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -664,6 +731,10 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
+                if let Some(every) = interval {
+                    let due = started + every.mul_f64(i as f64);
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                }
                 let t = Instant::now();
                 let mut req = client
                     .post(&url)
@@ -742,12 +813,32 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         let evaluated =
             prometheus_value(&metrics, "hatchery_contacts_evaluated_total").unwrap_or(0.0) as u64;
         println!(
-            "  evaluation ({} segments{}): caught up {:.2} s after the last request{}; {} contact evaluations",
+            "  evaluation ({} segments{}{}): caught up {:.2} s after the last request{}; {} contact evaluations",
             a.segments,
             if a.scoring { ", scoring" } else { "" },
+            if a.nurture { ", stages and tiers" } else { "" },
             lag.as_secs_f64(),
             if left > 0 { format!(" (gave up with {left} waiting)") } else { String::new() },
             thousands(evaluated)
+        );
+        let lag = |q: f64| {
+            histogram_quantile(&metrics, "hatchery_evaluation_lag_seconds", q)
+                .map_or("-".to_owned(), |s| format!("≤ {s} s"))
+        };
+        let within = |bound: &str| {
+            let n = prometheus_value(
+                &metrics,
+                &format!("hatchery_evaluation_lag_seconds_bucket{{le=\"{bound}\"}}"),
+            )
+            .unwrap_or(0.0);
+            100.0 * n / evaluated.max(1) as f64
+        };
+        println!(
+            "  lag from a change being stored to its memberships being visible (server histogram, bucket bounds): p50 {}, p99 {}; {:.1} % within 1 s, {:.1} % within 0.5 s",
+            lag(0.50),
+            lag(0.99),
+            within("1"),
+            within("0.5")
         );
     }
     println!(
@@ -861,6 +952,28 @@ fn prometheus_value(text: &str, name: &str) -> Option<f64> {
             .and_then(|r| r.strip_prefix(' '))
             .and_then(|v| v.trim().parse().ok())
     })
+}
+
+/// The upper bound of the bucket of a Prometheus histogram holding its `q` quantile (`+Inf` when
+/// it lies beyond the last bound); `None` without observations.
+fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<String> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (bound, count) = rest.split_once("\"} ")?;
+            Some((bound.to_owned(), count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    buckets
+        .into_iter()
+        .find(|(_, n)| *n >= q * total)
+        .map(|(bound, _)| bound)
 }
 
 /// `hatchery serve` started from this very binary on a free local port against the benchmark
@@ -1446,6 +1559,23 @@ mod tests {
             "postgres://h:5432/b3"
         );
         assert!(with_database("nonsense", "x").is_err());
+    }
+
+    #[test]
+    fn histogram_quantiles_name_the_bucket_holding_them() {
+        let text = "h_bucket{le=\"0.5\"} 90\nh_bucket{le=\"1\"} 99\nh_bucket{le=\"+Inf\"} 100\nh_count 100\n";
+        assert_eq!(histogram_quantile(text, "h", 0.5).as_deref(), Some("0.5"));
+        assert_eq!(histogram_quantile(text, "h", 0.9).as_deref(), Some("0.5"));
+        assert_eq!(histogram_quantile(text, "h", 0.99).as_deref(), Some("1"));
+        assert_eq!(
+            histogram_quantile(text, "h", 0.999).as_deref(),
+            Some("+Inf")
+        );
+        assert_eq!(
+            histogram_quantile("h_bucket{le=\"+Inf\"} 0\n", "h", 0.5),
+            None
+        );
+        assert_eq!(histogram_quantile(text, "other", 0.5), None);
     }
 
     #[test]

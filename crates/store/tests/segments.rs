@@ -500,9 +500,7 @@ fn snapshot(c: &GenContact, i: usize, accounts: &[GenAccount]) -> ContactSnapsho
                 properties: e.properties.clone(),
             })
             .collect(),
-        scores: c
-            .score
-            .map_or(ScoreSnapshot::default(), score_snapshot),
+        scores: c.score.map_or(ScoreSnapshot::default(), score_snapshot),
         segments: c.segments.iter().map(|s| SegmentId(*s)).collect(),
         stage: c.stage.map(str::to_owned),
         stage_since: c.stage.map(|_| NOW),

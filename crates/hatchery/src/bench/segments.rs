@@ -135,60 +135,20 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     let org = store.create_org("Benchmark", now).await?.id;
     let mut rng = StdRng::seed_from_u64(a.seed);
     fill_pool(&store, org, total, &mut rng, now, &PoolExtras::default()).await?;
-    let newest = store
-        .list_contacts(
-            org,
-            &ContactFilter {
-                limit: 1,
-                ..ContactFilter::default()
-            },
-        )
-        .await?
-        .0
-        .first()
-        .map_or(1, |c| c.id.0);
-    let first = newest + 1 - total as i64;
-
-    // Events, untimed.
-    let started = Instant::now();
-    let per = a.events_per_contact as usize;
-    let mut written = 0usize;
-    let mut w = IngestWrite::default();
-    for k in 0..total {
-        let contact = ContactId(first + k as i64);
-        // Activity is skewed: some contacts are busy, most are not.
-        let n = ((rng.gen::<f64>().powi(3) * 3.0 * per as f64) as usize).max(1);
-        for j in 0..n {
-            let name = EVENT_NAMES[rng.gen_range(0..EVENT_NAMES.len())];
-            let at = now - rng.gen_range(0..30 * DAY);
-            w.events.push(NewEvent {
-                contact,
-                message_id: format!("bench-{k}-{j}"),
-                client_at: 0,
-                kind: "track".into(),
-                name: Some(name.into()),
-                occurred_at: at,
-                sent_at: Some(at),
-                received_at: at,
-                source_id: None,
-                channel: Some("web".into()),
-                utm_source: None,
-                utm_medium: None,
-                utm_campaign: None,
-                properties: "{}".into(),
-                context: "{}".into(),
-            });
-        }
-        if w.events.len() >= 50_000 || k + 1 == total {
-            written += w.events.len();
-            store.write_ingest(org, std::mem::take(&mut w), now).await?;
-        }
-    }
+    let (first, written, took) = fill_events(
+        &store,
+        org,
+        total,
+        a.events_per_contact as usize,
+        &mut rng,
+        now,
+    )
+    .await?;
     println!(
         "events:   {} events for {} contacts in {:.1} s",
         thousands(written as u64),
         thousands(total as u64),
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     store.analyze().await?;
 
@@ -333,6 +293,66 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     println!("peak RSS: {:.0} MiB", super::mib(peak));
     store.close().await;
     Ok(())
+}
+
+/// Gives each of the `total` newest contacts 1 to 3 × `per` `track` events (skewed: most contacts
+/// few, some many; 0.74 × `per` on average) spread over the last 30 days, written in bulk.
+/// Returns the first contact's id, how many events and how long it took.
+pub(super) async fn fill_events(
+    store: &Store,
+    org: hatchery_domain::OrgId,
+    total: usize,
+    per: usize,
+    rng: &mut StdRng,
+    now: i64,
+) -> Result<(i64, usize, Duration)> {
+    let newest = store
+        .list_contacts(
+            org,
+            &ContactFilter {
+                limit: 1,
+                ..ContactFilter::default()
+            },
+        )
+        .await?
+        .0
+        .first()
+        .map_or(1, |c| c.id.0);
+    let first = newest + 1 - total as i64;
+    let started = Instant::now();
+    let mut written = 0usize;
+    let mut w = IngestWrite::default();
+    for k in 0..total {
+        let contact = ContactId(first + k as i64);
+        // Activity is skewed: some contacts are busy, most are not.
+        let n = ((rng.gen::<f64>().powi(3) * 3.0 * per as f64) as usize).max(1);
+        for j in 0..n {
+            let name = EVENT_NAMES[rng.gen_range(0..EVENT_NAMES.len())];
+            let at = now - rng.gen_range(0..30 * DAY);
+            w.events.push(NewEvent {
+                contact,
+                message_id: format!("bench-{k}-{j}"),
+                client_at: 0,
+                kind: "track".into(),
+                name: Some(name.into()),
+                occurred_at: at,
+                sent_at: Some(at),
+                received_at: at,
+                source_id: None,
+                channel: Some("web".into()),
+                utm_source: None,
+                utm_medium: None,
+                utm_campaign: None,
+                properties: "{}".into(),
+                context: "{}".into(),
+            });
+        }
+        if w.events.len() >= 50_000 || k + 1 == total {
+            written += w.events.len();
+            store.write_ingest(org, std::mem::take(&mut w), now).await?;
+        }
+    }
+    Ok((first, written, started.elapsed()))
 }
 
 /// Claims the next segment waiting to be materialised and materialises it, as the evaluator
