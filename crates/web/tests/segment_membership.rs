@@ -152,6 +152,41 @@ async fn a_behavioural_segment_follows_new_events_and_the_passing_of_time() {
     );
     let (_, seg) = app.get(&format!("/api/v1/segments/{hot}")).await;
     assert_eq!(seg["member_count"], 1, "{seg}");
+    // The lag histogram saw the evaluations after ingest (no time passed on the test clock) and
+    // the timer, which ran a minute after it fell due because the clock jumped past it.
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from {text}"))
+    };
+    let count = value("hatchery_evaluation_lag_seconds_count");
+    assert_eq!(count, 2.0, "王芳's evaluation and 王伟's timer: {text}");
+    assert!(
+        value("hatchery_evaluation_lag_seconds_bucket{le=\"30\"}") < count,
+        "{text}"
+    );
+    assert_eq!(
+        value("hatchery_evaluation_lag_seconds_bucket{le=\"60\"}"),
+        count,
+        "{text}"
+    );
+    assert_eq!(
+        value("hatchery_evaluation_lag_seconds_bucket{le=\"0.05\"}"),
+        1.0,
+        "{text}"
+    );
+    // Due when his visit left the window (a day and 1 ms after the start), run at a day and a minute.
+    let sum = value("hatchery_evaluation_lag_seconds_sum");
+    assert!((sum - 59.999).abs() < 1e-6, "{text}");
 
     // Size history: the day of creation (1 member, then 王芳 entered) and the day 王伟 left.
     let (s, sizes) = app.get(&format!("/api/v1/segments/{hot}/sizes")).await;
