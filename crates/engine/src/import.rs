@@ -958,7 +958,9 @@ impl Batch<'_> {
             self.overlay.load(self.store, self.org, &touches).await?;
             Ok(plan(self.rules, &mut self.overlay, touches).1)
         } else {
-            Ok(commit_touches(
+            use std::sync::atomic::Ordering::Relaxed;
+            let started = std::time::Instant::now();
+            let results = commit_touches(
                 self.store,
                 self.org,
                 &self.rules_for_commit,
@@ -966,7 +968,11 @@ impl Batch<'_> {
                 now,
                 self.metrics,
             )
-            .await?)
+            .await?;
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.metrics.import_write_micros.fetch_add(micros, Relaxed);
+            self.metrics.import_chunks.fetch_add(1, Relaxed);
+            Ok(results)
         }
     }
 
