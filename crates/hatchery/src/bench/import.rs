@@ -543,6 +543,7 @@ async fn timed(
     let contacts_before = store.count_contacts(org).await?;
     let rss_before = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
     let peak_reset = reset_peak_rss();
+    let written0 = proc_io_written();
     let cpu0 = cpu_time();
     let started = Instant::now();
     let prepared = import::prepare(store, org, path, "crm-export.csv", &opts, clock.now_ms())
@@ -574,6 +575,7 @@ async fn timed(
     .context("import")?;
     let wall = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu0);
+    let written = proc_io_written().saturating_sub(written0);
     let hwm = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
 
     let rate = report.rows as f64 / wall.as_secs_f64();
@@ -665,6 +667,13 @@ async fn timed(
             ""
         }
     );
+    if store.backend_name() == "sqlite" {
+        println!(
+            "  disk:   {:.0} MB written (WAL and checkpoints) = {:.1} KB per row",
+            written as f64 / 1e6,
+            written as f64 / 1e3 / report.rows.max(1) as f64
+        );
+    }
     if peak_reset {
         println!(
             "  memory: peak RSS {:.0} MiB during the import ({:.0} MiB before it)",
@@ -709,6 +718,19 @@ async fn timed(
     }
     println!("check:    the report matches what the generator wrote");
     Ok(())
+}
+
+/// Bytes this process has handed to `write` calls (`wchar` of `/proc/self/io`): for SQLite, the
+/// WAL frames of every commit and the pages its checkpoints copy into the database file.
+fn proc_io_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("wchar:").map(|v| v.trim().parse().ok()))
+        })
+        .flatten()
+        .unwrap_or(0)
 }
 
 /// Runs `$body` with `$p` bound to the store's pool, whichever the backend.
