@@ -475,9 +475,21 @@ where
     while let Some(feed) = rx.recv().await {
         match feed {
             Feed::Chunk(rows) => {
+                let first = batch.report.rows == 0;
                 if let Err(e) = batch.process(rows, clock.now_ms()).await {
                     failure = Some(e);
                     break;
+                }
+                // PostgreSQL plans the next chunk's lookups from table statistics; gathered on a
+                // near-empty pool they make the planner pick a plan that reads every identity per
+                // looked-up value, and the second chunk of a first large import stalled for
+                // minutes. Statistics are gathered after the first chunk, before the next one
+                // (a no-op on SQLite).
+                if first && !dry_run {
+                    if let Err(e) = store.analyze().await {
+                        failure = Some(e.into());
+                        break;
+                    }
                 }
                 let processed = batch.report.rows;
                 let saved = store
