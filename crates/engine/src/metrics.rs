@@ -78,6 +78,10 @@ pub struct Metrics {
     pub commit_failures: AtomicU64,
     pub import_rows: AtomicU64,
     pub import_rows_rejected: AtomicU64,
+    /// Time imports spent resolving and writing their chunks (the transactions), in microseconds.
+    pub import_write_micros: AtomicU64,
+    /// Chunks imports resolved and wrote (one transaction each).
+    pub import_chunks: AtomicU64,
     pub identifiers_rejected: AtomicU64,
     pub contacts_evaluated: AtomicU64,
     pub segments_materialised: AtomicU64,
@@ -99,6 +103,8 @@ impl Default for Metrics {
             commit_failures: AtomicU64::new(0),
             import_rows: AtomicU64::new(0),
             import_rows_rejected: AtomicU64::new(0),
+            import_write_micros: AtomicU64::new(0),
+            import_chunks: AtomicU64::new(0),
             identifiers_rejected: AtomicU64::new(0),
             contacts_evaluated: AtomicU64::new(0),
             segments_materialised: AtomicU64::new(0),

@@ -11,6 +11,8 @@
 //!
 //! - `segments` fills a pool with contacts and events and times keeping segment memberships
 //!   current (see `bench/segments.rs`).
+//! - `import` generates a large CRM export (a fifth of its rows repeating earlier people, a few
+//!   invalid) and times `hatchery import`'s path on it (see `bench/import.rs`).
 //! - `console` fills a pool (with tags, accounts, business units and a few contacts with long
 //!   timelines), starts `hatchery serve` as `ingest` does, signs in through the sign-in form and
 //!   times the console's contact pages over HTTP (see `bench/console.rs`).
@@ -38,6 +40,7 @@ use serde_json::{json, Value};
 use sqlx::Connection;
 
 mod console;
+mod import;
 mod segments;
 
 use crate::config::Config;
@@ -64,6 +67,9 @@ enum BenchCommand {
     /// 360° page) over HTTP on a large pool, signed in as an administrator and as a user limited
     /// to one business unit.
     Console(console::ConsoleArgs),
+    /// Import of a large generated CRM export (with duplicates and invalid rows) through the real
+    /// import path, against a raw INSERT baseline.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +177,12 @@ pub async fn run(cfg: Config, args: BenchArgs) -> Result<()> {
         BenchCommand::Console(a) => {
             let db = FreshDb::create(a.db()).await?;
             let result = console::run(&cfg, &db, &a).await;
+            db.finish(a.db().keep).await;
+            result
+        }
+        BenchCommand::Import(a) => {
+            let db = FreshDb::create(a.db()).await?;
+            let result = import::run(&cfg, &db, &a).await;
             db.finish(a.db().keep).await;
             result
         }

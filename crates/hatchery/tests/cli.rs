@@ -76,6 +76,42 @@ fn bench_ingest_prints_an_events_per_second_rate_and_the_baseline() {
 }
 
 #[test]
+fn bench_import_imports_the_generated_export_and_checks_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hatchery(
+        dir.path(),
+        &[
+            "bench",
+            "import",
+            "--rows",
+            "3000",
+            "--prefill",
+            "200",
+            "--chunk-rows",
+            "700",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "bench failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("import:") && l.contains("rows/s")),
+        "{stdout}"
+    );
+    // The run itself fails unless the import's report matches what the generator wrote.
+    assert!(
+        stdout.contains("check:    the report matches what the generator wrote"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("baseline:") && stdout.contains("ratio:") && stdout.contains("peak RSS"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rows rejected (invalid_email"), "{stdout}");
+}
+
+#[test]
 fn bench_console_signs_in_and_times_every_contact_page() {
     let dir = tempfile::tempdir().unwrap();
     let out = hatchery(

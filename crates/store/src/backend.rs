@@ -40,6 +40,10 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// SQLite: the one connection write transactions ([`Store::begin`]) use, with a page cache large
+    /// enough for a whole batch's dirty pages and the hot parts of the indexes it writes (see
+    /// [`SQLITE_WRITER_CACHE_KIB`]). Readers keep the main pool and their smaller caches.
+    sqlite_writer: Option<SqlitePool>,
     /// SQLite allows one writer; taking this lock before a write transaction turns would-be
     /// `SQLITE_BUSY` failures into orderly waiting. PostgreSQL does not use it.
     write_lock: Arc<Mutex<()>>,
@@ -146,6 +150,7 @@ pub(crate) use {bind_args, with_pool, with_tx};
 impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and runs pending migrations.
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Store> {
+        let mut writer = None;
         let backend = if url.starts_with("sqlite:") {
             let sync = if opts.sqlite_fsync_every_commit {
                 SqliteSynchronous::Full
@@ -170,9 +175,17 @@ impl Store {
                 // A local file cannot drop a connection the way a network can; pinging it before
                 // every use cost the ingest writer a round trip per transaction.
                 .test_before_acquire(false)
-                .connect_with(co)
+                .connect_with(co.clone())
                 .await?;
             checkpoint_in_background(pool.clone());
+            writer = Some(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(0)
+                    .test_before_acquire(false)
+                    .connect_with(co.pragma("cache_size", format!("-{SQLITE_WRITER_CACHE_KIB}")))
+                    .await?,
+            );
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let co =
@@ -190,6 +203,7 @@ impl Store {
         };
         let store = Store {
             backend,
+            sqlite_writer: writer,
             write_lock: Arc::new(Mutex::new(())),
             contact_ids: Arc::new(IdAllocator::new("contacts")),
             unanalysed_rows: Arc::default(),
@@ -279,6 +293,7 @@ impl Store {
                 // IMMEDIATE takes the database's write lock now, so another process (a `hatchery
                 // import` next to `hatchery serve`) cannot commit between this transaction's reads
                 // and its writes.
+                let p = self.sqlite_writer.as_ref().unwrap_or(p);
                 Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, guard)
             }
             Backend::Postgres(p) => Tx::Postgres(p.begin().await?),
@@ -297,9 +312,19 @@ impl Store {
                 .execute(p)
                 .await;
         }
+        if let Some(w) = &self.sqlite_writer {
+            w.close().await;
+        }
         with_pool!(self, c => c.close().await);
     }
 }
+
+/// The page cache of SQLite's write connection, in KiB (readers have 16 MiB each). A batch of
+/// 5,000 import rows or tracking messages dirties pages all over the identity, name, company and
+/// event indexes; with 16 MiB the cache spilled dirty pages into the WAL in the middle of the
+/// transaction (and wrote some twice), and once the indexes outgrew it nearly every insert read
+/// its leaf page back from the operating system. Filled only as the pool grows.
+pub const SQLITE_WRITER_CACHE_KIB: u32 = 262_144;
 
 /// How often the background task copies committed WAL pages into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);

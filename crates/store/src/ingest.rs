@@ -298,14 +298,33 @@ impl Store {
             w.events.iter_mut().for_each(|e| map(&mut e.contact));
         }
 
-        insert_contacts(tx, org, &w.contacts).await?;
+        // Accounts are found or created first, so that a new contact takes its account as it is
+        // inserted instead of being updated again afterwards. New contacts a merge of this batch
+        // involves are linked after the merges, as every existing contact is.
+        let mut account_of = resolve_accounts(tx, org, &w.accounts, now).await?;
+        let mut at_insert: HashMap<ContactId, AccountOf> = HashMap::new();
+        if !account_of.is_empty() {
+            let merging: std::collections::HashSet<ContactId> = w
+                .merges
+                .iter()
+                .flat_map(|m| [m.survivor, m.merged])
+                .collect();
+            for c in &w.contacts {
+                if !merging.contains(&c.temp_id) {
+                    if let Some(a) = account_of.remove(&c.temp_id) {
+                        at_insert.insert(c.temp_id, a);
+                    }
+                }
+            }
+        }
+        insert_contacts(tx, org, &w.contacts, &at_insert).await?;
         insert_identities(tx, org, &w.identities, now).await?;
         for m in &w.merges {
             apply_merge(tx, org, m, now).await?;
         }
         update_profiles(tx, org, &w.updates, now).await?;
         link_tags(tx, org, &w.tags, now).await?;
-        link_accounts(tx, org, &w.accounts, now).await?;
+        update_account_links(tx, org, account_of).await?;
         outcome.events_inserted = insert_events(tx, org, &w.events).await?;
         evaluate_later(tx, org, w, now).await?;
         crate::stats::count_ingest_in(tx, org, w, outcome.events_inserted, now).await?;
@@ -453,18 +472,38 @@ async fn holdings_postgres(
     Ok(out)
 }
 
-async fn insert_contacts(tx: &mut Tx, org: OrgId, contacts: &[NewContact]) -> Result<()> {
+/// A contact's account as a batch links it: the account id, its name and name key.
+type AccountOf = (i64, Option<String>, Option<String>);
+
+/// The company columns of a new contact: its own, else its account's name (as
+/// [`update_account_links`] fills them for a contact that has none).
+fn company_of(n: &NewContact, account: Option<&AccountOf>) -> (Option<String>, Option<String>) {
+    match (&n.profile.company, account) {
+        (Some(c), _) => (Some(c.clone()), Some(search_key(c))),
+        (None, Some((_, name, key))) => (name.clone(), key.clone()),
+        (None, None) => (None, None),
+    }
+}
+
+async fn insert_contacts(
+    tx: &mut Tx,
+    org: OrgId,
+    contacts: &[NewContact],
+    accounts: &HashMap<ContactId, AccountOf>,
+) -> Result<()> {
     if let Tx::Postgres(t) = tx {
-        return postgres::insert_contacts(t, org, contacts).await;
+        return postgres::insert_contacts(t, org, contacts, accounts).await;
     }
     for chunk in statement_chunks(contacts) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO contacts (id, org_id, name, name_key, email, mobile, landline, company, company_key, \
-                 title, department, industry, company_size, province, city, source, traits, created_at, updated_at) ",
+                 title, department, industry, company_size, province, city, source, traits, created_at, updated_at, account_id) ",
             );
             qb.push_values(chunk, |mut b, n| {
                 let p = &n.profile;
+                let account = accounts.get(&n.temp_id);
+                let (company, company_key) = company_of(n, account);
                 b.push_bind(n.temp_id.0)
                     .push_bind(org.0)
                     .push_bind(p.name.clone())
@@ -472,8 +511,8 @@ async fn insert_contacts(tx: &mut Tx, org: OrgId, contacts: &[NewContact]) -> Re
                     .push_bind(p.email.clone())
                     .push_bind(p.mobile.clone())
                     .push_bind(p.landline.clone())
-                    .push_bind(p.company.clone())
-                    .push_bind(p.company.as_deref().map(search_key))
+                    .push_bind(company)
+                    .push_bind(company_key)
                     .push_bind(p.title.clone())
                     .push_bind(p.department.clone())
                     .push_bind(p.industry.clone())
@@ -483,7 +522,8 @@ async fn insert_contacts(tx: &mut Tx, org: OrgId, contacts: &[NewContact]) -> Re
                     .push_bind(n.source.clone())
                     .push_bind(p.custom_json())
                     .push_bind(n.created_at)
-                    .push_bind(n.created_at);
+                    .push_bind(n.created_at)
+                    .push_bind(account.map(|a| a.0));
             });
             qb.build().execute(&mut *c).await?;
         });
@@ -733,9 +773,14 @@ impl AccountRow {
 /// name (an import row) it is created only when no account of that name exists. A batch costs a
 /// lookup of the names it mentions, one insert of the missing accounts and one update of the
 /// contacts, however many rows name a company.
-async fn link_accounts(tx: &mut Tx, org: OrgId, links: &[AccountLink], now: Millis) -> Result<()> {
+async fn resolve_accounts(
+    tx: &mut Tx,
+    org: OrgId,
+    links: &[AccountLink],
+    now: Millis,
+) -> Result<HashMap<ContactId, AccountOf>> {
     if links.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
     let rows: Vec<AccountRow> = links.iter().map(AccountRow::of).collect();
     let mut by_external: HashMap<&str, i64> = HashMap::new();
@@ -813,8 +858,8 @@ async fn link_accounts(tx: &mut Tx, org: OrgId, links: &[AccountLink], now: Mill
         }
     }
 
-    // One update for all contacts (the last link of a contact wins).
-    let mut contact_rows: HashMap<ContactId, (i64, &AccountRow)> = HashMap::new();
+    // The last link of a contact wins.
+    let mut contact_rows: HashMap<ContactId, AccountOf> = HashMap::new();
     for (link, r) in links.iter().zip(&rows) {
         let id = match (r.external_id.as_deref(), r.name_key.as_deref()) {
             (Some(ext), _) => by_external.get(ext).copied(),
@@ -822,10 +867,19 @@ async fn link_accounts(tx: &mut Tx, org: OrgId, links: &[AccountLink], now: Mill
             (None, None) => None,
         };
         if let Some(id) = id {
-            contact_rows.insert(link.contact, (id, r));
+            contact_rows.insert(link.contact, (id, r.name.clone(), r.name_key.clone()));
         }
     }
-    let mut updates: Vec<(ContactId, (i64, &AccountRow))> = contact_rows.into_iter().collect();
+    Ok(contact_rows)
+}
+
+/// Links contacts to the accounts [`resolve_accounts`] found for them: one update for all.
+async fn update_account_links(
+    tx: &mut Tx,
+    org: OrgId,
+    links: HashMap<ContactId, AccountOf>,
+) -> Result<()> {
+    let mut updates: Vec<(ContactId, AccountOf)> = links.into_iter().collect();
     updates.sort_unstable_by_key(|(c, _)| *c);
     for chunk in statement_chunks(&updates) {
         with_tx!(tx, c => {
@@ -833,8 +887,8 @@ async fn link_accounts(tx: &mut Tx, org: OrgId, links: &[AccountLink], now: Mill
                 "UPDATE contacts SET account_id = v.column2, company = COALESCE(company, v.column3), \
                  company_key = COALESCE(company_key, v.column4) FROM (",
             );
-            qb.push_values(chunk, |mut b, (contact, (id, r))| {
-                b.push_bind(contact.0).push_bind(*id).push_bind(r.name.clone()).push_bind(r.name_key.clone());
+            qb.push_values(chunk, |mut b, (contact, (id, name, key))| {
+                b.push_bind(contact.0).push_bind(*id).push_bind(name.clone()).push_bind(key.clone());
             });
             qb.push(") AS v WHERE contacts.org_id = ").push_bind(org.0).push(" AND contacts.id = v.column1");
             qb.build().execute(&mut *c).await?;
@@ -888,15 +942,22 @@ pub(crate) async fn insert_events(tx: &mut Tx, org: OrgId, events: &[NewEvent]) 
 mod postgres {
     use sqlx::PgConnection;
 
-    use super::{search_key, NewContact, NewEvent, NewIdentity, ProfileFields, ProfileUpdate};
+    use std::collections::HashMap;
+
+    use super::{
+        company_of, search_key, AccountOf, NewContact, NewEvent, NewIdentity, ProfileFields,
+        ProfileUpdate,
+    };
     use crate::error::Result;
     use crate::Millis;
+    use hatchery_domain::ContactId;
     use hatchery_domain::OrgId;
 
     pub(super) async fn insert_contacts(
         c: &mut PgConnection,
         org: OrgId,
         contacts: &[NewContact],
+        accounts: &HashMap<ContactId, AccountOf>,
     ) -> Result<()> {
         if contacts.is_empty() {
             return Ok(());
@@ -906,13 +967,15 @@ mod postgres {
         };
         sqlx::query(
             "INSERT INTO contacts (id, org_id, name, name_key, email, mobile, landline, company, company_key, \
-             title, department, industry, company_size, province, city, source, traits, created_at, updated_at) \
+             title, department, industry, company_size, province, city, source, traits, created_at, updated_at, account_id) \
              SELECT u.id, $1, u.name, u.name_key, u.email, u.mobile, u.landline, u.company, u.company_key, u.title, \
-             u.department, u.industry, u.company_size, u.province, u.city, u.source, u.traits, u.created_at, u.created_at \
+             u.department, u.industry, u.company_size, u.province, u.city, u.source, u.traits, u.created_at, u.created_at, \
+             u.account_id \
              FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
-             $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[]) \
+             $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[], \
+             $19::bigint[]) \
              AS u(id, name, name_key, email, mobile, landline, company, company_key, title, department, industry, \
-             company_size, province, city, source, traits, created_at)",
+             company_size, province, city, source, traits, created_at, account_id)",
         )
         .bind(org.0)
         .bind(contacts.iter().map(|n| n.temp_id.0).collect::<Vec<i64>>())
@@ -921,8 +984,8 @@ mod postgres {
         .bind(col(&|n| n.profile.email.clone()))
         .bind(col(&|n| n.profile.mobile.clone()))
         .bind(col(&|n| n.profile.landline.clone()))
-        .bind(col(&|n| n.profile.company.clone()))
-        .bind(col(&|n| n.profile.company.as_deref().map(search_key)))
+        .bind(col(&|n| company_of(n, accounts.get(&n.temp_id)).0))
+        .bind(col(&|n| company_of(n, accounts.get(&n.temp_id)).1))
         .bind(col(&|n| n.profile.title.clone()))
         .bind(col(&|n| n.profile.department.clone()))
         .bind(col(&|n| n.profile.industry.clone()))
@@ -932,6 +995,12 @@ mod postgres {
         .bind(col(&|n| n.source.clone()))
         .bind(contacts.iter().map(|n| n.profile.custom_json()).collect::<Vec<String>>())
         .bind(contacts.iter().map(|n| n.created_at).collect::<Vec<i64>>())
+        .bind(
+            contacts
+                .iter()
+                .map(|n| accounts.get(&n.temp_id).map(|a| a.0))
+                .collect::<Vec<Option<i64>>>(),
+        )
         .execute(c)
         .await?;
         Ok(())
