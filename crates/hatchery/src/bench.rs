@@ -576,16 +576,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     let people = a
         .people
         .map_or_else(|| (events / 10).clamp(100, 100_000), |p| p.max(1) as usize);
-    let store = Store::connect(&db.url, &cfg.store)
-        .await
-        .context("cannot open the benchmark database")?;
-    println!(
-        "store: {} ({})",
-        store.backend_name(),
-        store_settings(cfg, &store)
-    );
-    let now = chrono::Utc::now().timestamp_millis();
-    let org = store.create_org("Benchmark", now).await?.id;
+    let (store, org, now) = open_bench_org(cfg, db).await?;
     let (_, key) = store
         .create_source(org, "Benchmark website", "website", now)
         .await?;
@@ -636,20 +627,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
             .await?;
     }
     if a.nurture {
-        store
-            .set_lifecycle(
-                org,
-                &hatchery_domain::lifecycle::Lifecycle::default_model(),
-                now,
-            )
-            .await?;
-        store
-            .set_tier_model(
-                org,
-                &hatchery_domain::tiers::TierModel::default_model(),
-                now,
-            )
-            .await?;
+        segments::save_default_nurture_models(&store, org, now).await?;
     }
     let evaluating = a.segments > 0 || a.scoring || a.nurture;
     if evaluating {
@@ -1317,6 +1295,40 @@ struct PoolExtras {
 
 /// Writes `total` contacts with email, mobile and (three in ten) a WeChat unionID through the store's
 /// batch write path, 5,000 per transaction; returns the companies used and a sample to search for.
+/// Opens the benchmark database, says how the store is set up, and creates the organisation the
+/// benchmark works in; returns them with the benchmark's "now".
+async fn open_bench_org(cfg: &Config, db: &FreshDb) -> Result<(Store, OrgId, i64)> {
+    let store = Store::connect(&db.url, &cfg.store)
+        .await
+        .context("cannot open the benchmark database")?;
+    println!(
+        "store: {} ({})",
+        store.backend_name(),
+        store_settings(cfg, &store)
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let org = store.create_org("Benchmark", now).await?.id;
+    Ok((store, org, now))
+}
+
+/// The id of the oldest of the `total` newest contacts: the first one [`fill_pool`] wrote when it
+/// wrote `total` into an empty organisation (ids are consecutive).
+async fn first_of_newest(store: &Store, org: OrgId, total: usize) -> Result<i64> {
+    let newest = store
+        .list_contacts(
+            org,
+            &ContactFilter {
+                limit: 1,
+                ..ContactFilter::default()
+            },
+        )
+        .await?
+        .0
+        .first()
+        .map_or(1, |c| c.id.0);
+    Ok(newest + 1 - total as i64)
+}
+
 async fn fill_pool(
     store: &Store,
     org: OrgId,
@@ -1443,16 +1455,7 @@ async fn fill_pool(
 
 async fn list(cfg: &Config, db: &FreshDb, a: &ListArgs) -> Result<()> {
     let total = a.contacts as usize;
-    let store = Store::connect(&db.url, &cfg.store)
-        .await
-        .context("cannot open the benchmark database")?;
-    println!(
-        "store: {} ({})",
-        store.backend_name(),
-        store_settings(cfg, &store)
-    );
-    let now = chrono::Utc::now().timestamp_millis();
-    let org = store.create_org("Benchmark", now).await?.id;
+    let (store, org, now) = open_bench_org(cfg, db).await?;
     let mut rng = StdRng::seed_from_u64(a.seed);
     let (companies, sample) =
         fill_pool(&store, org, total, &mut rng, now, &PoolExtras::default()).await?;

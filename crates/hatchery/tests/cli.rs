@@ -76,6 +76,56 @@ fn bench_ingest_prints_an_events_per_second_rate_and_the_baseline() {
 }
 
 #[test]
+fn bench_ingest_with_segments_reports_the_evaluation_lag_of_a_paced_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "ingest",
+        "--events",
+        "1000",
+        "--batch",
+        "250",
+        "--clients",
+        "2",
+        "--prefill",
+        "200",
+        "--prefill-events-per-contact",
+        "3",
+        "--segments",
+        "3",
+        "--scoring",
+        "--nurture",
+        "--rate",
+        "2000",
+    ];
+    let out = hatchery(dir.path(), &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "bench failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("paced at 2,000 events/s"), "{stdout}");
+    assert!(
+        stdout.contains("settled:  3 segments materialised, 200 contact evaluations"),
+        "{stdout}"
+    );
+    // Four requests of 250 an eighth of a second apart: the last leaves 0.375 s after the first.
+    let line = stdout.lines().find(|l| l.starts_with("ingest:")).unwrap();
+    let secs: f64 = line
+        .split(" in ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no duration in {line}"));
+    assert!(secs >= 0.375, "{line}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("lag from a change being stored")
+                && l.contains("within 1 s")
+                && !l.contains("p99 -")),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn bench_import_imports_the_generated_export_and_checks_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = hatchery(

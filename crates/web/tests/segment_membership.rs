@@ -154,15 +154,7 @@ async fn a_behavioural_segment_follows_new_events_and_the_passing_of_time() {
     assert_eq!(seg["member_count"], 1, "{seg}");
     // The lag histogram saw the evaluations after ingest (no time passed on the test clock) and
     // the timer, which ran a minute after it fell due because the clock jumped past it.
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let value = |name: &str| -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())

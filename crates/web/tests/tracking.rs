@@ -346,15 +346,7 @@ async fn metrics_count_ingested_events_and_merges() {
         json!({"type":"identify","anonymousId":"b","userId":"u"}),
     ])
     .await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.contains("hatchery_events_ingested_total 4"), "{text}");
     assert!(text.contains("hatchery_merges_total 1"), "{text}");
     assert_eq!(

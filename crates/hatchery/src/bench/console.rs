@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use hatchery_domain::ids::BusinessUnitId;
 use hatchery_domain::{ContactId, Grant, Identifier, IdentityKind, OrgId, PoolPolicy, Role};
-use hatchery_store::contacts::ContactFilter;
 use hatchery_store::ingest::{IngestWrite, NewEvent, NewIdentity};
 use hatchery_store::users::NewUser;
 use hatchery_store::{Backend, Store};
@@ -27,8 +26,8 @@ use reqwest::header;
 use serde_json::json;
 
 use super::{
-    fill_pool, mib, ms, print_latency_heading, print_latency_row, store_settings, verdict, FreshDb,
-    PoolExtras, Sample, Search, ServerProcess, EVENTS, PATHS, SOURCES, UTM,
+    fill_pool, mib, ms, print_latency_heading, print_latency_row, verdict, FreshDb, PoolExtras,
+    Sample, Search, ServerProcess, EVENTS, PATHS, SOURCES, UTM,
 };
 use crate::config::Config;
 use crate::demo::thousands;
@@ -240,16 +239,7 @@ struct Pool {
 
 pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &ConsoleArgs) -> Result<()> {
     let total = a.contacts as usize;
-    let store = Store::connect(&db.url, &cfg.store)
-        .await
-        .context("cannot open the benchmark database")?;
-    println!(
-        "store: {} ({})",
-        store.backend_name(),
-        store_settings(cfg, &store)
-    );
-    let now = chrono::Utc::now().timestamp_millis();
-    let org = store.create_org("Benchmark", now).await?.id;
+    let (store, org, now) = super::open_bench_org(cfg, db).await?;
     let mut rng = StdRng::seed_from_u64(a.seed);
 
     // The pool, untimed.
@@ -267,19 +257,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &ConsoleArgs) -> Result<(
             .push((store.ensure_tag(org, name, None, now).await?.id, share));
     }
     let (_, sample) = fill_pool(&store, org, total, &mut rng, now, &extras).await?;
-    let newest = store
-        .list_contacts(
-            org,
-            &ContactFilter {
-                limit: 1,
-                ..ContactFilter::default()
-            },
-        )
-        .await?
-        .0
-        .first()
-        .map_or(1, |c| c.id.0);
-    let first = newest + 1 - total as i64;
+    let first = super::first_of_newest(&store, org, total).await?;
     let t = Instant::now();
     place_in_units(&store, org, &units).await?;
     println!(
@@ -364,7 +342,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &ConsoleArgs) -> Result<(
     let outside = rich.iter().copied().find(|c| unit_of(c.0) != Some(0));
     let pool = Pool {
         first,
-        newest,
+        newest: first + total as i64 - 1,
         sample,
         tags: TAGS.iter().map(|t| t.0).collect(),
         rich,

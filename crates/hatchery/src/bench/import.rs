@@ -32,9 +32,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::{
-    cpu_time, fill_pool, mib, proc_kb, reset_peak_rss, store_settings, FreshDb, PoolExtras,
-};
+use super::{cpu_time, fill_pool, mib, proc_kb, reset_peak_rss, FreshDb, PoolExtras};
 use crate::config::Config;
 use crate::demo::{make_companies, thousands, Company, PersonFactory};
 
@@ -471,16 +469,7 @@ fn write_export(path: &Path, gen: &mut CrmExport) -> Result<u64> {
 }
 
 pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &ImportArgs) -> Result<()> {
-    let store = Store::connect(&db.url, &cfg.store)
-        .await
-        .context("cannot open the benchmark database")?;
-    println!(
-        "store: {} ({})",
-        store.backend_name(),
-        store_settings(cfg, &store)
-    );
-    let now = chrono::Utc::now().timestamp_millis();
-    let org = store.create_org("Benchmark", now).await?.id;
+    let (store, org, now) = super::open_bench_org(cfg, db).await?;
     let mut pool = Vec::new();
     if a.prefill > 0 {
         let mut rng = StdRng::seed_from_u64(a.seed ^ 0x5eed_f111);

@@ -15,7 +15,6 @@ use hatchery_domain::segment::Filter;
 use hatchery_domain::ContactId;
 use hatchery_engine::evaluator;
 use hatchery_engine::{ManualClock, Metrics};
-use hatchery_store::contacts::ContactFilter;
 use hatchery_store::ingest::{IngestWrite, NewEvent};
 use hatchery_store::jobs::JobKind;
 use hatchery_store::Store;
@@ -24,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{fill_pool, ms, percentile, store_settings, FreshDb, PoolExtras};
+use super::{fill_pool, ms, percentile, FreshDb, PoolExtras};
 use crate::config::Config;
 use crate::demo::thousands;
 
@@ -123,16 +122,7 @@ pub(super) fn sample_model() -> serde_json::Value {
 
 pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<()> {
     let total = a.contacts as usize;
-    let store = Store::connect(&db.url, &cfg.store)
-        .await
-        .context("cannot open the benchmark database")?;
-    println!(
-        "store: {} ({})",
-        store.backend_name(),
-        store_settings(cfg, &store)
-    );
-    let now = chrono::Utc::now().timestamp_millis();
-    let org = store.create_org("Benchmark", now).await?.id;
+    let (store, org, now) = super::open_bench_org(cfg, db).await?;
     let mut rng = StdRng::seed_from_u64(a.seed);
     fill_pool(&store, org, total, &mut rng, now, &PoolExtras::default()).await?;
     let (first, written, took) = fill_events(
@@ -214,20 +204,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     if a.nurture {
         let t = Instant::now();
         let before = metrics.contacts_evaluated.load(Relaxed);
-        store
-            .set_lifecycle(
-                org,
-                &hatchery_domain::lifecycle::Lifecycle::default_model(),
-                now,
-            )
-            .await?;
-        store
-            .set_tier_model(
-                org,
-                &hatchery_domain::tiers::TierModel::default_model(),
-                now,
-            )
-            .await?;
+        save_default_nurture_models(&store, org, now).await?;
         while evaluator::run_once(&store, &clock, &metrics).await? {}
         let n = metrics.contacts_evaluated.load(Relaxed) - before;
         let staged: i64 = store
@@ -295,6 +272,29 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     Ok(())
 }
 
+/// Switches on lifecycle stages and customer tiers with their default models.
+pub(super) async fn save_default_nurture_models(
+    store: &Store,
+    org: hatchery_domain::OrgId,
+    now: i64,
+) -> Result<()> {
+    store
+        .set_lifecycle(
+            org,
+            &hatchery_domain::lifecycle::Lifecycle::default_model(),
+            now,
+        )
+        .await?;
+    store
+        .set_tier_model(
+            org,
+            &hatchery_domain::tiers::TierModel::default_model(),
+            now,
+        )
+        .await?;
+    Ok(())
+}
+
 /// Gives each of the `total` newest contacts 1 to 3 × `per` `track` events (skewed: most contacts
 /// few, some many; 0.74 × `per` on average) spread over the last 30 days, written in bulk.
 /// Returns the first contact's id, how many events and how long it took.
@@ -306,19 +306,7 @@ pub(super) async fn fill_events(
     rng: &mut StdRng,
     now: i64,
 ) -> Result<(i64, usize, Duration)> {
-    let newest = store
-        .list_contacts(
-            org,
-            &ContactFilter {
-                limit: 1,
-                ..ContactFilter::default()
-            },
-        )
-        .await?
-        .0
-        .first()
-        .map_or(1, |c| c.id.0);
-    let first = newest + 1 - total as i64;
+    let first = super::first_of_newest(store, org, total).await?;
     let started = Instant::now();
     let mut written = 0usize;
     let mut w = IngestWrite::default();
