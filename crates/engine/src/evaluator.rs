@@ -38,23 +38,67 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 /// When failed work is tried again.
 const RETRY_MS: i64 = 5_000;
 
-/// Starts the evaluator on the current runtime; it ends when the store is closed.
-pub fn start(store: Store, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) {
-    tokio::spawn(async move {
-        while !store.is_closed() {
-            match run_once(&store, clock.as_ref(), &metrics).await {
-                Ok(true) => {}
-                Ok(false) => store.wait_for_jobs(IDLE_POLL).await,
-                Err(e) => {
-                    if store.is_closed() {
-                        break;
+/// Evaluation workers by default (`evaluator_workers` in the configuration). Two let one batch
+/// load its snapshots while another writes its outcome (reads run in parallel; SQLite takes one
+/// writer at a time): on two cores the reading half of a batch no longer waits for the writing
+/// half of the one before.
+pub const WORKERS: usize = 2;
+/// The most workers the configuration may ask for.
+pub const MAX_WORKERS: usize = 16;
+
+/// What the workers share so that they never step on each other. A claimed contact is leased
+/// to one worker, so two workers never evaluate the same contact; what they must not do at once:
+/// - materialise a segment while contacts are evaluated (a materialisation reads every contact's
+///   answer at one instant and writes it later; a worker's newer answer for a contact in between
+///   would be overwritten with the older one), so a materialisation has the gate alone;
+/// - write their outcomes at once: on PostgreSQL two batches updating the same segment counters
+///   and daily sizes could deadlock each other (on SQLite, writes are one at a time anyway).
+#[derive(Default)]
+pub struct Gate {
+    materialise: tokio::sync::RwLock<()>,
+    write: tokio::sync::Mutex<()>,
+}
+
+/// Starts `workers` evaluation workers (at least one) on the current runtime; they end when the
+/// store is closed.
+pub fn start(store: Store, clock: Arc<dyn Clock>, metrics: Arc<Metrics>, workers: usize) {
+    let gate = Arc::new(Gate::default());
+    for _ in 0..workers.clamp(1, MAX_WORKERS) {
+        let (store, clock, metrics, gate) =
+            (store.clone(), clock.clone(), metrics.clone(), gate.clone());
+        tokio::spawn(async move {
+            while !store.is_closed() {
+                match run_gated(&store, clock.as_ref(), &metrics, &gate).await {
+                    Ok(true) => {}
+                    Ok(false) => store.wait_for_jobs(IDLE_POLL).await,
+                    Err(e) => {
+                        if store.is_closed() {
+                            break;
+                        }
+                        tracing::warn!(error = %e, "evaluator pass failed");
+                        tokio::time::sleep(IDLE_POLL).await;
                     }
-                    tracing::warn!(error = %e, "evaluator pass failed");
-                    tokio::time::sleep(IDLE_POLL).await;
                 }
             }
-        }
-    });
+        });
+    }
+}
+
+/// Does all work due now with [`WORKERS`] workers, and returns when none is left (benchmarks
+/// settle a pool with it).
+pub async fn drain(store: &Store, clock: &dyn Clock, metrics: &Metrics) -> Result<(), StoreError> {
+    let gate = Gate::default();
+    let worker = || async {
+        while run_gated(store, clock, metrics, &gate).await? {}
+        Ok::<_, StoreError>(())
+    };
+    let workers: Vec<_> = (0..WORKERS).map(|_| worker()).collect();
+    for r in futures_util::future::join_all(workers).await {
+        r?;
+    }
+    // A worker stops when it finds nothing, while another may still leave work behind.
+    while run_gated(store, clock, metrics, &gate).await? {}
+    Ok(())
 }
 
 /// Does the work due now: pending materialisations, then one batch of contacts. Returns whether
@@ -64,42 +108,27 @@ pub async fn run_once(
     clock: &dyn Clock,
     metrics: &Metrics,
 ) -> Result<bool, StoreError> {
-    let now = clock.now_ms();
+    run_gated(store, clock, metrics, &Gate::default()).await
+}
+
+async fn run_gated(
+    store: &Store,
+    clock: &dyn Clock,
+    metrics: &Metrics,
+    gate: &Gate,
+) -> Result<bool, StoreError> {
     let mut worked = false;
-    for job in store
-        .claim_jobs(JobKind::MaterialiseSegment, now, LEASE_MS, 4)
+    let now = clock.now_ms();
+    if store
+        .next_job_due(JobKind::MaterialiseSegment, now)
         .await?
+        .is_some_and(|d| d <= now)
     {
-        worked = true;
-        match store
-            .materialise_segment(job.org, SegmentId(job.subject), clock.now_ms())
-            .await
-        {
-            Ok(done) => {
-                metrics.segments_materialised.fetch_add(1, Relaxed);
-                store.end_jobs(&[(job, JobEnd::Done)]).await?;
-                // Segments built on this one read its new members: compute them again too.
-                if done.is_some() {
-                    let by: Vec<i64> = store
-                        .segments_referencing(job.org, SegmentId(job.subject))
-                        .await?
-                        .into_iter()
-                        .map(|s| s.0)
-                        .collect();
-                    store
-                        .enqueue_jobs(job.org, JobKind::MaterialiseSegment, &by, now)
-                        .await?;
-                }
-            }
-            Err(e) => {
-                metrics.evaluation_failures.fetch_add(1, Relaxed);
-                tracing::warn!(org.id = job.org.0, segment.id = job.subject, error = %e, "materialising a segment failed");
-                store
-                    .retry_job(&job, now + RETRY_MS, &e.to_string())
-                    .await?;
-            }
-        }
+        let _alone = gate.materialise.write().await;
+        worked = materialise_due(store, clock, metrics, clock.now_ms()).await?;
     }
+    let _shared = gate.materialise.read().await;
+    let now = clock.now_ms();
     let jobs = store
         .claim_jobs(JobKind::EvaluateContact, now, LEASE_MS, BATCH)
         .await?;
@@ -112,7 +141,7 @@ pub async fn run_once(
     }
     for (org, jobs) in by_org {
         let n = jobs.len() as u64;
-        if let Err(e) = evaluate(store, org, &jobs, now).await {
+        if let Err(e) = evaluate(store, org, &jobs, now, &gate.write).await {
             metrics.evaluation_failures.fetch_add(1, Relaxed);
             tracing::warn!(org.id = org.0, contacts = n, error = %e, "evaluating contacts failed");
             for j in &jobs {
@@ -134,16 +163,22 @@ pub async fn run_once(
 /// may read scores), then tiers, then segments (which may read all of them) — and writes the
 /// outcome. Stage and tier criteria that read segments see the memberships stored before this
 /// pass; when one of those changes, the contact is evaluated again at once.
-async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(), StoreError> {
-    let segments = store.live_segments(org).await?;
-    let model = store.scoring_model(org).await?;
-    let lifecycle = store.lifecycle(org).await?;
-    let tiers = store.tier_model(org).await?;
-    let tag_rules = store
-        .tag_rules(org)
-        .await?
-        .map(|r| r.0)
-        .filter(|r| !r.rules.is_empty());
+async fn evaluate(
+    store: &Store,
+    org: OrgId,
+    jobs: &[Job],
+    now: i64,
+    write: &tokio::sync::Mutex<()>,
+) -> Result<(), StoreError> {
+    // Independent reads: at once, each on its own connection.
+    let (segments, model, lifecycle, tiers, tag_rules) = tokio::try_join!(
+        store.live_segments(org),
+        store.scoring_model(org),
+        store.lifecycle(org),
+        store.tier_model(org),
+        store.tag_rules(org),
+    )?;
+    let tag_rules = tag_rules.map(|r| r.0).filter(|r| !r.rules.is_empty());
     let mut stage_reads = lifecycle
         .as_ref()
         .map(|l| l.model.segments_read())
@@ -170,12 +205,16 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
             needs.events_since = Some(needs.events_since.map_or(s, |n| n.min(s)));
         }
     }
-    let mut snapshots = store.contact_snapshots(org, &ids, needs).await?;
-    let previous = match &model {
-        Some(_) => store.stored_scores(org, &ids).await?,
-        None => HashMap::new(),
-    };
-    let current = store.memberships(org, &ids).await?;
+    let (mut snapshots, previous, current) = tokio::try_join!(
+        store.contact_snapshots(org, &ids, needs),
+        async {
+            match &model {
+                Some(_) => store.stored_scores(org, &ids).await,
+                None => Ok(HashMap::new()),
+            }
+        },
+        store.memberships(org, &ids),
+    )?;
     let names: HashMap<SegmentId, String> =
         segments.iter().map(|s| (s.id, s.name.clone())).collect();
     let none = Default::default();
@@ -323,7 +362,53 @@ async fn evaluate(store: &Store, org: OrgId, jobs: &[Job], now: i64) -> Result<(
         }
     }
     out.tag_rules = tag_rules;
+    let _one_writer = write.lock().await;
     store.apply_evaluations(org, &names, &out, now).await
+}
+
+/// Materialises the segments due now (up to four; the caller has the gate alone).
+async fn materialise_due(
+    store: &Store,
+    clock: &dyn Clock,
+    metrics: &Metrics,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut worked = false;
+    for job in store
+        .claim_jobs(JobKind::MaterialiseSegment, now, LEASE_MS, 4)
+        .await?
+    {
+        worked = true;
+        match store
+            .materialise_segment(job.org, SegmentId(job.subject), clock.now_ms())
+            .await
+        {
+            Ok(done) => {
+                metrics.segments_materialised.fetch_add(1, Relaxed);
+                store.end_jobs(&[(job, JobEnd::Done)]).await?;
+                // Segments built on this one read its new members: compute them again too.
+                if done.is_some() {
+                    let by: Vec<i64> = store
+                        .segments_referencing(job.org, SegmentId(job.subject))
+                        .await?
+                        .into_iter()
+                        .map(|s| s.0)
+                        .collect();
+                    store
+                        .enqueue_jobs(job.org, JobKind::MaterialiseSegment, &by, now)
+                        .await?;
+                }
+            }
+            Err(e) => {
+                metrics.evaluation_failures.fetch_add(1, Relaxed);
+                tracing::warn!(org.id = job.org.0, segment.id = job.subject, error = %e, "materialising a segment failed");
+                store
+                    .retry_job(&job, now + RETRY_MS, &e.to_string())
+                    .await?;
+            }
+        }
+    }
+    Ok(worked)
 }
 
 /// An event the store writes for this evaluation, as a filter sees it.

@@ -634,9 +634,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         // The pool starts settled: segments materialised, every contact scored and placed (untimed).
         let t = Instant::now();
         let m = hatchery_engine::Metrics::default();
-        while hatchery_engine::evaluator::run_once(&store, &hatchery_engine::SystemClock, &m)
-            .await?
-        {}
+        hatchery_engine::evaluator::drain(&store, &hatchery_engine::SystemClock, &m).await?;
         println!(
             "settled:  {} segments materialised, {} contact evaluations in {:.1} s (untimed)",
             m.segments_materialised.load(Ordering::Relaxed),

@@ -31,6 +31,7 @@ struct FileConfig {
     max_connections: Option<u32>,
     sqlite_fsync_every_commit: Option<bool>,
     log_json: Option<bool>,
+    evaluator_workers: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub store: StoreOptions,
     pub log_json: bool,
+    /// Evaluation workers keeping scores, stages, tiers and segments current.
+    pub evaluator_workers: usize,
 }
 
 fn env(name: &str) -> Result<Option<String>> {
@@ -131,12 +134,25 @@ impl Config {
             Some(v) => parse_bool("HATCHERY_LOG_JSON", &v)?,
             None => file.log_json.unwrap_or(false),
         };
+        let evaluator_workers = match env("HATCHERY_EVALUATOR_WORKERS")? {
+            Some(v) => v
+                .parse::<usize>()
+                .context("HATCHERY_EVALUATOR_WORKERS: not a number")?,
+            None => file
+                .evaluator_workers
+                .unwrap_or(hatchery_engine::evaluator::WORKERS),
+        };
+        let max = hatchery_engine::evaluator::MAX_WORKERS;
+        if !(1..=max).contains(&evaluator_workers) {
+            bail!("evaluator_workers must be between 1 and {max}");
+        }
         Ok(Config {
             data_dir,
             database_url,
             listen,
             store,
             log_json,
+            evaluator_workers,
         })
     }
 

@@ -229,7 +229,12 @@ pub(crate) struct InProcessApp {
 
 impl InProcessApp {
     pub async fn start(store: Store, upload_dir: PathBuf) -> Result<InProcessApp> {
-        let state = AppState::new(store, Arc::new(SystemClock), upload_dir);
+        let state = AppState::new(
+            store,
+            Arc::new(SystemClock),
+            upload_dir,
+            hatchery_engine::evaluator::WORKERS,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot listen on 127.0.0.1")?;

@@ -37,7 +37,12 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
     });
     std::fs::create_dir_all(cfg.upload_dir())
         .with_context(|| format!("cannot create {}", cfg.upload_dir().display()))?;
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), cfg.upload_dir());
+    let state = AppState::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        cfg.upload_dir(),
+        cfg.evaluator_workers,
+    );
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;

@@ -247,6 +247,32 @@ fn admin_api_key_create_refuses_an_unknown_scope_by_name() {
     );
 }
 
+#[test]
+fn a_wrong_number_of_evaluator_workers_stops_start_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hatchery.toml"), "evaluator_workers = 0\n").unwrap();
+    let out = hatchery(dir.path(), &["migrate"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "0 workers must fail:\n{stdout}");
+    assert!(
+        stderr.contains("evaluator_workers must be between 1 and 16"),
+        "{stderr}"
+    );
+    // The environment wins over the file, and a good value starts.
+    let out = Command::new(env!("CARGO_BIN_EXE_hatchery"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("migrate")
+        .env_remove("HATCHERY_DATABASE_URL")
+        .env_remove("HATCHERY_CONFIG")
+        .env("HATCHERY_EVALUATOR_WORKERS", "3")
+        .env("HATCHERY_LOG", "warn")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+}
+
 /// Runs the binary with `input` on standard input.
 fn hatchery_with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
     use std::io::Write;

@@ -31,10 +31,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, upload_dir: std::path::PathBuf) -> AppState {
+    /// Starts the ingest writer and `evaluator_workers` evaluation workers
+    /// ([`hatchery_engine::evaluator::WORKERS`] unless configured).
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        upload_dir: std::path::PathBuf,
+        evaluator_workers: usize,
+    ) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingestor = Ingestor::start(store.clone(), clock.clone(), metrics.clone());
-        hatchery_engine::evaluator::start(store.clone(), clock.clone(), metrics.clone());
+        hatchery_engine::evaluator::start(
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            evaluator_workers,
+        );
         AppState {
             store,
             ingestor,

@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{eventually, spawn_app, TestApp, START};
+use hatchery_engine::Clock;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -392,4 +393,96 @@ async fn a_segment_built_on_another_follows_it_without_recomputing_it() {
         )
         .await;
     assert_eq!(s, 204);
+}
+
+/// The stored members of a segment (`seg_N`), by contact id.
+async fn member_ids(app: &TestApp, segment: &str) -> Vec<i64> {
+    let id: i64 = segment.trim_start_matches("seg_").parse().unwrap();
+    let sql = format!(
+        "SELECT contact_id FROM segment_members WHERE segment_id = {id} ORDER BY contact_id"
+    );
+    match app.store.backend() {
+        hatchery_store::Backend::Sqlite(p) => sqlx::query_scalar(&sql).fetch_all(p).await.unwrap(),
+        hatchery_store::Backend::Postgres(p) => {
+            sqlx::query_scalar(&sql).fetch_all(p).await.unwrap()
+        }
+    }
+}
+
+#[tokio::test]
+async fn workers_side_by_side_leave_every_segment_as_a_fresh_materialisation_finds_it() {
+    let app = spawn_app().await;
+    let filters = [
+        json!({"event": {"kind": "track", "name": "Pricing Viewed"}, "at_least": 2, "within_days": 7}),
+        json!({"field": "city", "op": "eq", "value": "深圳"}),
+        json!({"any": [
+            {"tag": "KA"},
+            {"all": [
+                {"field": "city", "op": "eq", "value": "广州"},
+                {"not": {"event": {"kind": "track", "name": "Pricing Viewed"}, "at_least": 1, "within_days": 30}}
+            ]}
+        ]}),
+    ];
+    let mut live = Vec::new();
+    for (i, f) in filters.iter().enumerate() {
+        live.push(create_segment(&app, &format!("live {i}"), f.clone()).await);
+    }
+    // Three waves of 1,200 people changing at once: several evaluator batches each, taken by
+    // the workers side by side; the later waves move people between cities (exits) and bring
+    // more pricing views (entries).
+    let cities = ["深圳", "广州", "上海"];
+    for wave in 0..3usize {
+        for part in 0..3usize {
+            let mut messages = Vec::new();
+            for u in part * 400..(part + 1) * 400 {
+                let city = cities[(u + wave) % 3];
+                messages.push(json!({"type": "identify", "userId": format!("u{u}"),
+                    "traits": {"name": format!("P{u}"), "city": city}}));
+                if u % 2 == wave % 2 {
+                    messages.push(pricing(&format!("u{u}"), START - (wave as i64 + 1) * DAY));
+                }
+            }
+            app.batch(messages).await;
+        }
+    }
+    let tagged: Vec<String> = {
+        let mut ids = Vec::new();
+        for u in (0..1200).step_by(7) {
+            ids.push(contact_id(&app, &format!("u{u}")).await);
+        }
+        ids
+    };
+    for chunk in tagged.chunks(100) {
+        let (s, v) = app
+            .send(
+                Method::POST,
+                "/api/v1/contacts/tags",
+                json!({"contact_ids": chunk, "add": ["KA"]}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    eventually("every change is evaluated", || async {
+        app.store
+            .due_jobs(app.org, app.clock.now_ms())
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    for (i, f) in filters.iter().enumerate() {
+        let fresh = create_segment(&app, &format!("fresh {i}"), f.clone()).await;
+        let (want, got) = (
+            member_ids(&app, &fresh).await,
+            member_ids(&app, &live[i]).await,
+        );
+        assert!(!want.is_empty(), "segment {i} selects somebody");
+        assert_eq!(got, want, "segment {i}: kept current = materialised afresh");
+        let (_, seg) = app.get(&format!("/api/v1/segments/{}", live[i])).await;
+        assert_eq!(
+            seg["member_count"],
+            want.len(),
+            "segment {i}'s counter: {seg}"
+        );
+    }
 }

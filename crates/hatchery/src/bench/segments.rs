@@ -187,12 +187,12 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     let metrics = Metrics::default();
     let clock = ManualClock::new(now);
     // Work queued by the materialisations (timers) first, untimed.
-    while evaluator::run_once(&store, &clock, &metrics).await? {}
+    evaluator::drain(&store, &clock, &metrics).await?;
     if a.scoring {
         let t = Instant::now();
         let before = metrics.contacts_evaluated.load(Relaxed);
         store.set_scoring_model(org, &sample_model(), now).await?;
-        while evaluator::run_once(&store, &clock, &metrics).await? {}
+        evaluator::drain(&store, &clock, &metrics).await?;
         let n = metrics.contacts_evaluated.load(Relaxed) - before;
         println!(
             "score every contact after saving a model: {} contacts in {:.2} s = {} contacts/s",
@@ -205,7 +205,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
         let t = Instant::now();
         let before = metrics.contacts_evaluated.load(Relaxed);
         save_default_nurture_models(&store, org, now).await?;
-        while evaluator::run_once(&store, &clock, &metrics).await? {}
+        evaluator::drain(&store, &clock, &metrics).await?;
         let n = metrics.contacts_evaluated.load(Relaxed) - before;
         let staged: i64 = store
             .stage_counts(org, 0)
@@ -242,7 +242,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
     let evaluated = metrics.contacts_evaluated.load(Relaxed) - before;
     batches.sort_unstable();
     println!(
-        "evaluate {} changed contacts against {} segments{}{}: {:.2} s = {} contacts/s; per batch of ≤ {} p50 {:.0} ms, p99 {:.0} ms",
+        "evaluate {} changed contacts against {} segments{}{} (one worker): {:.2} s = {} contacts/s; per batch of ≤ {} p50 {:.0} ms, p99 {:.0} ms",
         thousands(evaluated),
         a.segments,
         if a.scoring { " and the scoring model" } else { "" },
@@ -258,7 +258,7 @@ pub(super) async fn run(cfg: &Config, db: &FreshDb, a: &SegmentsArgs) -> Result<
         clock.advance_ms(DAY);
         let before = metrics.contacts_evaluated.load(Relaxed);
         let t = Instant::now();
-        while evaluator::run_once(&store, &clock, &metrics).await? {}
+        evaluator::drain(&store, &clock, &metrics).await?;
         println!(
             "simulated day {day}: {} of {} contacts re-evaluated by their timers in {:.2} s; no other row touched",
             thousands(metrics.contacts_evaluated.load(Relaxed) - before),

@@ -374,6 +374,9 @@ impl Store {
         Ok(out)
     }
 
+    /// One statement's worth of snapshots. The parts are independent reads, so they run at once
+    /// on different connections (SQLite readers work in parallel under WAL; PostgreSQL serves
+    /// them side by side): a batch waits for its slowest part, not for the sum of them.
     async fn snapshot_chunk(
         &self,
         org: OrgId,
@@ -383,10 +386,115 @@ impl Store {
     ) -> Result<()> {
         let args = ids_args(org, ids);
         let list = placeholders(2, ids.len());
-        let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL AND id IN ({list})"
-        );
-        let rows: Vec<ContactRow> = with_pool!(self, c => bind_args!(sqlx::query_as::<_, ContactRow>(&sql), &args).fetch_all(c).await?);
+        let contacts = async {
+            let sql = format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL AND id IN ({list})"
+            );
+            let rows: Vec<ContactRow> = with_pool!(self, c => bind_args!(sqlx::query_as::<_, ContactRow>(&sql), &args).fetch_all(c).await?);
+            Ok::<_, StoreError>(rows)
+        };
+        let tags = async {
+            if !needs.tags {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "SELECT ct.contact_id, t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
+                 WHERE ct.org_id = $1 AND ct.contact_id IN ({list})"
+            );
+            let rows: Vec<(i64, String)> =
+                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            Ok::<_, StoreError>(rows)
+        };
+        let identities = async {
+            if !needs.identities {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "SELECT contact_id, kind, value FROM identities WHERE org_id = $1 AND contact_id IN ({list}) \
+                 ORDER BY created_at, kind, value"
+            );
+            let rows: Vec<(i64, String, String)> =
+                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            Ok::<_, StoreError>(rows)
+        };
+        let accounts = async {
+            if !needs.account {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "SELECT id, name, domain, industry, company_size, province, city, traits FROM accounts \
+                 WHERE org_id = $1 AND id IN (SELECT account_id FROM contacts \
+                 WHERE org_id = $1 AND account_id IS NOT NULL AND id IN ({list}))"
+            );
+            let rows: Vec<AccountRow> =
+                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            Ok::<_, StoreError>(rows)
+        };
+        let segments = async {
+            if needs.segments {
+                self.memberships(org, ids).await
+            } else {
+                Ok(HashMap::new())
+            }
+        };
+        let tiers = async {
+            if needs.tiers {
+                self.stored_tiers(org, ids).await
+            } else {
+                Ok(HashMap::new())
+            }
+        };
+        let consents = async {
+            if needs.consents {
+                self.consents_of(org, ids).await
+            } else {
+                Ok(HashMap::new())
+            }
+        };
+        let referrals = async {
+            if needs.referrals {
+                self.referral_counts(org, ids).await
+            } else {
+                Ok(HashMap::new())
+            }
+        };
+        let scores = async {
+            if needs.scores {
+                self.stored_scores(org, ids).await
+            } else {
+                Ok(HashMap::new())
+            }
+        };
+        let events = async {
+            let Some(since) = needs.events_since else {
+                return Ok(Vec::new());
+            };
+            let mut e_args = args.clone();
+            e_args.push(Arg::Int(since));
+            let sql = format!(
+                "SELECT contact_id, kind, name, occurred_at, properties FROM events \
+                 WHERE org_id = $1 AND contact_id IN ({list}) AND occurred_at >= ${} ORDER BY occurred_at",
+                ids.len() + 2
+            );
+            let rows: Vec<(i64, String, Option<String>, i64, String)> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &e_args).fetch_all(c).await?);
+            Ok::<_, StoreError>(rows)
+        };
+        let (
+            rows,
+            tags,
+            identities,
+            account_rows,
+            segments,
+            tiers,
+            consents,
+            referrals,
+            scores,
+            events,
+        ) = tokio::try_join!(
+            contacts, tags, identities, accounts, segments, tiers, consents, referrals, scores,
+            events
+        )?;
+
         let mut accounts: HashMap<ContactId, i64> = HashMap::new();
         for r in rows {
             let c = r.into_contact();
@@ -404,48 +512,20 @@ impl Store {
                 },
             );
         }
-        if needs.tags {
-            let sql = format!(
-                "SELECT ct.contact_id, t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
-                 WHERE ct.org_id = $1 AND ct.contact_id IN ({list})"
-            );
-            let rows: Vec<(i64, String)> =
-                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
-            for (id, name) in rows {
-                if let Some(s) = out.get_mut(&ContactId(id)) {
-                    s.tags.insert(name);
-                }
+        for (id, name) in tags {
+            if let Some(s) = out.get_mut(&ContactId(id)) {
+                s.tags.insert(name);
             }
         }
-        if needs.identities {
-            let sql = format!(
-                "SELECT contact_id, kind, value FROM identities WHERE org_id = $1 AND contact_id IN ({list}) \
-                 ORDER BY created_at, kind, value"
-            );
-            let rows: Vec<(i64, String, String)> =
-                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
-            for (id, kind, value) in rows {
-                if let (Some(s), Some(kind)) =
-                    (out.get_mut(&ContactId(id)), IdentityKind::parse(&kind))
-                {
-                    s.identities.push(Identifier::new(kind, value));
-                }
+        for (id, kind, value) in identities {
+            if let (Some(s), Some(kind)) = (out.get_mut(&ContactId(id)), IdentityKind::parse(&kind))
+            {
+                s.identities.push(Identifier::new(kind, value));
             }
         }
-        if needs.account && !accounts.is_empty() {
-            let mut wanted: Vec<i64> = accounts.values().copied().collect();
-            wanted.sort_unstable();
-            wanted.dedup();
-            let mut a_args = vec![Arg::Int(org.0)];
-            a_args.extend(wanted.iter().map(|a| Arg::Int(*a)));
-            let sql = format!(
-                "SELECT id, name, domain, industry, company_size, province, city, traits FROM accounts \
-                 WHERE org_id = $1 AND id IN ({})",
-                placeholders(2, wanted.len())
-            );
-            let rows: Vec<AccountRow> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &a_args).fetch_all(c).await?);
+        if !account_rows.is_empty() {
             let mut by_id = HashMap::new();
-            for (id, name, domain, industry, size, province, city, traits) in rows {
+            for (id, name, domain, industry, size, province, city, traits) in account_rows {
                 let fields = [
                     (AccountField::Name, name),
                     (AccountField::Domain, domain),
@@ -471,59 +551,39 @@ impl Store {
                 }
             }
         }
-        if needs.segments {
-            for (id, s) in self.memberships(org, ids).await? {
-                if let Some(snap) = out.get_mut(&id) {
-                    snap.segments = s;
-                }
+        for (id, s) in segments {
+            if let Some(snap) = out.get_mut(&id) {
+                snap.segments = s;
             }
         }
-        if needs.tiers {
-            for (id, t) in self.stored_tiers(org, ids).await? {
-                if let Some(snap) = out.get_mut(&id) {
-                    snap.tiers = t;
-                }
+        for (id, t) in tiers {
+            if let Some(snap) = out.get_mut(&id) {
+                snap.tiers = t;
             }
         }
-        if needs.consents {
-            for (id, k) in self.consents_of(org, ids).await? {
-                if let Some(snap) = out.get_mut(&id) {
-                    snap.consents = k;
-                }
+        for (id, k) in consents {
+            if let Some(snap) = out.get_mut(&id) {
+                snap.consents = k;
             }
         }
-        if needs.referrals {
-            for (id, n) in self.referral_counts(org, ids).await? {
-                if let Some(snap) = out.get_mut(&id) {
-                    snap.referrals = n;
-                }
+        for (id, n) in referrals {
+            if let Some(snap) = out.get_mut(&id) {
+                snap.referrals = n;
             }
         }
-        if needs.scores {
-            for (id, s) in self.stored_scores(org, ids).await? {
-                if let Some(snap) = out.get_mut(&id) {
-                    snap.scores = s.snapshot;
-                }
+        for (id, s) in scores {
+            if let Some(snap) = out.get_mut(&id) {
+                snap.scores = s.snapshot;
             }
         }
-        if let Some(since) = needs.events_since {
-            let mut e_args = args.clone();
-            e_args.push(Arg::Int(since));
-            let sql = format!(
-                "SELECT contact_id, kind, name, occurred_at, properties FROM events \
-                 WHERE org_id = $1 AND contact_id IN ({list}) AND occurred_at >= ${} ORDER BY occurred_at",
-                ids.len() + 2
-            );
-            let rows: Vec<(i64, String, Option<String>, i64, String)> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &e_args).fetch_all(c).await?);
-            for (id, kind, name, occurred_at, properties) in rows {
-                if let Some(s) = out.get_mut(&ContactId(id)) {
-                    s.events.push(EventRecord {
-                        kind,
-                        name,
-                        occurred_at,
-                        properties: serde_json::from_str(&properties)?,
-                    });
-                }
+        for (id, kind, name, occurred_at, properties) in events {
+            if let Some(s) = out.get_mut(&ContactId(id)) {
+                s.events.push(EventRecord {
+                    kind,
+                    name,
+                    occurred_at,
+                    properties: serde_json::from_str(&properties)?,
+                });
             }
         }
         Ok(())

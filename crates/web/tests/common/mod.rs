@@ -125,6 +125,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppState)) -> TestApp {
         store.clone(),
         Arc::new(clock.clone()),
         db._dir.path().join("uploads"),
+        hatchery_engine::evaluator::WORKERS,
     );
     configure(&mut state);
     std::fs::create_dir_all(&state.upload_dir).unwrap();
