@@ -119,11 +119,7 @@ async fn run_gated(
 ) -> Result<bool, StoreError> {
     let mut worked = false;
     let now = clock.now_ms();
-    if store
-        .next_job_due(JobKind::MaterialiseSegment, now)
-        .await?
-        .is_some_and(|d| d <= now)
-    {
+    if store.job_due(JobKind::MaterialiseSegment, now).await? {
         let _alone = gate.materialise.write().await;
         worked = materialise_due(store, clock, metrics, clock.now_ms()).await?;
     }

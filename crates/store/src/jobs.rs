@@ -142,24 +142,28 @@ impl Store {
         Ok(())
     }
 
-    /// When the earliest job of `kind` not leased at `now` is due, if any.
-    pub async fn next_job_due(&self, kind: JobKind, now: Millis) -> Result<Option<Millis>> {
-        Ok(with_pool!(self, c => sqlx::query_scalar(
-            "SELECT MIN(due_at) FROM jobs WHERE kind = $1 AND (lease_until IS NULL OR lease_until < $2)",
+    /// Whether a job of `kind` not leased by anyone is due at `now`.
+    pub async fn job_due(&self, kind: JobKind, now: Millis) -> Result<bool> {
+        let n: i64 = with_pool!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE kind = $1 AND due_at <= $2 \
+             AND (lease_until IS NULL OR lease_until < $2) LIMIT 1) d",
         )
         .bind(kind.as_str())
         .bind(now)
         .fetch_one(c)
-        .await?))
+        .await?);
+        Ok(n > 0)
     }
 
     /// Jobs of the organisation due at `now` (an idle evaluator has none).
     pub async fn due_jobs(&self, org: OrgId, now: Millis) -> Result<i64> {
         Ok(with_pool!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE org_id = $1 AND due_at <= $2",
+            "SELECT COUNT(*) FROM jobs WHERE kind IN ($3, $4) AND due_at <= $2 AND org_id = $1",
         )
         .bind(org.0)
         .bind(now)
+        .bind(JobKind::EvaluateContact.as_str())
+        .bind(JobKind::MaterialiseSegment.as_str())
         .fetch_one(c)
         .await?))
     }

@@ -990,3 +990,40 @@ fn the_largest_filter_the_limits_allow_runs_on_the_database() {
         db.drop_database().await;
     });
 }
+
+#[test]
+fn due_work_is_found_by_kind_among_timers_and_leases() {
+    use hatchery_store::jobs::JobKind::{EvaluateContact, MaterialiseSegment};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = TestDb::new().await;
+        let s = &db.store;
+        let org = s.create_org("a", NOW).await.unwrap().id;
+        // Timers of one kind, all in the future: nothing of either kind is due.
+        let timers: Vec<i64> = (1..=300).collect();
+        s.enqueue_jobs(org, EvaluateContact, &timers, NOW + 60_000)
+            .await
+            .unwrap();
+        assert!(!s.job_due(MaterialiseSegment, NOW).await.unwrap());
+        assert!(!s.job_due(EvaluateContact, NOW).await.unwrap());
+        assert_eq!(s.due_jobs(org, NOW).await.unwrap(), 0);
+        // A segment waiting now is found, and not once it is leased to a worker.
+        s.enqueue_jobs(org, MaterialiseSegment, &[7], NOW)
+            .await
+            .unwrap();
+        assert!(s.job_due(MaterialiseSegment, NOW).await.unwrap());
+        assert!(!s.job_due(EvaluateContact, NOW).await.unwrap());
+        let claimed = s
+            .claim_jobs(MaterialiseSegment, NOW, 1_000, 4)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(!s.job_due(MaterialiseSegment, NOW).await.unwrap());
+        // Leased work still counts as due for the organisation until it is done; so do the
+        // timers once their time has come.
+        assert_eq!(s.due_jobs(org, NOW).await.unwrap(), 1);
+        assert_eq!(s.due_jobs(org, NOW + 60_000).await.unwrap(), 301);
+        assert!(s.job_due(EvaluateContact, NOW + 60_000).await.unwrap());
+        db.drop_database().await;
+    });
+}
