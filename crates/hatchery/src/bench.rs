@@ -133,6 +133,11 @@ struct IngestArgs {
     /// as the server takes: the evaluator's lag under a sustained load below saturation.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     rate: Option<u64>,
+    /// After the (paced) traffic, send this many more messages as fast as the server takes them,
+    /// into the same pool: ingest at full speed with everything the first phase set up, and how
+    /// long the evaluator then needs to catch up.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    burst: u64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
@@ -648,26 +653,32 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     let t = Instant::now();
     let mut traffic = Traffic::new(a.seed, people, now);
     let sent_at = iso(now);
-    let mut bodies: Vec<Bytes> = Vec::with_capacity(events.div_ceil(batch));
     let mut raw_bytes = 0usize;
-    let mut left = events;
-    while left > 0 {
-        let n = batch.min(left);
-        left -= n;
-        let messages: Vec<String> = (0..n).map(|_| traffic.message().0.to_string()).collect();
-        let body = batch_body(&messages, &sent_at);
-        if body.len() > hatchery_domain::message::MAX_BATCH_BYTES {
-            bail!("a request of {n} messages is {} bytes, over the API's 500 KiB limit; use a smaller --batch", body.len());
+    let mut requests = |total: usize| -> Result<Vec<Bytes>> {
+        let mut bodies: Vec<Bytes> = Vec::with_capacity(total.div_ceil(batch));
+        let mut left = total;
+        while left > 0 {
+            let n = batch.min(left);
+            left -= n;
+            let messages: Vec<String> = (0..n).map(|_| traffic.message().0.to_string()).collect();
+            let body = batch_body(&messages, &sent_at);
+            if body.len() > hatchery_domain::message::MAX_BATCH_BYTES {
+                bail!("a request of {n} messages is {} bytes, over the API's 500 KiB limit; use a smaller --batch", body.len());
+            }
+            raw_bytes += body.len();
+            bodies.push(if a.gzip {
+                Bytes::from(gzip(body.as_bytes())?)
+            } else {
+                Bytes::from(body)
+            });
         }
-        raw_bytes += body.len();
-        bodies.push(if a.gzip {
-            Bytes::from(gzip(body.as_bytes())?)
-        } else {
-            Bytes::from(body)
-        });
-    }
+        Ok(bodies)
+    };
+    let bodies = requests(events)?;
+    // The burst continues the same traffic (the same people come back).
+    let burst_bodies = requests(a.burst as usize)?;
     drop(traffic);
-    let held: usize = bodies.iter().map(Bytes::len).sum();
+    let held: usize = bodies.iter().chain(&burst_bodies).map(Bytes::len).sum();
     println!(
         "generated: {} messages for {} returning people in {} requests of up to {batch} ({:.1} MB{}) in {:.1} s",
         thousands(events as u64),
@@ -694,81 +705,16 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         ))
     );
 
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
     // With --rate, request i leaves no earlier than i × (batch / rate) after the start.
     let interval = a
         .rate
         .map(|r| Duration::from_secs_f64(batch as f64 / r as f64));
     let cpu0 = cpu_time();
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..a.clients {
-        let (bodies, next, url, key, gz) = (
-            bodies.clone(),
-            next.clone(),
-            url.clone(),
-            key.clone(),
-            a.gzip,
-        );
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()?;
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                if let Some(every) = interval {
-                    let due = started + every.mul_f64(i as f64);
-                    tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
-                }
-                let t = Instant::now();
-                let mut req = client
-                    .post(&url)
-                    .basic_auth(&key, Some(""))
-                    .header(reqwest::header::CONTENT_TYPE, "application/json");
-                if gz {
-                    req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
-                }
-                let resp = req
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .context("the tracking API did not answer")?;
-                let status = resp.status();
-                let text = resp.text().await.unwrap_or_default();
-                if status != reqwest::StatusCode::OK {
-                    bail!(
-                        "request {i}: the tracking API answered {status}: {}",
-                        text.chars().take(300).collect::<String>()
-                    );
-                }
-                latencies.push(t.elapsed());
-            }
-            Ok::<_, anyhow::Error>((latencies, Instant::now()))
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut last = started;
-    for t in tasks {
-        let (l, end) = t.await.context("a client task panicked")??;
-        latencies.extend(l);
-        last = last.max(end);
-    }
-    let wall = last - started;
+    let bodies = Arc::new(bodies);
+    let (mut latencies, wall) = send_all(&bodies, &url, &key, a.gzip, a.clients, interval).await?;
     // With segments or scoring, the evaluator works behind ingest: how long until it caught up.
     let caught_up = if evaluating {
-        let t = Instant::now();
-        loop {
-            let due = store
-                .due_jobs(org, chrono::Utc::now().timestamp_millis())
-                .await?;
-            if due == 0 || t.elapsed() > Duration::from_secs(1800) {
-                break Some((t.elapsed(), due));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Some(catch_up(&store, org).await?)
     } else {
         None
     };
@@ -783,6 +729,19 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     let writer_secs =
         prometheus_value(&metrics, "hatchery_batch_commit_seconds_sum").unwrap_or(0.0);
     let server_cpu = server.cpu_time();
+    let burst = if burst_bodies.is_empty() {
+        None
+    } else {
+        let (mut l, wall) =
+            send_all(&Arc::new(burst_bodies), &url, &key, a.gzip, a.clients, None).await?;
+        l.sort_unstable();
+        let caught = if evaluating {
+            Some(catch_up(&store, org).await?)
+        } else {
+            None
+        };
+        Some((l, wall, caught))
+    };
     let server_hwm = server.stop().await?;
     drop(bodies);
 
@@ -827,6 +786,22 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
             lag(0.99),
             within("1"),
             within("0.5")
+        );
+    }
+    if let Some((l, wall, caught)) = &burst {
+        let n = a.burst;
+        println!(
+            "burst:    {} more events as fast as they are taken: {:.2} s = {} events/s end to end (request latency p50 {:.0} ms, p99 {:.0} ms){}",
+            thousands(n),
+            wall.as_secs_f64(),
+            thousands((n as f64 / wall.as_secs_f64()) as u64),
+            ms(percentile(l, 0.50)),
+            ms(percentile(l, 0.99)),
+            caught.map_or(String::new(), |(t, left)| format!(
+                "; evaluation caught up {:.2} s after the last request{}",
+                t.as_secs_f64(),
+                if left > 0 { format!(" (gave up with {left} waiting)") } else { String::new() }
+            ))
         );
     }
     println!(
@@ -1295,6 +1270,86 @@ struct PoolExtras {
 /// batch write path, 5,000 per transaction; returns the companies used and a sample to search for.
 /// Opens the benchmark database, says how the store is set up, and creates the organisation the
 /// benchmark works in; returns them with the benchmark's "now".
+/// Sends `bodies` to `url` with `clients` concurrent clients (request i no earlier than
+/// i × `interval` after the start, when paced); returns each request's latency and the time from
+/// the first request to the last answer.
+async fn send_all(
+    bodies: &Arc<Vec<Bytes>>,
+    url: &str,
+    key: &str,
+    gz: bool,
+    clients: u64,
+    interval: Option<Duration>,
+) -> Result<(Vec<Duration>, Duration)> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (bodies, next, url, key) =
+            (bodies.clone(), next.clone(), url.to_owned(), key.to_owned());
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()?;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                if let Some(every) = interval {
+                    let due = started + every.mul_f64(i as f64);
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                }
+                let t = Instant::now();
+                let mut req = client
+                    .post(&url)
+                    .basic_auth(&key, Some(""))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json");
+                if gz {
+                    req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
+                }
+                let resp = req
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .context("the tracking API did not answer")?;
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                if status != reqwest::StatusCode::OK {
+                    bail!(
+                        "request {i}: the tracking API answered {status}: {}",
+                        text.chars().take(300).collect::<String>()
+                    );
+                }
+                latencies.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>((latencies, Instant::now()))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut last = started;
+    for t in tasks {
+        let (l, end) = t.await.context("a client task panicked")??;
+        latencies.extend(l);
+        last = last.max(end);
+    }
+    Ok((latencies, last - started))
+}
+
+/// Waits until the evaluator has nothing due (at most 30 minutes): how long that took, and what
+/// was still waiting if it gave up.
+async fn catch_up(store: &Store, org: OrgId) -> Result<(Duration, i64)> {
+    let t = Instant::now();
+    loop {
+        let due = store
+            .due_jobs(org, chrono::Utc::now().timestamp_millis())
+            .await?;
+        if due == 0 || t.elapsed() > Duration::from_secs(1800) {
+            return Ok((t.elapsed(), due));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn open_bench_org(cfg: &Config, db: &FreshDb) -> Result<(Store, OrgId, i64)> {
     let store = Store::connect(&db.url, &cfg.store)
         .await

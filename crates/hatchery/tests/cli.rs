@@ -97,6 +97,8 @@ fn bench_ingest_with_segments_reports_the_evaluation_lag_of_a_paced_load() {
         "--nurture",
         "--rate",
         "2000",
+        "--burst",
+        "500",
     ];
     let out = hatchery(dir.path(), &args);
     let (stdout, stderr) = text(&out);
@@ -121,6 +123,15 @@ fn bench_ingest_with_segments_reports_the_evaluation_lag_of_a_paced_load() {
             .any(|l| l.contains("lag from a change being stored")
                 && l.contains("within 1 s")
                 && !l.contains("p99 -")),
+        "{stdout}"
+    );
+    // The burst after the paced traffic: its own rate, and the evaluator catching up.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("burst:    500 more events")
+                && l.contains("events/s end to end")
+                && l.contains("evaluation caught up")),
         "{stdout}"
     );
 }

@@ -99,21 +99,35 @@ impl SegmentsArgs {
     }
 }
 
-/// A scoring model like a marketer's: fit from industry, size and title; engagement from the
-/// benchmark's events, with caps and a 30-day half-life.
+/// A scoring model like a marketer's, with the 20 rules the nurture issue's target names: fit
+/// from industry, size, region and title (one negative rule); engagement from the events of both
+/// traffic generators (the prefilled history and the live tracking traffic), with caps, a page
+/// rule with a property test, an unsubscribe penalty and a 30-day half-life.
 pub(super) fn sample_model() -> serde_json::Value {
     json!({
         "fit": [
             {"name": "Target industry", "when": {"field": "industry", "op": "in", "value": ["软件", "制造业"]}, "points": 30},
             {"name": "Large company", "when": {"field": "company_size", "op": "in", "value": ["1000-4999", "5000+"]}, "points": 30},
-            {"name": "Guangdong", "when": {"field": "province", "op": "eq", "value": "广东"}, "points": 10}
+            {"name": "Guangdong", "when": {"field": "province", "op": "eq", "value": "广东"}, "points": 10},
+            {"name": "Tier-1 city", "when": {"field": "city", "op": "in", "value": ["北京", "上海", "深圳", "广州"]}, "points": 10},
+            {"name": "Decision maker", "when": {"field": "title", "op": "contains", "value": "总"}, "points": 20},
+            {"name": "Manager", "when": {"field": "title", "op": "contains", "value": "经理"}, "points": 10},
+            {"name": "Large account", "when": {"account": "company_size", "op": "in", "value": ["1000-4999", "5000+"]}, "points": 10},
+            {"name": "Out of focus", "when": {"field": "industry", "op": "eq", "value": "教育"}, "points": -20}
         ],
         "engagement": [
             {"name": "Viewed pricing", "event": {"name": "Pricing Viewed"}, "points": 10, "cap": {"points": 30, "per_days": 7}},
             {"name": "Downloaded", "event": {"name": "Whitepaper Downloaded"}, "points": 15},
             {"name": "Webinar", "event": {"name": "Webinar Watched"}, "points": 25},
             {"name": "Demo", "event": {"name": "Demo Requested"}, "points": 40},
-            {"name": "Any page", "event": {"kind": "page"}, "points": 1, "cap": {"points": 10, "per_days": 1}}
+            {"name": "Case study", "event": {"name": "Case Study Viewed"}, "points": 8, "cap": {"points": 24, "per_days": 7}},
+            {"name": "Form", "event": {"name": "Form Submitted"}, "points": 20},
+            {"name": "Webinar sign-up", "event": {"name": "Webinar Registered"}, "points": 10},
+            {"name": "Webinar attended", "event": {"name": "Webinar Attended"}, "points": 25},
+            {"name": "Article", "event": {"name": "Article Read"}, "points": 3, "cap": {"points": 15, "per_days": 7}},
+            {"name": "Any page", "event": {"kind": "page"}, "points": 1, "cap": {"points": 10, "per_days": 1}},
+            {"name": "Pricing page", "event": {"kind": "page"}, "where": [{"property": "path", "op": "eq", "value": "/pricing"}], "points": 5},
+            {"name": "Unsubscribed", "event": {"name": "Unsubscribed"}, "points": -50}
         ],
         "half_life_days": 30,
         "thresholds": [{"score": "engagement", "value": 50}, {"score": "fit", "value": 60}]
