@@ -180,6 +180,18 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A snapshot part when it is wanted; otherwise its empty value, without a query.
+async fn part_if<T: Default>(
+    wanted: bool,
+    part: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    if wanted {
+        part.await
+    } else {
+        Ok(T::default())
+    }
+}
+
 fn ids_args(org: OrgId, ids: &[ContactId]) -> Vec<Arg> {
     std::iter::once(Arg::Int(org.0))
         .chain(ids.iter().map(|i| Arg::Int(i.0)))
@@ -393,10 +405,7 @@ impl Store {
             let rows: Vec<ContactRow> = with_pool!(self, c => bind_args!(sqlx::query_as::<_, ContactRow>(&sql), &args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
         };
-        let tags = async {
-            if !needs.tags {
-                return Ok(Vec::new());
-            }
+        let tags = part_if(needs.tags, async {
             let sql = format!(
                 "SELECT ct.contact_id, t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
                  WHERE ct.org_id = $1 AND ct.contact_id IN ({list})"
@@ -404,11 +413,8 @@ impl Store {
             let rows: Vec<(i64, String)> =
                 with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
-        };
-        let identities = async {
-            if !needs.identities {
-                return Ok(Vec::new());
-            }
+        });
+        let identities = part_if(needs.identities, async {
             let sql = format!(
                 "SELECT contact_id, kind, value FROM identities WHERE org_id = $1 AND contact_id IN ({list}) \
                  ORDER BY created_at, kind, value"
@@ -416,11 +422,8 @@ impl Store {
             let rows: Vec<(i64, String, String)> =
                 with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
-        };
-        let accounts = async {
-            if !needs.account {
-                return Ok(Vec::new());
-            }
+        });
+        let accounts = part_if(needs.account, async {
             let sql = format!(
                 "SELECT id, name, domain, industry, company_size, province, city, traits FROM accounts \
                  WHERE org_id = $1 AND id IN (SELECT account_id FROM contacts \
@@ -429,42 +432,12 @@ impl Store {
             let rows: Vec<AccountRow> =
                 with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
-        };
-        let segments = async {
-            if needs.segments {
-                self.memberships(org, ids).await
-            } else {
-                Ok(HashMap::new())
-            }
-        };
-        let tiers = async {
-            if needs.tiers {
-                self.stored_tiers(org, ids).await
-            } else {
-                Ok(HashMap::new())
-            }
-        };
-        let consents = async {
-            if needs.consents {
-                self.consents_of(org, ids).await
-            } else {
-                Ok(HashMap::new())
-            }
-        };
-        let referrals = async {
-            if needs.referrals {
-                self.referral_counts(org, ids).await
-            } else {
-                Ok(HashMap::new())
-            }
-        };
-        let scores = async {
-            if needs.scores {
-                self.stored_scores(org, ids).await
-            } else {
-                Ok(HashMap::new())
-            }
-        };
+        });
+        let segments = part_if(needs.segments, self.memberships(org, ids));
+        let tiers = part_if(needs.tiers, self.stored_tiers(org, ids));
+        let consents = part_if(needs.consents, self.consents_of(org, ids));
+        let referrals = part_if(needs.referrals, self.referral_counts(org, ids));
+        let scores = part_if(needs.scores, self.stored_scores(org, ids));
         let events = async {
             let Some(since) = needs.events_since else {
                 return Ok(Vec::new());
