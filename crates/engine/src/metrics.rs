@@ -205,7 +205,7 @@ impl Metrics {
         self.evaluation_lag.render(
             &mut out,
             "hatchery_evaluation_lag_seconds",
-            "Time from a contact's evaluation falling due (a change stored, a rolling window moving) to its new memberships being visible.",
+            "Time from a contact's evaluation falling due (receipt of the tracking message that changed it, another change stored, a rolling window moving) to its new memberships being visible.",
         );
         out
     }

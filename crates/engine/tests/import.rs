@@ -779,3 +779,54 @@ async fn progress_is_reported_after_every_chunk_and_stored_with_the_import() {
         report
     );
 }
+
+/// Not an import, but the same write path: a changed contact's evaluation is due from the
+/// receipt of the earliest message of its group commit, so the evaluation lag counts the time a
+/// message waited for its commit.
+#[tokio::test]
+async fn a_tracked_change_is_due_for_evaluation_from_its_receipt() {
+    let db = TestDb::new().await;
+    let vip = hatchery_domain::segment::Filter::parse(&serde_json::json!({"tag": "vip"})).unwrap();
+    db.store
+        .create_segment(db.org, "VIPs", None, &vip, NOW)
+        .await
+        .unwrap();
+    let visit = |user: &str, received_at: i64| Touch {
+        identifiers: vec![Identifier::new(IdentityKind::UserId, user)],
+        event: Some(hatchery_store::ingest::NewEvent {
+            contact: ContactId(0),
+            message_id: format!("m-{user}"),
+            client_at: 0,
+            kind: "page".into(),
+            name: None,
+            occurred_at: received_at,
+            sent_at: None,
+            received_at,
+            source_id: None,
+            channel: None,
+            utm_source: None,
+            utm_medium: None,
+            utm_campaign: None,
+            properties: "{}".into(),
+            context: "{}".into(),
+        }),
+        origin: "api".into(),
+        cause: "api".into(),
+        at: received_at,
+        ..Touch::default()
+    };
+    let rules = db.store.identity_rules(db.org).await;
+    // Received 700 and 300 ms before the commit.
+    commit_touches(
+        &db.store,
+        db.org,
+        &rules,
+        vec![visit("a", NOW - 700), visit("b", NOW - 300)],
+        NOW,
+        &Metrics::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(db.store.due_jobs(db.org, NOW - 701).await.unwrap(), 0);
+    assert_eq!(db.store.due_jobs(db.org, NOW - 700).await.unwrap(), 2);
+}

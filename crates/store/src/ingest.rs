@@ -351,7 +351,9 @@ impl Store {
 
 /// Asks for every contact the batch changed to be re-evaluated (segment memberships) — if the
 /// organisation has anything to evaluate, which one indexed read tells. The request is written in
-/// the batch's own transaction, so a change is never stored without it.
+/// the batch's own transaction, so a change is never stored without it. It is due from the
+/// receipt of the batch's earliest message, so the evaluation lag the evaluator reports
+/// (`hatchery_evaluation_lag_seconds`) runs from receipt, not from the commit.
 async fn evaluate_later(tx: &mut Tx, org: OrgId, w: &IngestWrite, now: Millis) -> Result<()> {
     if !crate::segments::has_dependents_in(tx, org).await? {
         return Ok(());
@@ -367,7 +369,13 @@ async fn evaluate_later(tx: &mut Tx, org: OrgId, w: &IngestWrite, now: Millis) -
         ids.push(m.survivor.0);
         ids.push(m.merged.0);
     }
-    crate::jobs::enqueue_jobs_in(tx, org, crate::jobs::JobKind::EvaluateContact, &ids, now).await
+    let due = w
+        .events
+        .iter()
+        .map(|e| e.received_at)
+        .min()
+        .map_or(now, |r| r.min(now));
+    crate::jobs::enqueue_jobs_in(tx, org, crate::jobs::JobKind::EvaluateContact, &ids, due).await
 }
 
 /// Values grouped by kind, in chunks of at most [`LOOKUP_CHUNK`] values.
