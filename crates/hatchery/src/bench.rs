@@ -781,7 +781,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
             100.0 * n / evaluated.max(1) as f64
         };
         println!(
-            "  lag from a change being stored to its memberships being visible (server histogram, bucket bounds): p50 {}, p99 {}; {:.1} % within 1 s, {:.1} % within 0.5 s",
+            "  lag from receipt to memberships being visible (server histogram, bucket bounds): p50 {}, p99 {}; {:.1} % within 1 s, {:.1} % within 0.5 s",
             lag(0.50),
             lag(0.99),
             within("1"),
