@@ -194,6 +194,8 @@ async fn evaluate(
     // Tag rules compare what they decide with the tags a contact has; tiers with the stored ones.
     needs.tags |= tag_rules.is_some();
     needs.tiers |= tiers.is_some();
+    // Memberships are read once below (`current`) and put into each snapshot from there.
+    needs.segments = false;
     if let Some(m) = &model {
         // Scores are computed afresh below (the stored ones are read once, as `previous`).
         needs.scores = false;
