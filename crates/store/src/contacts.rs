@@ -234,6 +234,32 @@ fn mobile_prefix(q: &str) -> Option<String> {
     })
 }
 
+/// A contact's merge history: the merges into it and into the contacts merged into it. One `IN`
+/// rather than `survivor_id = $2 OR …`: with the `OR`, SQLite walked every merge of the
+/// organisation (`crate::plans` checks).
+pub(crate) const CONTACT_MERGES_SQL: &str =
+    "SELECT id, survivor_id, merged_id, linked_by, cause, created_at FROM merges WHERE org_id = $1 AND \
+     survivor_id IN (SELECT $2 UNION ALL SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2) \
+     ORDER BY id";
+
+/// What erasing contact `$2` deletes, in order. Each condition on its own: an `OR` of two made
+/// SQLite walk the organisation's rows (`crate::plans` checks).
+pub(crate) const ERASE_CONTACT_SQL: [&str; 11] = [
+    "DELETE FROM events WHERE org_id = $1 AND contact_id = $2",
+    "DELETE FROM identities WHERE org_id = $1 AND contact_id = $2",
+    "DELETE FROM contact_tags WHERE org_id = $1 AND contact_id = $2",
+    "DELETE FROM contact_tiers WHERE org_id = $1 AND contact_id = $2",
+    "DELETE FROM consents WHERE org_id = $1 AND contact_id = $2",
+    "DELETE FROM referrals WHERE org_id = $1 AND referred_id = $2",
+    "DELETE FROM referrals WHERE org_id = $1 AND referrer_id = $2",
+    "DELETE FROM stage_transitions WHERE org_id = $1 AND contact_id IN \
+     (SELECT $2 UNION ALL SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2)",
+    "DELETE FROM merges WHERE org_id = $1 AND merged_id = $2",
+    "DELETE FROM merges WHERE org_id = $1 AND survivor_id IN \
+     (SELECT $2 UNION ALL SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2)",
+    "DELETE FROM contacts WHERE org_id = $1 AND (id = $2 OR merged_into = $2)",
+];
+
 impl Store {
     /// Lists live (not merged-away) contacts, newest first; returns one page and whether more follow.
     pub async fn list_contacts(
@@ -647,9 +673,7 @@ impl Store {
     /// Every merge that folded a profile into this contact, directly or through an earlier survivor.
     pub async fn contact_merges(&self, org: OrgId, id: ContactId) -> Result<Vec<MergeRecord>> {
         let rows: Vec<(i64, i64, i64, String, String, i64)> = with_pool!(self, c => sqlx::query_as(
-            "SELECT id, survivor_id, merged_id, linked_by, cause, created_at FROM merges WHERE org_id = $1 AND \
-             (survivor_id = $2 OR survivor_id IN (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2)) \
-             ORDER BY id",
+            CONTACT_MERGES_SQL,
         )
         .bind(org.0)
         .bind(id.0)
@@ -701,19 +725,7 @@ impl Store {
         let mut tx = self.begin().await?;
         self.lock_holdings(&mut tx, org).await?;
         with_tx!(&mut tx, c => {
-            for sql in [
-                "DELETE FROM events WHERE org_id = $1 AND contact_id = $2",
-                "DELETE FROM identities WHERE org_id = $1 AND contact_id = $2",
-                "DELETE FROM contact_tags WHERE org_id = $1 AND contact_id = $2",
-                "DELETE FROM contact_tiers WHERE org_id = $1 AND contact_id = $2",
-                "DELETE FROM consents WHERE org_id = $1 AND contact_id = $2",
-                "DELETE FROM referrals WHERE org_id = $1 AND (referred_id = $2 OR referrer_id = $2)",
-                "DELETE FROM stage_transitions WHERE org_id = $1 AND (contact_id = $2 OR contact_id IN \
-                 (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2))",
-                "DELETE FROM merges WHERE org_id = $1 AND (survivor_id = $2 OR merged_id = $2 OR survivor_id IN \
-                 (SELECT id FROM contacts WHERE org_id = $1 AND merged_into = $2))",
-                "DELETE FROM contacts WHERE org_id = $1 AND (id = $2 OR merged_into = $2)",
-            ] {
+            for sql in ERASE_CONTACT_SQL {
                 sqlx::query(sql).bind(org.0).bind(id.0).execute(&mut *c).await?;
             }
         });

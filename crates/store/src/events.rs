@@ -97,6 +97,21 @@ impl TimelineCursor {
     }
 }
 
+/// A page of an account's timeline: the events of its contacts (`$1` organisation, `$2` account,
+/// `$3`/`$4` the cursor), `visible` narrowing the contacts. The account's contacts first, then
+/// their events by contact: joined the other way round, SQLite walked every event of the
+/// organisation (`crate::plans` checks).
+pub(crate) fn account_timeline_sql(visible: &str, limit: u32) -> String {
+    format!(
+        "SELECT e.id, e.contact_id, e.message_id, e.kind, e.name, e.occurred_at, e.sent_at, e.received_at, \
+         e.source_id, e.channel, e.utm_source, e.utm_medium, e.utm_campaign, e.properties, e.context \
+         FROM events e WHERE e.org_id = $1 AND e.contact_id IN (SELECT c.id FROM contacts c \
+         WHERE c.org_id = $1 AND c.account_id = $2 AND c.merged_into IS NULL{visible}) \
+         AND (e.occurred_at < $3 OR (e.occurred_at = $3 AND e.id < $4)) \
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT {limit}"
+    )
+}
+
 impl Store {
     /// A contact's events, newest first.
     pub async fn timeline(
@@ -164,15 +179,7 @@ impl Store {
             }
             visible = format!(" AND {clause}");
         }
-        let sql = format!(
-            "SELECT e.id, e.contact_id, e.message_id, e.kind, e.name, e.occurred_at, e.sent_at, e.received_at, \
-             e.source_id, e.channel, e.utm_source, e.utm_medium, e.utm_campaign, e.properties, e.context \
-             FROM contacts c JOIN events e ON e.org_id = c.org_id AND e.contact_id = c.id \
-             WHERE c.org_id = $1 AND c.account_id = $2 AND c.merged_into IS NULL{visible} \
-             AND (e.occurred_at < $3 OR (e.occurred_at = $3 AND e.id < $4)) \
-             ORDER BY e.occurred_at DESC, e.id DESC LIMIT {}",
-            limit + 1
-        );
+        let sql = account_timeline_sql(&visible, limit + 1);
         let mut rows: Vec<EventRow> = with_pool!(self, c => {
             bind_args!(sqlx::query_as::<_, EventRow>(&sql), &args).fetch_all(c).await?
         });

@@ -29,6 +29,8 @@ mod backend;
 mod error;
 mod ids;
 mod models;
+#[cfg(test)]
+mod plans;
 
 pub use backend::{Backend, Store, StoreOptions, Tx};
 pub use error::StoreError;

@@ -21,6 +21,12 @@ pub struct Tag {
     pub created_at: Millis,
 }
 
+/// A contact's tag names, sorted by the caller: with `ORDER BY t.name` SQLite walked every tag of
+/// the organisation by name and probed the contact's links for each (`crate::plans` checks).
+pub(crate) const CONTACT_TAGS_SQL: &str =
+    "SELECT t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
+     WHERE ct.org_id = $1 AND ct.contact_id = $2";
+
 impl Store {
     /// The tag with this name, created if missing.
     pub async fn ensure_tag(
@@ -221,14 +227,15 @@ impl Store {
     }
 
     pub async fn contact_tags(&self, org: OrgId, contact: ContactId) -> Result<Vec<String>> {
-        Ok(with_pool!(self, c => sqlx::query_scalar(
-            "SELECT t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
-             WHERE ct.org_id = $1 AND ct.contact_id = $2 ORDER BY t.name",
+        let mut names: Vec<String> = with_pool!(self, c => sqlx::query_scalar(
+            CONTACT_TAGS_SQL,
         )
         .bind(org.0)
         .bind(contact.0)
         .fetch_all(c)
-        .await?))
+        .await?);
+        names.sort_unstable();
+        Ok(names)
     }
 }
 

@@ -192,7 +192,70 @@ async fn part_if<T: Default>(
     }
 }
 
-fn ids_args(org: OrgId, ids: &[ContactId]) -> Vec<Arg> {
+/// The statements that read a batch of `n` contacts' snapshots (`$1` the organisation, `$2`… the
+/// contact ids, then for events the start of the window). Each must find its rows by contact:
+/// SQLite's planner has no statistics, and two of them once walked the organisation's whole
+/// index instead (an `ORDER BY` on identities, an `IN (subquery)` on accounts) — a few hundred
+/// milliseconds a batch at a million contacts. `crate::plans` checks them.
+pub(crate) struct SnapshotSql {
+    contacts: String,
+    tags: String,
+    identities: String,
+    accounts: String,
+    pub(crate) events: String,
+}
+
+impl SnapshotSql {
+    pub(crate) fn new(n: usize) -> SnapshotSql {
+        let list = placeholders(2, n);
+        SnapshotSql {
+            contacts: format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL AND id IN ({list})"
+            ),
+            tags: format!(
+                "SELECT ct.contact_id, t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
+                 WHERE ct.org_id = $1 AND ct.contact_id IN ({list})"
+            ),
+            // No ORDER BY (the snapshot sorts): with one, SQLite scanned the organisation's
+            // identities in key order rather than seek the contact index.
+            identities: format!(
+                "SELECT contact_id, kind, value FROM identities WHERE org_id = $1 AND contact_id IN ({list})"
+            ),
+            // Contacts by id, then their accounts by id; `+c.org_id` keeps SQLite from walking
+            // the organisation's `contacts_account` index to find the contacts.
+            accounts: format!(
+                "SELECT a.id, a.name, a.domain, a.industry, a.company_size, a.province, a.city, a.traits \
+                 FROM contacts c JOIN accounts a ON a.org_id = c.org_id AND a.id = c.account_id \
+                 WHERE +c.org_id = $1 AND c.id IN ({list})"
+            ),
+            events: format!(
+                "SELECT contact_id, kind, name, occurred_at, properties FROM events \
+                 WHERE org_id = $1 AND contact_id IN ({list}) AND occurred_at >= ${} ORDER BY occurred_at",
+                n + 2
+            ),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn all(&self) -> [&str; 5] {
+        [
+            &self.contacts,
+            &self.tags,
+            &self.identities,
+            &self.accounts,
+            &self.events,
+        ]
+    }
+}
+
+pub(crate) fn memberships_sql(n: usize) -> String {
+    format!(
+        "SELECT contact_id, segment_id FROM segment_members WHERE org_id = $1 AND contact_id IN ({})",
+        placeholders(2, n)
+    )
+}
+
+pub(crate) fn ids_args(org: OrgId, ids: &[ContactId]) -> Vec<Arg> {
     std::iter::once(Arg::Int(org.0))
         .chain(ids.iter().map(|i| Arg::Int(i.0)))
         .collect()
@@ -397,40 +460,21 @@ impl Store {
         out: &mut HashMap<ContactId, ContactSnapshot>,
     ) -> Result<()> {
         let args = ids_args(org, ids);
-        let list = placeholders(2, ids.len());
+        let sql = SnapshotSql::new(ids.len());
         let contacts = async {
-            let sql = format!(
-                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 AND merged_into IS NULL AND id IN ({list})"
-            );
-            let rows: Vec<ContactRow> = with_pool!(self, c => bind_args!(sqlx::query_as::<_, ContactRow>(&sql), &args).fetch_all(c).await?);
+            let rows: Vec<ContactRow> = with_pool!(self, c => bind_args!(sqlx::query_as::<_, ContactRow>(&sql.contacts), &args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
         };
         let tags = part_if(needs.tags, async {
-            let sql = format!(
-                "SELECT ct.contact_id, t.name FROM contact_tags ct JOIN tags t ON t.org_id = ct.org_id AND t.id = ct.tag_id \
-                 WHERE ct.org_id = $1 AND ct.contact_id IN ({list})"
-            );
-            let rows: Vec<(i64, String)> =
-                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            let rows: Vec<(i64, String)> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql.tags), &args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
         });
         let identities = part_if(needs.identities, async {
-            let sql = format!(
-                "SELECT contact_id, kind, value FROM identities WHERE org_id = $1 AND contact_id IN ({list}) \
-                 ORDER BY created_at, kind, value"
-            );
-            let rows: Vec<(i64, String, String)> =
-                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            let rows: Vec<(i64, String, String)> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql.identities), &args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
         });
         let accounts = part_if(needs.account, async {
-            let sql = format!(
-                "SELECT id, name, domain, industry, company_size, province, city, traits FROM accounts \
-                 WHERE org_id = $1 AND id IN (SELECT account_id FROM contacts \
-                 WHERE org_id = $1 AND account_id IS NOT NULL AND id IN ({list}))"
-            );
-            let rows: Vec<AccountRow> =
-                with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
+            let rows: Vec<AccountRow> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql.accounts), &args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
         });
         let segments = part_if(needs.segments, self.memberships(org, ids));
@@ -444,12 +488,7 @@ impl Store {
             };
             let mut e_args = args.clone();
             e_args.push(Arg::Int(since));
-            let sql = format!(
-                "SELECT contact_id, kind, name, occurred_at, properties FROM events \
-                 WHERE org_id = $1 AND contact_id IN ({list}) AND occurred_at >= ${} ORDER BY occurred_at",
-                ids.len() + 2
-            );
-            let rows: Vec<(i64, String, Option<String>, i64, String)> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &e_args).fetch_all(c).await?);
+            let rows: Vec<(i64, String, Option<String>, i64, String)> = with_pool!(self, c => bind_args!(sqlx::query_as(&sql.events), &e_args).fetch_all(c).await?);
             Ok::<_, StoreError>(rows)
         };
         let (
@@ -495,6 +534,9 @@ impl Store {
             {
                 s.identities.push(Identifier::new(kind, value));
             }
+        }
+        for s in out.values_mut() {
+            s.identities.sort_unstable();
         }
         if !account_rows.is_empty() {
             let mut by_id = HashMap::new();
@@ -570,10 +612,7 @@ impl Store {
     ) -> Result<HashMap<ContactId, BTreeSet<SegmentId>>> {
         let mut out: HashMap<ContactId, BTreeSet<SegmentId>> = HashMap::new();
         for chunk in ids.chunks(BATCH) {
-            let sql = format!(
-                "SELECT contact_id, segment_id FROM segment_members WHERE org_id = $1 AND contact_id IN ({})",
-                placeholders(2, chunk.len())
-            );
+            let sql = memberships_sql(chunk.len());
             let args = ids_args(org, chunk);
             let rows: Vec<(i64, i64)> =
                 with_pool!(self, c => bind_args!(sqlx::query_as(&sql), &args).fetch_all(c).await?);
