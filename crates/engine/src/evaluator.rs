@@ -27,7 +27,7 @@ use hatchery_store::segments::membership::{Evaluations, ScoreCrossing, SnapshotN
 use hatchery_store::{Store, StoreError};
 
 use crate::clock::Clock;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Phase};
 
 /// Contacts evaluated per batch.
 pub const BATCH: u32 = 500;
@@ -125,19 +125,22 @@ async fn run_gated(
     }
     let _shared = gate.materialise.read().await;
     let now = clock.now_ms();
+    let t = std::time::Instant::now();
     let jobs = store
         .claim_jobs(JobKind::EvaluateContact, now, LEASE_MS, BATCH)
         .await?;
     if jobs.is_empty() {
         return Ok(worked);
     }
+    metrics.observe_phase(Phase::Claim, t.elapsed());
+    metrics.evaluation_batches.fetch_add(1, Relaxed);
     let mut by_org: HashMap<OrgId, Vec<Job>> = HashMap::new();
     for j in jobs {
         by_org.entry(j.org).or_default().push(j);
     }
     for (org, jobs) in by_org {
         let n = jobs.len() as u64;
-        if let Err(e) = evaluate(store, org, &jobs, now, &gate.write).await {
+        if let Err(e) = evaluate(store, org, &jobs, now, &gate.write, metrics).await {
             metrics.evaluation_failures.fetch_add(1, Relaxed);
             tracing::warn!(org.id = org.0, contacts = n, error = %e, "evaluating contacts failed");
             for j in &jobs {
@@ -165,7 +168,9 @@ async fn evaluate(
     jobs: &[Job],
     now: i64,
     write: &tokio::sync::Mutex<()>,
+    metrics: &Metrics,
 ) -> Result<(), StoreError> {
+    let t = std::time::Instant::now();
     // Independent reads: at once, each on its own connection.
     let (segments, model, lifecycle, tiers, tag_rules) = tokio::try_join!(
         store.live_segments(org),
@@ -213,6 +218,8 @@ async fn evaluate(
         },
         store.memberships(org, &ids),
     )?;
+    metrics.observe_phase(Phase::Read, t.elapsed());
+    let t = std::time::Instant::now();
     let names: HashMap<SegmentId, String> =
         segments.iter().map(|s| (s.id, s.name.clone())).collect();
     let none = Default::default();
@@ -360,8 +367,14 @@ async fn evaluate(
         }
     }
     out.tag_rules = tag_rules;
+    metrics.observe_phase(Phase::Compute, t.elapsed());
+    let t = std::time::Instant::now();
     let _one_writer = write.lock().await;
-    store.apply_evaluations(org, &names, &out, now).await
+    metrics.observe_phase(Phase::Wait, t.elapsed());
+    let t = std::time::Instant::now();
+    store.apply_evaluations(org, &names, &out, now).await?;
+    metrics.observe_phase(Phase::Write, t.elapsed());
+    Ok(())
 }
 
 /// Materialises the segments due now (up to four; the caller has the gate alone).

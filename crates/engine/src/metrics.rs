@@ -8,8 +8,44 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const COMMIT_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 /// Upper bounds (seconds) of the evaluation-lag histogram: fine around the one-second target.
 const LAG_BUCKETS: &[f64] = &[
-    0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+    0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+    60.0, 300.0,
 ];
+
+/// The parts of an evaluation batch whose time [`Metrics::evaluation_phases`] adds up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Claiming due contacts (a write: the claim takes a lease).
+    Claim,
+    /// Reading the models, the contacts' snapshots, stored scores and memberships.
+    Read,
+    /// Scoring, staging, tiering and matching every segment, in process.
+    Compute,
+    /// Waiting for another batch to finish writing its outcome.
+    Wait,
+    /// Writing the outcome (one transaction).
+    Write,
+}
+
+impl Phase {
+    const ALL: [Phase; 5] = [
+        Phase::Claim,
+        Phase::Read,
+        Phase::Compute,
+        Phase::Wait,
+        Phase::Write,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Claim => "claim",
+            Phase::Read => "read",
+            Phase::Compute => "compute",
+            Phase::Wait => "wait",
+            Phase::Write => "write",
+        }
+    }
+}
 
 /// A Prometheus histogram of seconds with fixed bucket bounds.
 #[derive(Debug)]
@@ -86,6 +122,9 @@ pub struct Metrics {
     pub contacts_evaluated: AtomicU64,
     pub segments_materialised: AtomicU64,
     pub evaluation_failures: AtomicU64,
+    /// Evaluation batches done, and the time they spent in each [`Phase`] (microseconds).
+    pub evaluation_batches: AtomicU64,
+    evaluation_phase_micros: [AtomicU64; 5],
     commit_seconds: Histogram,
     /// From the instant a contact's evaluation fell due (the change was stored, or a rolling
     /// window moved) to the commit of its new scores, stage, tiers and memberships.
@@ -109,6 +148,8 @@ impl Default for Metrics {
             contacts_evaluated: AtomicU64::new(0),
             segments_materialised: AtomicU64::new(0),
             evaluation_failures: AtomicU64::new(0),
+            evaluation_batches: AtomicU64::new(0),
+            evaluation_phase_micros: Default::default(),
             commit_seconds: Histogram::new(COMMIT_BUCKETS),
             evaluation_lag: Histogram::new(LAG_BUCKETS),
         }
@@ -119,6 +160,12 @@ impl Metrics {
     pub fn observe_commit(&self, seconds: f64) {
         self.commit_seconds.observe_n(seconds, 1);
         self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds time an evaluation batch spent in `phase`.
+    pub fn observe_phase(&self, phase: Phase, took: std::time::Duration) {
+        let i = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
+        self.evaluation_phase_micros[i].fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// The Prometheus exposition text.
@@ -197,6 +244,25 @@ impl Metrics {
             "Evaluation batches that failed and were retried.",
             &self.evaluation_failures,
         );
+        counter(
+            &mut out,
+            "hatchery_evaluation_batches_total",
+            "Evaluation batches done.",
+            &self.evaluation_batches,
+        );
+        let name = "hatchery_evaluation_phase_seconds_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time evaluation batches spent claiming, reading, computing, waiting to write and writing.\n# TYPE {name} counter"
+        );
+        for (p, v) in Phase::ALL.iter().zip(&self.evaluation_phase_micros) {
+            let _ = writeln!(
+                out,
+                "{name}{{phase=\"{}\"}} {}",
+                p.label(),
+                v.load(Ordering::Relaxed) as f64 / 1e6
+            );
+        }
         self.commit_seconds.render(
             &mut out,
             "hatchery_batch_commit_seconds",
@@ -230,6 +296,14 @@ mod tests {
         assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"+Inf\"} 5\n"));
         assert!(text.contains("hatchery_evaluation_lag_seconds_count 5\n"));
         assert!(text.contains("hatchery_evaluation_lag_seconds_sum 401.11\n"));
+        m.observe_phase(Phase::Read, std::time::Duration::from_millis(1500));
+        m.observe_phase(Phase::Read, std::time::Duration::from_millis(250));
+        assert!(m
+            .render()
+            .contains("hatchery_evaluation_phase_seconds_total{phase=\"read\"} 1.75\n"));
+        assert!(m
+            .render()
+            .contains("hatchery_evaluation_phase_seconds_total{phase=\"write\"} 0\n"));
         m.observe_commit(0.02);
         assert!(m
             .render()
