@@ -291,6 +291,7 @@ mod tests {
         assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"0.05\"} 0\n"));
         assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"0.1\"} 3\n"));
         assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"0.8\"} 3\n"));
+        assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"0.9\"} 4\n"));
         assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"1\"} 4\n"));
         assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"300\"} 4\n"));
         assert!(text.contains("hatchery_evaluation_lag_seconds_bucket{le=\"+Inf\"} 5\n"));
