@@ -318,12 +318,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Backend::Sqlite(p) = &self.backend {
-            // Leave a small WAL behind: the next start does not have to replay a large one.
-            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(p)
-                .await;
-        }
+        // Leave a small WAL behind: the next start does not have to replay a large one.
+        let _ = self.flush().await;
         if let Some(w) = &self.sqlite_writer {
             w.close().await;
         }

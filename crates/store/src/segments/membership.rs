@@ -535,12 +535,18 @@ impl Store {
                 s.identities.push(Identifier::new(kind, value));
             }
         }
-        for s in out.values_mut() {
-            s.identities.sort_unstable();
+        for id in ids {
+            if let Some(s) = out.get_mut(id) {
+                s.identities.sort_unstable();
+            }
         }
         if !account_rows.is_empty() {
             let mut by_id = HashMap::new();
             for (id, name, domain, industry, size, province, city, traits) in account_rows {
+                // A row per contact: an account shared by several comes several times.
+                if by_id.contains_key(&id) {
+                    continue;
+                }
                 let fields = [
                     (AccountField::Name, name),
                     (AccountField::Domain, domain),
