@@ -47,6 +47,59 @@ impl Phase {
     }
 }
 
+/// The parts of an ingest or import transaction whose time [`Metrics::observe_write_phase`] adds
+/// up (in this order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WritePhase {
+    /// Starting the transaction and taking the organisation's holdings lock.
+    Begin,
+    /// Looking up the identifiers the batch names that the writer does not remember.
+    Lookup,
+    /// Resolving the batch in process (who is who, what to write).
+    Plan,
+    /// Executing the writes.
+    Write,
+    /// Committing (the WAL or the server's log made durable).
+    Commit,
+}
+
+impl WritePhase {
+    const ALL: [WritePhase; 5] = [
+        WritePhase::Begin,
+        WritePhase::Lookup,
+        WritePhase::Plan,
+        WritePhase::Write,
+        WritePhase::Commit,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            WritePhase::Begin => "begin",
+            WritePhase::Lookup => "lookup",
+            WritePhase::Plan => "plan",
+            WritePhase::Write => "write",
+            WritePhase::Commit => "commit",
+        }
+    }
+}
+
+/// A counter of seconds per phase, kept in microseconds.
+fn render_phases<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    phases: impl Iterator<Item = (&'static str, &'a AtomicU64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (label, v) in phases {
+        let _ = writeln!(
+            out,
+            "{name}{{phase=\"{label}\"}} {}",
+            v.load(Ordering::Relaxed) as f64 / 1e6
+        );
+    }
+}
+
 /// A Prometheus histogram of seconds with fixed bucket bounds.
 #[derive(Debug)]
 pub struct Histogram {
@@ -125,6 +178,8 @@ pub struct Metrics {
     /// Evaluation batches done, and the time they spent in each [`Phase`] (microseconds).
     pub evaluation_batches: AtomicU64,
     evaluation_phase_micros: [AtomicU64; 5],
+    /// Time ingest and import transactions spent in each [`WritePhase`] (microseconds).
+    write_phase_micros: [AtomicU64; 5],
     commit_seconds: Histogram,
     /// From the instant a contact's evaluation fell due (the change was stored, or a rolling
     /// window moved) to the commit of its new scores, stage, tiers and memberships.
@@ -150,6 +205,7 @@ impl Default for Metrics {
             evaluation_failures: AtomicU64::new(0),
             evaluation_batches: AtomicU64::new(0),
             evaluation_phase_micros: Default::default(),
+            write_phase_micros: Default::default(),
             commit_seconds: Histogram::new(COMMIT_BUCKETS),
             evaluation_lag: Histogram::new(LAG_BUCKETS),
         }
@@ -165,6 +221,12 @@ impl Metrics {
     /// Adds time an evaluation batch spent in `phase`.
     pub fn observe_phase(&self, phase: Phase, took: std::time::Duration) {
         self.evaluation_phase_micros[phase as usize]
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Adds time an ingest or import transaction spent in `phase`.
+    pub fn observe_write_phase(&self, phase: WritePhase, took: std::time::Duration) {
+        self.write_phase_micros[phase as usize]
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
@@ -250,19 +312,18 @@ impl Metrics {
             "Evaluation batches done.",
             &self.evaluation_batches,
         );
-        let name = "hatchery_evaluation_phase_seconds_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time evaluation batches spent claiming, reading, computing, waiting to write and writing.\n# TYPE {name} counter"
+        render_phases(
+            &mut out,
+            "hatchery_evaluation_phase_seconds_total",
+            "Time evaluation batches spent claiming, reading, computing, waiting to write and writing.",
+            Phase::ALL.iter().map(|p| p.label()).zip(&self.evaluation_phase_micros),
         );
-        for (p, v) in Phase::ALL.iter().zip(&self.evaluation_phase_micros) {
-            let _ = writeln!(
-                out,
-                "{name}{{phase=\"{}\"}} {}",
-                p.label(),
-                v.load(Ordering::Relaxed) as f64 / 1e6
-            );
-        }
+        render_phases(
+            &mut out,
+            "hatchery_write_phase_seconds_total",
+            "Time ingest and import transactions spent beginning (with the holdings lock), looking up identifiers, resolving in process, writing and committing.",
+            WritePhase::ALL.iter().map(|p| p.label()).zip(&self.write_phase_micros),
+        );
         self.commit_seconds.render(
             &mut out,
             "hatchery_batch_commit_seconds",
@@ -305,6 +366,10 @@ mod tests {
         assert!(m
             .render()
             .contains("hatchery_evaluation_phase_seconds_total{phase=\"write\"} 0\n"));
+        m.observe_write_phase(WritePhase::Commit, std::time::Duration::from_micros(2_500));
+        let text = m.render();
+        assert!(text.contains("hatchery_write_phase_seconds_total{phase=\"commit\"} 0.0025\n"));
+        assert!(text.contains("hatchery_write_phase_seconds_total{phase=\"plan\"} 0\n"));
         m.observe_commit(0.02);
         assert!(m
             .render()

@@ -11,7 +11,7 @@ use hatchery_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, RwLock};
 
 use crate::clock::Clock;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, WritePhase};
 use crate::pipeline::{plan, Overlay, TouchResult};
 use crate::touch::Touch;
 
@@ -237,17 +237,29 @@ pub async fn commit_touches_with(
             )))
         }
     };
+    let mut clock = Instant::now();
+    let mut lap = |phase: WritePhase| {
+        let now = Instant::now();
+        metrics.observe_write_phase(phase, now - clock);
+        clock = now;
+    };
     let mut tx = store.begin().await?;
     let written = async {
         overlay.check_epoch(store.lock_holdings(&mut tx, org).await?);
+        lap(WritePhase::Begin);
         overlay.load_in(store, &mut tx, org, &touches).await?;
+        lap(WritePhase::Lookup);
         let (mut write, results) = plan(rules, overlay, touches);
         let counts = (write.contacts.len(), write.merges.len(), write.events.len());
+        lap(WritePhase::Plan);
         let out = store.write_ingest_in(&mut tx, org, &mut write, now).await?;
+        lap(WritePhase::Write);
         Ok((out, results, counts))
     }
     .await;
-    match store.end_ingest(tx, written).await {
+    let ended = store.end_ingest(tx, written).await;
+    lap(WritePhase::Commit);
+    match ended {
         Ok((out, mut results, (n_contacts, n_merges, n_events))) => {
             overlay.committed(&out.created, out.holdings_epoch);
             for r in &mut results {

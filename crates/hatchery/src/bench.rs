@@ -845,6 +845,21 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         writer_secs,
         100.0 * writer_secs / wall.as_secs_f64()
     );
+    let write_phase = |p: &str| {
+        prometheus_value(
+            &metrics,
+            &format!("hatchery_write_phase_seconds_total{{phase=\"{p}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    println!(
+        "          of which {:.2} s beginning (holdings lock), {:.2} s looking up, {:.2} s resolving in process, {:.2} s writing, {:.2} s committing",
+        write_phase("begin"),
+        write_phase("lookup"),
+        write_phase("plan"),
+        write_phase("write"),
+        write_phase("commit")
+    );
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
     println!(
         "  cpu:    server {:.1} s, HTTP clients {:.1} s (user+system) = {:.0} % of {cpus} CPUs{}",
