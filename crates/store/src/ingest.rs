@@ -690,8 +690,9 @@ async fn update_profiles(
          province = COALESCE(v.column13, province), city = COALESCE(v.column14, city), traits = {}, updated_at = ",
         json_merge(tx, "traits", "v.column15")
     );
+    let changes = profile_changes(tx);
     if let Tx::Postgres(t) = tx {
-        return postgres::update_profiles(t, org, &head, updates, now).await;
+        return postgres::update_profiles(t, org, &head, &changes, updates, now).await;
     }
     for chunk in statement_chunks(updates) {
         with_tx!(tx, c => {
@@ -715,11 +716,56 @@ async fn update_profiles(
                     .push_bind(p.city.clone())
                     .push_bind(p.custom_json());
             });
-            qb.push(") AS v WHERE contacts.org_id = ").push_bind(org.0).push(" AND contacts.id = v.column1");
+            qb.push(") AS v WHERE contacts.org_id = ").push_bind(org.0).push(" AND contacts.id = v.column1").push(&changes);
             qb.build().execute(&mut *c).await?;
         });
     }
     Ok(())
+}
+
+/// The `AND (…)` that keeps a profile update to the contacts it changes. Most identify calls
+/// repeat what is stored (tracking libraries send the traits on every page load); such a row is
+/// read but not written, so it dirties no page of the table or its name and company indexes, and
+/// `updated_at` keeps the time of the last real change.
+fn profile_changes(tx: &Tx) -> String {
+    const COLUMNS: [&str; 13] = [
+        "name",
+        "name_key",
+        "email",
+        "mobile",
+        "landline",
+        "company",
+        "company_key",
+        "title",
+        "department",
+        "industry",
+        "company_size",
+        "province",
+        "city",
+    ];
+    let (differs, traits) = if tx.is_postgres() {
+        (
+            "IS DISTINCT FROM",
+            "contacts.traits::jsonb IS DISTINCT FROM (contacts.traits::jsonb || v.column15::jsonb)",
+        )
+    } else {
+        (
+            "IS NOT",
+            "contacts.traits IS NOT json_patch(contacts.traits, v.column15)",
+        )
+    };
+    let mut any: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "contacts.{c} {differs} COALESCE(v.column{}, contacts.{c})",
+                i + 2
+            )
+        })
+        .collect();
+    any.push(traits.to_owned());
+    format!(" AND ({})", any.join(" OR "))
 }
 
 async fn link_tags(tx: &mut Tx, org: OrgId, tags: &[(ContactId, i64)], now: Millis) -> Result<()> {
@@ -1020,6 +1066,7 @@ mod postgres {
         c: &mut PgConnection,
         org: OrgId,
         set: &str,
+        changes: &str,
         updates: &[ProfileUpdate],
         now: Millis,
     ) -> Result<()> {
@@ -1033,7 +1080,7 @@ mod postgres {
             "{set}$2 FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
              $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) \
              AS v(column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, \
-             column12, column13, column14, column15) WHERE contacts.org_id = $1 AND contacts.id = v.column1"
+             column12, column13, column14, column15) WHERE contacts.org_id = $1 AND contacts.id = v.column1{changes}"
         );
         sqlx::query(&sql)
             .bind(org.0)

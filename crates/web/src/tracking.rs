@@ -154,13 +154,18 @@ async fn ingest(
         )
         .into());
     }
-    let v: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    // Parsing up to 500 KiB of JSON takes milliseconds of CPU. It runs on the blocking pool so
+    // that the runtime's workers stay free for the ingest writer, which waits for one of them
+    // after every statement it executes: parsing on the workers delayed each of those wake-ups.
+    let v: Value = off_runtime(move || serde_json::from_slice(&body))
+        .await?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
 
     let key = basic_user(headers)
         .or_else(|| v.get("writeKey").and_then(Value::as_str).map(str::to_owned))
@@ -170,14 +175,73 @@ async fn ingest(
         .source(state, &key)
         .await?
         .ok_or_else(|| unauthorized("unknown or disabled write key"))?;
+    let org = source.org_id;
+    let source_id = source.id;
+    let (touches, rejected_identifiers) =
+        off_runtime(move || touches_of(v, kind, received_at, &source)).await??;
+    state
+        .metrics
+        .identifiers_rejected
+        .fetch_add(rejected_identifiers, std::sync::atomic::Ordering::Relaxed);
+    let n = touches.len();
+    state
+        .ingestor
+        .submit(org, touches)
+        .await
+        .map_err(|e| match e {
+            hatchery_engine::IngestError::Invalid { index, message } => {
+                let field = if kind.is_some() {
+                    "message".to_owned()
+                } else {
+                    format!("batch[{index}]")
+                };
+                invalid_field(&field, message)
+            }
+            other => other.into(),
+        })?;
+    tracing::debug!(
+        org.id = org.0,
+        source.id = source_id.0,
+        messages = n,
+        "ingested"
+    );
+    Ok(Json(json!({ "success": true })))
+}
 
+/// Runs CPU-bound request work on the blocking pool.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "tracking request parsing failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request could not be processed",
+        )
+    })
+}
+
+/// The touches of a parsed request body (one message, or a `batch`), and how many identifiers in
+/// their traits failed validation. Any invalid message rejects the whole request.
+fn touches_of(
+    v: Value,
+    kind: Option<MessageKind>,
+    received_at: i64,
+    source: &Source,
+) -> Result<(Vec<Touch>, u64), ApiError> {
     let (messages, batch_sent_at, prefix) = match kind {
-        Some(_) => (std::slice::from_ref(&v).to_vec(), None, "message"),
+        Some(_) => (vec![v], None, "message"),
         None => {
-            let list = v
-                .get("batch")
-                .and_then(Value::as_array)
-                .ok_or_else(|| invalid_field("batch", "must be an array of messages"))?;
+            let sent = v.get("sentAt").and_then(Value::as_str).map(str::to_owned);
+            let list = match v {
+                Value::Object(mut o) => match o.remove("batch") {
+                    Some(Value::Array(list)) => Some(list),
+                    _ => None,
+                },
+                _ => None,
+            }
+            .ok_or_else(|| invalid_field("batch", "must be an array of messages"))?;
             if list.len() > MAX_BATCH_MESSAGES {
                 return Err(invalid_field(
                     "batch",
@@ -185,18 +249,17 @@ async fn ingest(
                         "has {} messages; at most {MAX_BATCH_MESSAGES} are allowed",
                         list.len()
                     ),
-                )
-                .into());
+                ));
             }
-            let sent = match v.get("sentAt").and_then(Value::as_str) {
+            let sent = match sent {
                 Some(s) => Some(
-                    chrono::DateTime::parse_from_rfc3339(s)
+                    chrono::DateTime::parse_from_rfc3339(&s)
                         .map_err(|_| invalid_field("sentAt", "must be an ISO-8601 timestamp"))?
                         .timestamp_millis(),
                 ),
                 None => None,
             };
-            (list.clone(), sent, "batch")
+            (list, sent, "batch")
         }
     };
 
@@ -213,14 +276,13 @@ async fn ingest(
         } else {
             format!("{prefix}[{i}]")
         };
-        if kind.is_none() && serde_json::to_vec(m).map_or(0, |b| b.len()) > MAX_MESSAGE_BYTES {
+        if kind.is_none() && serialized_len(m) > MAX_MESSAGE_BYTES {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("{field} is larger than {MAX_MESSAGE_BYTES} bytes"),
             )
-            .with_details(json!({ "field": field }))
-            .into());
+            .with_details(json!({ "field": field })));
         }
         let mut new_id = || {
             counter += 1;
@@ -229,35 +291,25 @@ async fn ingest(
         let e = parse_message(m, kind, envelope, &field, &mut new_id)
             .map_err(|e| invalid_field(&e.field, e.message))?;
         rejected_identifiers += e.rejected_traits.len() as u64;
-        touches.push(Touch::from_message(e, &source));
+        touches.push(Touch::from_message(e, source));
     }
-    state
-        .metrics
-        .identifiers_rejected
-        .fetch_add(rejected_identifiers, std::sync::atomic::Ordering::Relaxed);
-    let n = touches.len();
-    state
-        .ingestor
-        .submit(source.org_id, touches)
-        .await
-        .map_err(|e| match e {
-            hatchery_engine::IngestError::Invalid { index, message } => {
-                let field = if kind.is_some() {
-                    prefix.to_owned()
-                } else {
-                    format!("{prefix}[{index}]")
-                };
-                invalid_field(&field, message)
-            }
-            other => other.into(),
-        })?;
-    tracing::debug!(
-        org.id = source.org_id.0,
-        source.id = source.id.0,
-        messages = n,
-        "ingested"
-    );
-    Ok(Json(json!({ "success": true })))
+    Ok((touches, rejected_identifiers))
+}
+
+/// The length of `v` as compact JSON, counted without building the text.
+fn serialized_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    serde_json::to_writer(&mut c, v).map_or(usize::MAX, |()| c.0)
 }
 
 fn rand_suffix() -> u32 {

@@ -349,6 +349,17 @@ async fn metrics_count_ingested_events_and_merges() {
     let text = app.metrics().await;
     assert!(text.contains("hatchery_events_ingested_total 4"), "{text}");
     assert!(text.contains("hatchery_merges_total 1"), "{text}");
+    // The two transactions' time, by phase: each of them wrote and committed.
+    for phase in ["write", "commit"] {
+        let name = format!("hatchery_write_phase_seconds_total{{phase=\"{phase}\"}} ");
+        let seconds: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name.as_str()))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .parse()
+            .unwrap();
+        assert!(seconds > 0.0, "{name}{seconds}");
+    }
     assert_eq!(
         app.client
             .get(format!("{}/readyz", app.addr))
@@ -408,4 +419,85 @@ async fn a_visitor_erased_between_batches_comes_back_as_a_new_contact() {
     assert_eq!(s, 200);
     assert_eq!(tl["data"].as_array().unwrap().len(), 1);
     assert_eq!(app.count("contacts").await, 1);
+}
+
+#[tokio::test]
+async fn an_identify_that_repeats_the_profile_writes_nothing_but_a_change_is_stored() {
+    let app = spawn_app().await;
+    let identify = |title: &str, id: &str| {
+        json!({"type":"identify","userId":"u-7","messageId":id,
+               "traits":{"name":"李雷","email":"li.lei@example.cn","title":title,"plan":"pro"}})
+    };
+    app.batch(vec![identify("工程师", "m1")]).await;
+    let id = app
+        .store
+        .contact_by_identity(
+            app.org,
+            &hatchery_domain::Identifier::new(
+                hatchery_domain::IdentityKind::Email,
+                "li.lei@example.cn",
+            ),
+        )
+        .await
+        .unwrap()
+        .expect("contact by email");
+    let first = app.store.get_contact(app.org, id).await.unwrap();
+
+    // The same traits again, later: the event is stored, the profile is left as it was.
+    app.clock.advance_ms(60_000);
+    app.batch(vec![identify("工程师", "m2")]).await;
+    let same = app.store.get_contact(app.org, id).await.unwrap();
+    assert_eq!(same.updated_at, first.updated_at, "nothing changed");
+    assert_eq!(app.count("events").await, 2);
+
+    // A new title (and a new custom trait) is a change.
+    app.clock.advance_ms(60_000);
+    app.batch(vec![
+        json!({"type":"identify","userId":"u-7","messageId":"m3",
+        "traits":{"title":"技术总监","seats":20}}),
+    ])
+    .await;
+    let changed = app.store.get_contact(app.org, id).await.unwrap();
+    assert_eq!(changed.title.as_deref(), Some("技术总监"));
+    assert_eq!(
+        changed.name.as_deref(),
+        Some("李雷"),
+        "traits not sent are kept"
+    );
+    assert_eq!(changed.updated_at, first.updated_at + 120_000);
+    assert_eq!(changed.traits["seats"], 20);
+    assert_eq!(changed.traits["plan"], "pro");
+
+    // Only a custom trait changing is a change too.
+    app.clock.advance_ms(60_000);
+    app.batch(vec![
+        json!({"type":"identify","userId":"u-7","messageId":"m4",
+        "traits":{"seats":25}}),
+    ])
+    .await;
+    let custom = app.store.get_contact(app.org, id).await.unwrap();
+    assert_eq!(custom.traits["seats"], 25);
+    assert_eq!(custom.updated_at, first.updated_at + 180_000);
+}
+
+#[tokio::test]
+async fn one_oversize_message_in_a_batch_is_refused_by_its_index() {
+    let app = spawn_app().await;
+    let r = app
+        .track(
+            "/v1/batch",
+            json!({"batch":[
+                {"type":"track","anonymousId":"a","event":"Small"},
+                {"type":"track","anonymousId":"a","event":"Big","properties":{"blob":"y".repeat(40 * 1024)}},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["details"]["field"], "batch[1]", "{body}");
+    assert_eq!(
+        app.count("events").await,
+        0,
+        "nothing of the batch is stored"
+    );
 }
