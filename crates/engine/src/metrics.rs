@@ -230,6 +230,13 @@ impl Metrics {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// Time ingest and import transactions spent in `phase` so far.
+    pub fn write_phase(&self, phase: WritePhase) -> std::time::Duration {
+        std::time::Duration::from_micros(
+            self.write_phase_micros[phase as usize].load(Ordering::Relaxed),
+        )
+    }
+
     /// The Prometheus exposition text.
     pub fn render(&self) -> String {
         let mut out = String::new();
