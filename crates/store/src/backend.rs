@@ -267,11 +267,14 @@ impl Store {
     }
 
     /// True once the connection pool has been closed.
+    /// True once [`Store::close`] began: it closes SQLite's write connection first, and a task
+    /// that finds it closed must stop quietly rather than report a failure.
     pub fn is_closed(&self) -> bool {
-        match &self.backend {
-            Backend::Sqlite(p) => p.is_closed(),
-            Backend::Postgres(p) => p.is_closed(),
-        }
+        self.sqlite_writer.as_ref().is_some_and(|w| w.is_closed())
+            || match &self.backend {
+                Backend::Sqlite(p) => p.is_closed(),
+                Backend::Postgres(p) => p.is_closed(),
+            }
     }
 
     pub fn backend_name(&self) -> &'static str {

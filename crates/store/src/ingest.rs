@@ -545,15 +545,15 @@ async fn insert_identities(
     ids: &[NewIdentity],
     now: Millis,
 ) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        return postgres::insert_identities(t, org, ids, now).await;
+    }
     // In key order, so that consecutive inserts descend the identity index along the same path.
     let mut sorted: Vec<&NewIdentity> = ids.iter().collect();
     sorted.sort_unstable_by(|a, b| {
         (a.identifier.kind.as_str(), &a.identifier.value)
             .cmp(&(b.identifier.kind.as_str(), &b.identifier.value))
     });
-    if let Tx::Postgres(t) = tx {
-        return postgres::insert_identities(t, org, ids, now).await;
-    }
     for chunk in statement_chunks(&sorted) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO identities (org_id, kind, value, contact_id, origin, created_at) ");

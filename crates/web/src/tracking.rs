@@ -155,8 +155,8 @@ async fn ingest(
         .into());
     }
     // Parsing up to 500 KiB of JSON takes milliseconds of CPU. It runs on the blocking pool so
-    // that the runtime's workers stay free for the ingest writer, which waits for one of them
-    // after every statement it executes: parsing on the workers delayed each of those wake-ups.
+    // that it never holds a runtime worker that the ingest writer (woken after every statement it
+    // executes) or another request is waiting for.
     let v: Value = off_runtime(move || serde_json::from_slice(&body))
         .await?
         .map_err(|e| {
