@@ -126,12 +126,6 @@ async fn run_gated(
     let _shared = gate.materialise.read().await;
     let now = clock.now_ms();
     let t = std::time::Instant::now();
-    // Claiming is a write transaction and takes SQLite's one write lock. An idle worker polls
-    // several times a second; asking a reader first keeps those polls from stalling the ingest
-    // writer's group commits.
-    if !store.job_due(JobKind::EvaluateContact, now).await? {
-        return Ok(worked);
-    }
     let jobs = store
         .claim_jobs(JobKind::EvaluateContact, now, LEASE_MS, BATCH)
         .await?;

@@ -72,7 +72,8 @@ impl WritePhase {
         WritePhase::Commit,
     ];
 
-    fn label(self) -> &'static str {
+    /// The `phase` label of the metric.
+    pub fn label(self) -> &'static str {
         match self {
             WritePhase::Begin => "begin",
             WritePhase::Lookup => "lookup",

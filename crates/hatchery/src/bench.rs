@@ -30,6 +30,7 @@ use anyhow::{bail, Context, Result};
 use axum::body::Bytes;
 use hatchery_domain::normalize::{normalize_city, normalize_province, Mobile};
 use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
+use hatchery_engine::metrics::WritePhase;
 use hatchery_store::contacts::ContactFilter;
 use hatchery_store::ingest::{AccountLink, IngestWrite, NewContact, NewIdentity, ProfileFields};
 use hatchery_store::{Backend, Store};
@@ -845,21 +846,16 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         writer_secs,
         100.0 * writer_secs / wall.as_secs_f64()
     );
-    let write_phase = |p: &str| {
+    print_write_phases(|p| {
         prometheus_value(
             &metrics,
-            &format!("hatchery_write_phase_seconds_total{{phase=\"{p}\"}}"),
+            &format!(
+                "hatchery_write_phase_seconds_total{{phase=\"{}\"}}",
+                p.label()
+            ),
         )
         .unwrap_or(0.0)
-    };
-    println!(
-        "          of which {:.2} s beginning (holdings lock), {:.2} s looking up, {:.2} s resolving in process, {:.2} s writing, {:.2} s committing",
-        write_phase("begin"),
-        write_phase("lookup"),
-        write_phase("plan"),
-        write_phase("write"),
-        write_phase("commit")
-    );
+    });
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
     println!(
         "  cpu:    server {:.1} s, HTTP clients {:.1} s (user+system) = {:.0} % of {cpus} CPUs{}",
@@ -1090,6 +1086,18 @@ impl ServerProcess {
         );
         Ok(hwm)
     }
+}
+
+/// Prints where the writer's transactions spent their time, given the seconds of each phase.
+fn print_write_phases(seconds: impl Fn(WritePhase) -> f64) {
+    println!(
+        "          of which {:.2} s beginning (holdings lock), {:.2} s looking up, {:.2} s resolving in process, {:.2} s writing, {:.2} s committing",
+        seconds(WritePhase::Begin),
+        seconds(WritePhase::Lookup),
+        seconds(WritePhase::Plan),
+        seconds(WritePhase::Write),
+        seconds(WritePhase::Commit)
+    );
 }
 
 /// Runs `$body` with `$p` bound to the store's pool, whichever the backend.

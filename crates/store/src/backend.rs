@@ -266,7 +266,6 @@ impl Store {
         }
     }
 
-    /// True once the connection pool has been closed.
     /// True once [`Store::close`] began: it closes SQLite's write connection first, and a task
     /// that finds it closed must stop quietly rather than report a failure.
     pub fn is_closed(&self) -> bool {

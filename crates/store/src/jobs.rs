@@ -89,6 +89,12 @@ impl Store {
         lease_ms: Millis,
         limit: u32,
     ) -> Result<Vec<Job>> {
+        // A claim is a write transaction and takes SQLite's one write lock. Idle evaluation
+        // workers poll several times a second; asking a reader first keeps those polls from
+        // stalling the ingest writer's group commits.
+        if !self.job_due(kind, now).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
         let lock = if tx.is_postgres() {
             " FOR UPDATE SKIP LOCKED"

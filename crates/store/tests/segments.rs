@@ -992,6 +992,39 @@ fn the_largest_filter_the_limits_allow_runs_on_the_database() {
 }
 
 #[test]
+fn a_claim_with_nothing_due_does_not_wait_for_the_writer() {
+    use hatchery_store::jobs::JobKind::EvaluateContact;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = TestDb::new().await;
+        let s = &db.store;
+        let org = s.create_org("a", NOW).await.unwrap().id;
+        s.enqueue_jobs(org, EvaluateContact, &[1, 2], NOW + 60_000)
+            .await
+            .unwrap();
+        // A long write transaction is open (on SQLite it holds the one write lock): an idle
+        // worker's claim finds nothing due without waiting for it.
+        let open = s.begin().await.unwrap();
+        let claimed = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            s.claim_jobs(EvaluateContact, NOW, 1_000, 10),
+        )
+        .await
+        .expect("the claim waited for the open write transaction")
+        .unwrap();
+        assert!(claimed.is_empty());
+        open.rollback().await.unwrap();
+        // Once due, the same claim takes them.
+        let claimed = s
+            .claim_jobs(EvaluateContact, NOW + 60_000, 1_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        db.drop_database().await;
+    });
+}
+
+#[test]
 fn due_work_is_found_by_kind_among_timers_and_leases() {
     use hatchery_store::jobs::JobKind::{EvaluateContact, MaterialiseSegment};
     let rt = tokio::runtime::Runtime::new().unwrap();

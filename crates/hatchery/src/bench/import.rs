@@ -26,14 +26,15 @@ use hatchery_domain::normalize::{normalize_city, normalize_province, Email, Mobi
 use hatchery_engine::import::{
     self, ImportOptions, ImportReport, DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS,
 };
-use hatchery_engine::metrics::WritePhase;
 use hatchery_engine::{Clock, Metrics, SystemClock};
 use hatchery_store::{Backend, Store};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::{cpu_time, fill_pool, mib, proc_kb, reset_peak_rss, FreshDb, PoolExtras};
+use super::{
+    cpu_time, fill_pool, mib, print_write_phases, proc_kb, reset_peak_rss, FreshDb, PoolExtras,
+};
 use crate::config::Config;
 use crate::demo::{make_companies, thousands, Company, PersonFactory};
 
@@ -646,15 +647,7 @@ async fn timed(
         thousands(a.chunk_rows as u64),
         write.as_secs_f64()
     );
-    let phase = |p: WritePhase| metrics.write_phase(p).as_secs_f64();
-    println!(
-        "          of which {:.2} s beginning (holdings lock), {:.2} s looking up, {:.2} s resolving in process, {:.2} s writing, {:.2} s committing",
-        phase(WritePhase::Begin),
-        phase(WritePhase::Lookup),
-        phase(WritePhase::Plan),
-        phase(WritePhase::Write),
-        phase(WritePhase::Commit)
-    );
+    print_write_phases(|p| metrics.write_phase(p).as_secs_f64());
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
     println!(
         "  cpu:    {:.1} s (user+system) = {:.0} % of {cpus} CPUs{}",
