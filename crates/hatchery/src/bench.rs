@@ -40,6 +40,16 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
+/// Runs `$body` with `$p` bound to the store's pool, whichever the backend.
+macro_rules! on_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match $store.backend() {
+            Backend::Sqlite($p) => $body,
+            Backend::Postgres($p) => $body,
+        }
+    };
+}
+
 mod console;
 mod import;
 mod segments;
@@ -724,6 +734,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     let interval = a
         .rate
         .map(|r| Duration::from_secs_f64(batch as f64 / r as f64));
+    let before = Mark::of(&store, org).await?;
     let cpu0 = cpu_time();
     let bodies = Arc::new(bodies);
     let (mut latencies, wall) = send_all(&bodies, &url, &key, a.gzip, a.clients, interval).await?;
@@ -899,6 +910,10 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         100.0 * rate / base_rate,
         base_rate / rate
     );
+    if a.burst == 0 {
+        let f = floor(&store, org, before, commits.max(1)).await?;
+        print_floor(&f, events as u64, "events", wall);
+    }
     let hwm = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
     let body_mib = held as f64 / 1024.0 / 1024.0;
     println!(
@@ -928,6 +943,167 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// The last contact and event ids of an organisation: what a timed run wrote comes after them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    contact: i64,
+    event: i64,
+}
+
+impl Mark {
+    pub(crate) async fn of(store: &Store, org: OrgId) -> Result<Mark> {
+        let last =
+            |table: &str| format!("SELECT COALESCE(MAX(id), 0) FROM {table} WHERE org_id = $1");
+        let (contacts, events) = (last("contacts"), last("events"));
+        let contact = on_pool!(store, p => sqlx::query_scalar::<_, i64>(&contacts).bind(org.0).fetch_one(p).await)?;
+        let event = on_pool!(store, p => sqlx::query_scalar::<_, i64>(&events).bind(org.0).fetch_one(p).await)?;
+        Ok(Mark { contact, event })
+    }
+}
+
+/// The tables a run writes rows of for every contact or event: the column whose ranges make the
+/// transactions (a contact id, or an event id: events in the order they arrived), and the order in
+/// which the writer inserts a transaction's rows.
+const FLOOR_TABLES: [(&str, &str, &str); 4] = [
+    ("contacts", "id", "id"),
+    ("identities", "contact_id", "kind, value"),
+    ("events", "id", "id"),
+    ("contact_tags", "contact_id", "contact_id, tag_id"),
+];
+
+/// What [`floor`] copied and how long the database took.
+pub(crate) struct Floor {
+    /// Rows per table of [`FLOOR_TABLES`].
+    pub rows: [u64; 4],
+    pub transactions: u64,
+    pub spent: Duration,
+}
+
+/// The storage engine's own cost of what a run stored: the contacts it created (ids after
+/// `before`) with their identities and tag links, and the events it stored, copied into empty
+/// twins of their tables with the same columns and indexes, in `transactions` transactions. The
+/// k-th transaction holds the k-th range of contact ids and the k-th range of event ids, as the
+/// run's k-th transaction held what arrived then. Each range is first copied, untimed, into
+/// unindexed temporary tables in the order the writer inserts; the clock then covers only the
+/// inserts into the twins and the commit — no parsing, binding, resolving or reading of indexed
+/// tables.
+pub(crate) async fn floor(
+    store: &Store,
+    org: OrgId,
+    before: Mark,
+    transactions: u64,
+) -> Result<Floor> {
+    let after = Mark::of(store, org).await?;
+    let postgres = store.backend_name() == "postgres";
+    let mut ddl = Vec::new();
+    for (table, _, _) in FLOOR_TABLES {
+        if postgres {
+            ddl.push(format!(
+                "CREATE TABLE bench_floor_{table} (LIKE {table} INCLUDING ALL)"
+            ));
+        } else {
+            let schema: Vec<(String, String, String)> = on_pool!(store, p => sqlx::query_as(
+                "SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = $1 AND sql IS NOT NULL ORDER BY type DESC",
+            )
+            .bind(table)
+            .fetch_all(p)
+            .await)?;
+            for (kind, name, sql) in schema {
+                let (from, to) = if kind == "table" {
+                    (
+                        format!("CREATE TABLE {table} ("),
+                        format!("CREATE TABLE bench_floor_{table} ("),
+                    )
+                } else {
+                    (
+                        format!("INDEX {name} ON {table} ("),
+                        format!("INDEX bench_floor_{name} ON bench_floor_{table} ("),
+                    )
+                };
+                if !sql.contains(&from) {
+                    bail!("cannot make a twin of {name}: unexpected SQL {sql}");
+                }
+                ddl.push(sql.replacen(&from, &to, 1));
+            }
+        }
+        ddl.push(format!(
+            "CREATE TEMP TABLE bench_stage_{table} AS SELECT * FROM {table} WHERE 1 = 0"
+        ));
+    }
+    let n = transactions.max(1) as i64;
+    // The k-th of n equal ranges of (from, to].
+    let range = |from: i64, to: i64, k: i64| {
+        let cut = |k: i64| from + (to - from).max(0) * k / n;
+        (cut(k), cut(k + 1))
+    };
+    let mut rows = [0u64; 4];
+    let mut spent = Duration::ZERO;
+    on_pool!(store, p => {
+        // One connection throughout: the staging tables are temporary, so they live in it.
+        let mut c = p.acquire().await?;
+        for sql in &ddl {
+            sqlx::query(sql).execute(&mut *c).await?;
+        }
+        for k in 0..n {
+            for (i, (table, key, order)) in FLOOR_TABLES.iter().enumerate() {
+                let (lo, hi) = if *table == "events" {
+                    range(before.event, after.event, k)
+                } else {
+                    range(before.contact, after.contact, k)
+                };
+                let staged = sqlx::query(&format!(
+                    "INSERT INTO bench_stage_{table} SELECT * FROM {table} \
+                     WHERE org_id = $1 AND {key} > $2 AND {key} <= $3 ORDER BY {order}"
+                ))
+                .bind(org.0)
+                .bind(lo)
+                .bind(hi)
+                .execute(&mut *c)
+                .await?;
+                rows[i] += staged.rows_affected();
+            }
+            let t = Instant::now();
+            let mut tx = sqlx::Acquire::begin(&mut *c).await?;
+            for (table, _, _) in FLOOR_TABLES {
+                sqlx::query(&format!("INSERT INTO bench_floor_{table} SELECT * FROM bench_stage_{table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            spent += t.elapsed();
+            for (table, _, _) in FLOOR_TABLES {
+                sqlx::query(&format!("DELETE FROM bench_stage_{table}"))
+                    .execute(&mut *c)
+                    .await?;
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(Floor {
+        rows,
+        transactions: n as u64,
+        spent,
+    })
+}
+
+/// Prints what [`floor`] measured against a run that handled `units` (rows, events) in `wall`.
+pub(crate) fn print_floor(f: &Floor, units: u64, unit: &str, wall: Duration) {
+    println!(
+        "floor:    the {} contacts created, with their {} identities and {} tag links, and the {} events stored, copied into empty twins of their tables (same columns and indexes) in {} transactions: {:.2} s in the database",
+        thousands(f.rows[0]),
+        thousands(f.rows[1]),
+        thousands(f.rows[3]),
+        thousands(f.rows[2]),
+        thousands(f.transactions),
+        f.spent.as_secs_f64(),
+    );
+    println!(
+        "          = {} {unit}/s with no parsing, binding or resolving at all; the run reached {:.1} % of that",
+        thousands((units as f64 / f.spent.as_secs_f64()) as u64),
+        100.0 * f.spent.as_secs_f64() / wall.as_secs_f64(),
+    );
 }
 
 fn store_settings(cfg: &Config, store: &Store) -> String {
@@ -1098,16 +1274,6 @@ fn print_write_phases(seconds: impl Fn(WritePhase) -> f64) {
         seconds(WritePhase::Write),
         seconds(WritePhase::Commit)
     );
-}
-
-/// Runs `$body` with `$p` bound to the store's pool, whichever the backend.
-macro_rules! on_pool {
-    ($store:expr, $p:ident => $body:expr) => {
-        match $store.backend() {
-            Backend::Sqlite($p) => $body,
-            Backend::Postgres($p) => $body,
-        }
-    };
 }
 
 const BASELINE_SQLITE: [&str; 3] = [

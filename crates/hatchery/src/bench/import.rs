@@ -33,7 +33,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::{
-    cpu_time, fill_pool, mib, print_write_phases, proc_kb, reset_peak_rss, FreshDb, PoolExtras,
+    cpu_time, fill_pool, floor, mib, print_floor, print_write_phases, proc_kb, reset_peak_rss,
+    FreshDb, Mark, PoolExtras,
 };
 use crate::config::Config;
 use crate::demo::{make_companies, thousands, Company, PersonFactory};
@@ -532,6 +533,7 @@ async fn timed(
         ..ImportOptions::default()
     };
     let contacts_before = store.count_contacts(org).await?;
+    let before = Mark::of(store, org).await?;
     let rss_before = proc_kb("/proc/self/status", "VmRSS:").unwrap_or(0);
     let peak_reset = reset_peak_rss();
     let written0 = proc_io_written();
@@ -702,6 +704,10 @@ async fn timed(
             base_rate / import_contacts_rate
         );
     }
+    if !a.no_baseline {
+        let f = floor(store, org, before, chunks.max(1)).await?;
+        print_floor(&f, report.rows, "rows", wall);
+    }
     if !wrong.is_empty() || contacts != live_expected {
         bail!(
             "the import's figures do not match the file: {}; live contacts {contacts} (expected {live_expected})",
@@ -723,16 +729,6 @@ fn proc_io_written() -> u64 {
         })
         .flatten()
         .unwrap_or(0)
-}
-
-/// Runs `$body` with `$p` bound to the store's pool, whichever the backend.
-macro_rules! on_pool {
-    ($store:expr, $p:ident => $body:expr) => {
-        match $store.backend() {
-            Backend::Sqlite($p) => $body,
-            Backend::Postgres($p) => $body,
-        }
-    };
 }
 
 const BASELINE_SQLITE: [&str; 6] = [
