@@ -67,7 +67,8 @@ pub struct BenchArgs {
 
 #[derive(clap::Subcommand, Debug)]
 enum BenchCommand {
-    /// Tracking ingest over HTTP, end to end, against a raw INSERT baseline.
+    /// Tracking ingest over HTTP, end to end, against a raw INSERT baseline and the floor of the
+    /// table layout.
     Ingest(IngestArgs),
     /// Latency of the contact list, filters, search and identity lookup on a large pool.
     List(ListArgs),
@@ -79,7 +80,7 @@ enum BenchCommand {
     /// to one business unit.
     Console(console::ConsoleArgs),
     /// Import of a large generated CRM export (with duplicates and invalid rows) through the real
-    /// import path, against a raw INSERT baseline.
+    /// import path, against a raw INSERT baseline and the floor of the table layout.
     Import(import::ImportArgs),
 }
 
