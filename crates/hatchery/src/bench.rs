@@ -912,7 +912,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         base_rate / rate
     );
     if a.burst == 0 {
-        let f = floor(&store, org, before, commits.max(1)).await?;
+        let f = floor(&store, org, before, commits).await?;
         print_floor(&f, events as u64, "events", wall);
     }
     let hwm = proc_kb("/proc/self/status", "VmHWM:").unwrap_or(0);
@@ -986,7 +986,7 @@ pub(crate) struct Floor {
 /// `before`) with their identities and tag links, and the events it stored, copied into empty
 /// twins of their tables with the same columns and indexes, in `transactions` transactions. The
 /// k-th transaction holds the k-th range of contact ids and the k-th range of event ids, as the
-/// run's k-th transaction held what arrived then. Each range is first copied, untimed, into
+/// run's k-th transaction held what arrived then (at least one transaction). Each range is first copied, untimed, into
 /// unindexed temporary tables in the order the writer inserts; the clock then covers only the
 /// inserts into the twins and the commit — no parsing, binding, resolving or reading of indexed
 /// tables.

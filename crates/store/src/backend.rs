@@ -398,11 +398,12 @@ mod tests {
         assert_eq!(page_size(&store).await, i64::from(SQLITE_PAGE_SIZE));
         store.close().await;
 
-        // A database made with SQLite's default 4 KiB pages opens and migrates as before.
+        // A database made earlier with 4 KiB pages (SQLite's default) opens and migrates as before.
         let old = dir.path().join("old.db");
         let co = SqliteConnectOptions::from_str(&format!("sqlite://{}", old.display()))
             .unwrap()
             .create_if_missing(true)
+            .page_size(4096)
             .journal_mode(SqliteJournalMode::Wal);
         let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&co)
             .await

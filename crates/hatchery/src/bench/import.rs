@@ -50,7 +50,7 @@ pub(super) struct ImportArgs {
     /// Rows resolved and written per transaction (as `hatchery import --chunk-rows`).
     #[arg(long, default_value_t = DEFAULT_CHUNK_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CHUNK_ROWS as u64))]
     chunk_rows: usize,
-    /// Skip the raw-INSERT baseline.
+    /// Skip the raw-INSERT baseline and the floor.
     #[arg(long)]
     no_baseline: bool,
     #[arg(long, default_value_t = 1)]
@@ -703,9 +703,7 @@ async fn timed(
             100.0 * import_contacts_rate / base_rate,
             base_rate / import_contacts_rate
         );
-    }
-    if !a.no_baseline {
-        let f = floor(store, org, before, chunks.max(1)).await?;
+        let f = floor(store, org, before, chunks).await?;
         print_floor(&f, report.rows, "rows", wall);
     }
     if !wrong.is_empty() || contacts != live_expected {
