@@ -173,6 +173,9 @@ pub struct Metrics {
     /// Chunks imports resolved and wrote (one transaction each).
     pub import_chunks: AtomicU64,
     pub identifiers_rejected: AtomicU64,
+    /// Tracking requests that waited for the admission budget, and how long (microseconds).
+    pub tracking_admission_waits: AtomicU64,
+    pub tracking_admission_wait_micros: AtomicU64,
     pub contacts_evaluated: AtomicU64,
     pub segments_materialised: AtomicU64,
     pub evaluation_failures: AtomicU64,
@@ -201,6 +204,8 @@ impl Default for Metrics {
             import_write_micros: AtomicU64::new(0),
             import_chunks: AtomicU64::new(0),
             identifiers_rejected: AtomicU64::new(0),
+            tracking_admission_waits: AtomicU64::new(0),
+            tracking_admission_wait_micros: AtomicU64::new(0),
             contacts_evaluated: AtomicU64::new(0),
             segments_materialised: AtomicU64::new(0),
             evaluation_failures: AtomicU64::new(0),
@@ -295,6 +300,17 @@ impl Metrics {
             "hatchery_identifiers_rejected_total",
             "Identifiers in traits that failed validation.",
             &self.identifiers_rejected,
+        );
+        counter(
+            &mut out,
+            "hatchery_tracking_admission_waits_total",
+            "Tracking requests that waited because the request bodies in progress filled the admission budget.",
+            &self.tracking_admission_waits,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hatchery_tracking_admission_wait_seconds_total Time tracking requests waited for admission.\n# TYPE hatchery_tracking_admission_wait_seconds_total counter\nhatchery_tracking_admission_wait_seconds_total {}",
+            self.tracking_admission_wait_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
         counter(
             &mut out,

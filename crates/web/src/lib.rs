@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub write_keys: tracking::WriteKeyCache,
+    /// The budget of tracking request bodies in progress (see `tracking/load.rs`).
+    pub admission: tracking::Admission,
     /// Where uploaded import files are kept while they run.
     pub upload_dir: std::path::PathBuf,
     /// The largest import file accepted, through the REST API or the console.
@@ -53,6 +55,7 @@ impl AppState {
             metrics,
             clock,
             write_keys: Default::default(),
+            admission: Default::default(),
             upload_dir,
             upload_limit_bytes: api::imports::MAX_UPLOAD_BYTES,
         }
@@ -66,7 +69,7 @@ impl AppState {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(tracking::routes())
+        .merge(tracking::routes(&state))
         .merge(api::routes())
         .merge(ops::routes())
         .merge(console::routes())

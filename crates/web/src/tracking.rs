@@ -27,6 +27,10 @@ use tower_http::decompression::RequestDecompressionLayer;
 use crate::error::{invalid_field, unauthorized, ApiError};
 use crate::AppState;
 
+mod load;
+
+pub use load::Admission;
+
 const KEY_TTL: Duration = Duration::from_secs(30);
 
 /// Recently seen write keys, so a busy source does not cost a key lookup per request.
@@ -58,7 +62,7 @@ impl WriteKeyCache {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     let r = Router::new()
         .route("/v1/identify", post(identify))
         .route("/v1/track", post(track))
@@ -69,8 +73,13 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/alias", post(alias))
         .route("/v1/batch", post(batch))
         .route("/v1/import", post(batch));
+    // The last layer runs first: a request is admitted before its body is read or inflated.
     r.layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
         .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            load::admit,
+        ))
 }
 
 /// Errors of the tracking API carry the envelope plus top-level `code` and `message`, which
@@ -208,54 +217,11 @@ async fn ingest(
     Ok(Json(json!({ "success": true })))
 }
 
-/// Runs CPU-bound request work (parsing bodies, building touches) on the blocking pool, at most
-/// one piece per CPU at a time.
-///
-/// Without the bound, every concurrent request took a blocking thread of its own (tokio's pool
-/// grows to 512): 128 clients sending batches made the server run 224 threads, and the memory each
-/// thread's allocator kept for itself took the server's peak RSS from 640 MiB to 1.5 GiB, while the
-/// threads fought over two cores. Requests beyond the bound wait for a slot without holding a
-/// thread; see docs/BENCHMARKS.md.
-struct CpuGate(tokio::sync::Semaphore);
-
-impl CpuGate {
-    fn new(slots: usize) -> CpuGate {
-        CpuGate(tokio::sync::Semaphore::new(slots.max(1)))
-    }
-
-    /// The process-wide gate, one slot per CPU.
-    fn shared() -> &'static CpuGate {
-        static GATE: std::sync::OnceLock<CpuGate> = std::sync::OnceLock::new();
-        GATE.get_or_init(|| {
-            CpuGate::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        })
-    }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let failed = || {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the request could not be processed",
-            )
-        };
-        // The semaphore is never closed, so acquiring fails only if that changes.
-        let _slot = self.0.acquire().await.map_err(|_| failed())?;
-        tokio::task::spawn_blocking(f).await.map_err(|e| {
-            tracing::error!(error = %e, "tracking request parsing failed");
-            failed()
-        })
-    }
-}
-
-/// Runs CPU-bound request work through the [shared](CpuGate::shared) gate.
+/// Runs CPU-bound request work through the shared [`load::CpuGate`].
 async fn off_runtime<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    CpuGate::shared().run(f).await
+    load::CpuGate::shared().run(f).await
 }
 
 /// The touches of a parsed request body (one message, or a `batch`), and how many identifiers in
@@ -352,37 +318,4 @@ fn rand_suffix() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     N.fetch_add(1, Ordering::Relaxed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_cpu_gate_runs_no_more_pieces_at_once_than_it_has_slots() {
-        let gate = Arc::new(CpuGate::new(2));
-        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let mut tasks = Vec::new();
-        for i in 0..16 {
-            let (gate, running, most) = (gate.clone(), running.clone(), most.clone());
-            tasks.push(tokio::spawn(async move {
-                gate.run(move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(20));
-                    running.fetch_sub(1, Ordering::SeqCst);
-                    i
-                })
-                .await
-            }));
-        }
-        let mut done = Vec::new();
-        for t in tasks {
-            done.push(t.await.unwrap().unwrap());
-        }
-        done.sort_unstable();
-        assert_eq!(done, (0..16).collect::<Vec<_>>(), "every piece ran once");
-        assert_eq!(most.load(Ordering::SeqCst), 2, "two slots: two at once, never more");
-    }
 }

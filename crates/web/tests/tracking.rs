@@ -4,6 +4,8 @@ mod common;
 
 use std::io::Write;
 
+use base64::Engine;
+
 use common::spawn_app;
 use serde_json::json;
 
@@ -244,6 +246,73 @@ async fn gzip_bodies_and_write_key_in_the_body_are_accepted() {
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(app.count("events").await, 1);
+}
+
+#[tokio::test]
+async fn a_request_beyond_the_admission_budget_waits_for_earlier_bodies_then_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A budget of 2 KiB, which the first request's declared body fills on its own.
+    let app =
+        common::spawn_app_with(|s| s.admission = hatchery_web::tracking::Admission::new(2048))
+            .await;
+    let body =
+        json!({"batch":[{"type":"track","anonymousId":"slow","event":"Slow","messageId":"s1",
+        "properties":{"pad":"x".repeat(1900)}}]})
+        .to_string();
+    assert!(body.len() > 1024 && body.len() <= 2048);
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:", app.write_key));
+    let mut slow = tokio::net::TcpStream::connect(app.addr.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: test\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    // Headers and half the body: admitted, then reading the rest, holding the whole budget.
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(first).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let quick = {
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{}/v1/batch", app.addr),
+            app.write_key.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .basic_auth(key, Some(""))
+                .json(&json!({"batch":[{"type":"track","anonymousId":"quick","event":"Quick","messageId":"q1"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !quick.is_finished(),
+        "the second request waits while the first body is unread"
+    );
+    assert_eq!(app.count("events").await, 0);
+
+    slow.write_all(rest).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let quick = tokio::time::timeout(std::time::Duration::from_secs(30), quick)
+        .await
+        .expect("the waiting request is served once the budget returns")
+        .unwrap();
+    assert_eq!(quick, 200);
+    assert_eq!(app.count("events").await, 2);
+    let m = app.metrics().await;
+    assert!(
+        m.contains("\nhatchery_tracking_admission_waits_total 1\n"),
+        "one request waited: {m}"
+    );
 }
 
 #[tokio::test]
