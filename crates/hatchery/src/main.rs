@@ -35,6 +35,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Rebuild the embedded SQLite database file (stop `hatchery serve` first): reclaims the space
+    /// of deleted rows and moves a database created by an older Hatchery to 8 KiB pages.
+    Compact,
     /// Administration without a browser: organisations, API keys, tracking sources.
     Admin {
         #[command(subcommand)]
@@ -63,12 +66,28 @@ fn main() -> Result<()> {
                 println!("migrations applied ({})", store.backend_name());
                 Ok(())
             }
+            Command::Compact => compact(&cfg).await,
             Command::Admin { command } => admin::run(cfg, command).await,
             Command::Import(args) => import::run(cfg, args).await,
             Command::Demo(args) => demo::run(cfg, args).await,
             Command::Bench(args) => bench::run(cfg, args).await,
         }
     })
+}
+
+async fn compact(cfg: &config::Config) -> Result<()> {
+    println!("rebuilding the database file; this takes about a minute per GB …");
+    let r = hatchery_store::maintenance::rebuild_sqlite(&cfg.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot rebuild the database: {e}"))?;
+    println!(
+        "rebuilt: page size {} → {} bytes, file {:.1} MB → {:.1} MB",
+        r.page_size_before,
+        r.page_size_after,
+        r.bytes_before as f64 / 1e6,
+        r.bytes_after as f64 / 1e6
+    );
+    Ok(())
 }
 
 fn init_tracing(cfg: &config::Config) {

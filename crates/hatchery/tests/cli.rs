@@ -540,3 +540,44 @@ fn admin_disables_enables_and_resets_passwords_but_keeps_one_enabled_administrat
     assert!(!ok);
     assert!(stderr.contains("no user with this email"), "{stderr}");
 }
+
+#[test]
+fn compact_rebuilds_a_stopped_database_and_refuses_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = hatchery(
+        dir.path(),
+        &[
+            "admin", "source", "create", "--name", "Web", "--kind", "website",
+        ],
+    );
+    assert!(made.status.success(), "{:?}", text(&made));
+    let out = hatchery(dir.path(), &["compact"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "compact failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("rebuilt: page size 8192 → 8192 bytes"),
+        "{stdout}"
+    );
+    // The rebuilt database still serves: the source made before is listed.
+    let listed = hatchery(dir.path(), &["admin", "source", "list"]);
+    assert!(text(&listed).0.contains("Web"), "{:?}", text(&listed));
+
+    let pg = Command::new(env!("CARGO_BIN_EXE_hatchery"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("compact")
+        .env(
+            "HATCHERY_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+        .env_remove("HATCHERY_CONFIG")
+        .env("HATCHERY_LOG", "warn")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&pg);
+    assert!(!pg.status.success());
+    assert!(
+        stderr.contains("applies to the embedded SQLite database"),
+        "{stderr}"
+    );
+}

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
+pub mod maintenance;
 pub mod orgs;
 pub mod scores;
 pub mod segments;
