@@ -76,10 +76,13 @@ fn main() -> Result<()> {
 }
 
 async fn compact(cfg: &config::Config) -> Result<()> {
-    println!(
-        "rebuilding {} (about 15 s per GB on two cores) …",
-        cfg.database_url
-    );
+    // Only a SQLite URL is printed: a PostgreSQL one may carry a password.
+    if cfg.database_url.starts_with("sqlite:") {
+        println!(
+            "rebuilding {} (about 15 s per GB on two cores) …",
+            cfg.database_url
+        );
+    }
     let r = hatchery_store::maintenance::rebuild_sqlite(&cfg.database_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot rebuild the database: {e}"))?;
