@@ -69,7 +69,7 @@ impl AppState {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(tracking::routes(&state))
+        .merge(tracking::routes())
         .merge(api::routes())
         .merge(ops::routes())
         .merge(console::routes())

@@ -62,7 +62,7 @@ impl WriteKeyCache {
     }
 }
 
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes() -> Router<AppState> {
     let r = Router::new()
         .route("/v1/identify", post(identify))
         .route("/v1/track", post(track))
@@ -73,13 +73,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/v1/alias", post(alias))
         .route("/v1/batch", post(batch))
         .route("/v1/import", post(batch));
-    // The last layer runs first: a request is admitted before its body is read or inflated.
     r.layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
         .layer(RequestDecompressionLayer::new())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            load::admit,
-        ))
 }
 
 /// Errors of the tracking API carry the envelope plus top-level `code` and `message`, which
@@ -163,6 +158,9 @@ async fn ingest(
         )
         .into());
     }
+    // From here until the answer the body, then what it parses into, counts against the budget
+    // of work in progress (see `load.rs`); a body still arriving does not.
+    let _admitted = load::admit(state, body.len()).await?;
     // Parsing up to 500 KiB of JSON takes milliseconds of CPU. It runs on the blocking pool so
     // that it never holds a runtime worker that the ingest writer (woken after every statement it
     // executes) or another request is waiting for.

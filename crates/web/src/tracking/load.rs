@@ -1,27 +1,24 @@
 //! Bounds on the work the tracking API takes on at once, so that any number of concurrent senders
-//! costs a bounded amount of memory and threads: request bodies are admitted up to a budget of
-//! bytes before they are read, and parsing runs at most one request per CPU at a time.
+//! costs a bounded amount of memory and threads: received request bodies are admitted up to a
+//! budget of bytes before they are parsed, and parsing runs at most one request per CPU at a time.
 //!
-//! A request that does not fit waits (holding only its connection; its body stays unread in the
-//! socket) and is served in turn — senders see a slower answer, never an error. Measured in
+//! A request that does not fit waits its turn and is served — senders see a slower answer, never
+//! an error. A body is charged only once it has fully arrived, so a sender that trickles its body
+//! (or never finishes it) holds its own connection, never the budget others need. Measured in
 //! docs/BENCHMARKS.md ("Many concurrent senders").
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use hatchery_domain::message::MAX_BATCH_BYTES;
+use axum::http::StatusCode;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Request bodies (as sent, before inflating) the tracking API reads, parses and holds for the
-/// ingest writer at once. Enough for the writer's largest group two and a half times over
+/// Received request bodies (as inflated) the tracking API parses and holds for the ingest writer
+/// at once. Enough for the writer's largest group two and a half times over
 /// ([`hatchery_engine::writer::MAX_GROUP_TOUCHES`] messages of ~600 bytes is 6 MB), so it never
 /// starves the writer; measured, each admitted byte held about five in memory while it waited.
 pub const MAX_INFLIGHT_BODY_BYTES: usize = 16 << 20;
@@ -37,49 +34,24 @@ fn internal() -> ApiError {
     )
 }
 
-/// The middleware: waits until the request's body fits the shared budget, then handles it.
-/// Waits are counted in the metrics (`hatchery_tracking_admission_wait…`).
-pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let units = charge(req.headers());
+/// Waits until a received body of `bytes` (as inflated) fits the application's budget, and holds
+/// its share until the returned permit is dropped — when the request has been answered. Waits
+/// are counted in the metrics (`hatchery_tracking_admission_wait…`).
+pub async fn admit(s: &AppState, bytes: usize) -> Result<SemaphorePermit<'_>, ApiError> {
+    let units = bytes.div_ceil(UNIT).max(1).min(u32::MAX as usize) as u32;
     let budget = &s.admission;
-    let permit = match budget.try_enter(units) {
-        Some(p) => Ok(p),
-        None => {
-            let started = Instant::now();
-            let p = budget.enter(units).await;
-            s.metrics
-                .tracking_admission_waits
-                .fetch_add(1, Ordering::Relaxed);
-            s.metrics
-                .tracking_admission_wait_micros
-                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            p
-        }
-    };
-    match permit {
-        Ok(_permit) => next.run(req).await,
-        Err(e) => e.into_response(),
+    if let Some(p) = budget.try_enter(units) {
+        return Ok(p);
     }
-}
-
-/// What a request's body is charged, in KiB: its declared length, or — when it is compressed
-/// (inflating may multiply it) or its length is not declared — the largest body accepted. A
-/// declared length beyond the limit is charged the limit: the request is answered `413` once
-/// admitted.
-fn charge(h: &HeaderMap) -> u32 {
-    let declared = h
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    let compressed = h
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
-    let bytes = match declared {
-        Some(n) if !compressed => n.min(MAX_BATCH_BYTES),
-        _ => MAX_BATCH_BYTES,
-    };
-    bytes.div_ceil(UNIT).max(1) as u32
+    let started = Instant::now();
+    let p = budget.enter(units).await;
+    s.metrics
+        .tracking_admission_waits
+        .fetch_add(1, Ordering::Relaxed);
+    s.metrics
+        .tracking_admission_wait_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    p
 }
 
 /// A budget of body bytes shared by the tracking requests in progress; cheap to clone (one budget
@@ -163,51 +135,9 @@ impl CpuGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
     use futures_util::FutureExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
-
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(k.clone(), HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn a_request_is_charged_its_declared_length_unless_compressed_undeclared_or_too_large() {
-        let most = (MAX_BATCH_BYTES / UNIT) as u32;
-        assert_eq!(charge(&headers(&[(header::CONTENT_LENGTH, "3000")])), 3);
-        assert_eq!(charge(&headers(&[(header::CONTENT_LENGTH, "10")])), 1);
-        assert_eq!(charge(&headers(&[(header::CONTENT_LENGTH, "0")])), 1);
-        assert_eq!(charge(&headers(&[])), most, "no length declared");
-        assert_eq!(
-            charge(&headers(&[(header::CONTENT_LENGTH, "nonsense")])),
-            most
-        );
-        assert_eq!(
-            charge(&headers(&[(header::CONTENT_LENGTH, "99999999")])),
-            most,
-            "beyond the limit: charged the limit, answered 413 once admitted"
-        );
-        assert_eq!(
-            charge(&headers(&[
-                (header::CONTENT_LENGTH, "2000"),
-                (header::CONTENT_ENCODING, "gzip")
-            ])),
-            most,
-            "a gzip body may inflate to the limit"
-        );
-        assert_eq!(
-            charge(&headers(&[
-                (header::CONTENT_LENGTH, "2000"),
-                (header::CONTENT_ENCODING, "identity")
-            ])),
-            2
-        );
-    }
 
     #[tokio::test]
     async fn requests_beyond_the_budget_wait_until_earlier_ones_finish() {
