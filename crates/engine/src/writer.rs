@@ -18,6 +18,8 @@ use crate::touch::Touch;
 /// Most touches committed in one transaction.
 pub const MAX_GROUP_TOUCHES: usize = 10_000;
 const RULES_TTL: Duration = Duration::from_secs(5);
+/// Times a group commit aborted by PostgreSQL (deadlock, serialization) is run again.
+const TRANSIENT_RETRIES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -159,16 +161,41 @@ impl Ingestor {
             touches.extend(j.touches);
         }
         let started = Instant::now();
-        let outcome = commit_touches_with(
+        let rules = self.rules(org).await;
+        // On PostgreSQL the group's transaction can be chosen to break a deadlock with an
+        // evaluation worker's (both lock contacts' job rows); it wrote nothing then, and is run
+        // again rather than answered with an error the sender would not retry. SQLite writes one
+        // transaction at a time and never needs this, so only PostgreSQL pays for the copy.
+        let mut again = (self.store.backend_name() == "postgres").then(|| touches.clone());
+        let mut outcome = commit_touches_with(
             &self.store,
             org,
-            &self.rules(org).await,
+            &rules,
             touches,
             clock.now_ms(),
             metrics,
             overlay,
         )
         .await;
+        for _ in 0..TRANSIENT_RETRIES {
+            match (&outcome, again.take()) {
+                (Err(e), Some(touches)) if e.is_transient() => {
+                    tracing::warn!(org.id = org.0, error = %e, "ingest commit aborted by the database; running it again");
+                    again = Some(touches.clone());
+                    outcome = commit_touches_with(
+                        &self.store,
+                        org,
+                        &rules,
+                        touches,
+                        clock.now_ms(),
+                        metrics,
+                        overlay,
+                    )
+                    .await;
+                }
+                _ => break,
+            }
+        }
         metrics.observe_commit(started.elapsed().as_secs_f64());
         match outcome {
             Ok(results) => {

@@ -21,6 +21,13 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+
+    /// PostgreSQL aborted the transaction to break a deadlock (`40P01`) or a serialization
+    /// conflict (`40001`): nothing of it was written, and running it again is the remedy.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("40P01" | "40001")))
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
