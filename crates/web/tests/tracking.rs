@@ -332,6 +332,72 @@ async fn senders_beyond_the_admission_budget_wait_their_turn_and_are_all_served(
 }
 
 #[tokio::test]
+async fn a_batch_whose_transaction_postgres_aborts_in_a_deadlock_is_run_again_and_stored() {
+    let app = spawn_app().await;
+    let hatchery_store::Backend::Postgres(pool) = app.store.backend().clone() else {
+        // SQLite writes one transaction at a time: no deadlock to break.
+        return;
+    };
+    app.batch(vec![
+        json!({"type":"identify","userId":"u-dl","traits":{"name":"Before"}}),
+    ])
+    .await;
+    let contact: i64 = sqlx::query_scalar("SELECT id FROM contacts WHERE org_id = $1")
+        .bind(app.org.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Another transaction holds the contact's row ... (It checks for deadlocks only after 10 s,
+    // so that the group commit, checking after the default second, is the one PostgreSQL aborts.)
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL deadlock_timeout = '10s'")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query("SELECT id FROM contacts WHERE id = $1 AND org_id = $2 FOR UPDATE")
+        .bind(contact)
+        .bind(app.org.0)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    // ... which the group commit, holding the organisation's holdings lock, waits for ...
+    let batch = {
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{}/v1/batch", app.addr),
+            app.write_key.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .basic_auth(key, Some(""))
+                .json(&json!({"batch":[{"type":"identify","userId":"u-dl","traits":{"name":"After"}}]}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // ... and then wants that lock: a cycle, which PostgreSQL breaks by aborting the group commit.
+    sqlx::query("SELECT holdings_epoch FROM organisations WHERE id = $1 FOR UPDATE")
+        .bind(app.org.0)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    other.commit().await.unwrap();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(30), batch)
+        .await
+        .unwrap()
+        .unwrap();
+    let status = r.status();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap());
+    assert_eq!(
+        app.contact_by("user_id:u-dl").await.unwrap()["name"],
+        "After"
+    );
+}
+
+#[tokio::test]
 async fn organisations_never_see_each_others_contacts() {
     let app = spawn_app().await;
     let other = app
