@@ -166,36 +166,29 @@ impl Ingestor {
         // evaluation worker's (both lock contacts' job rows); it wrote nothing then, and is run
         // again rather than answered with an error the sender would not retry. SQLite writes one
         // transaction at a time and never needs this, so only PostgreSQL pays for the copy.
-        let mut again = (self.store.backend_name() == "postgres").then(|| touches.clone());
-        let mut outcome = commit_touches_with(
-            &self.store,
-            org,
-            &rules,
-            touches,
-            clock.now_ms(),
-            metrics,
-            overlay,
-        )
-        .await;
-        for _ in 0..TRANSIENT_RETRIES {
-            match (&outcome, again.take()) {
-                (Err(e), Some(touches)) if e.is_transient() => {
+        let postgres = self.store.backend_name() == "postgres";
+        let mut retries = 0;
+        let outcome = loop {
+            let again = (postgres && retries < TRANSIENT_RETRIES).then(|| touches.clone());
+            let outcome = commit_touches_with(
+                &self.store,
+                org,
+                &rules,
+                touches,
+                clock.now_ms(),
+                metrics,
+                overlay,
+            )
+            .await;
+            match (&outcome, again) {
+                (Err(e), Some(copy)) if e.is_transient() => {
                     tracing::warn!(org.id = org.0, error = %e, "ingest commit aborted by the database; running it again");
-                    again = Some(touches.clone());
-                    outcome = commit_touches_with(
-                        &self.store,
-                        org,
-                        &rules,
-                        touches,
-                        clock.now_ms(),
-                        metrics,
-                        overlay,
-                    )
-                    .await;
+                    touches = copy;
+                    retries += 1;
                 }
-                _ => break,
+                _ => break outcome,
             }
-        }
+        };
         metrics.observe_commit(started.elapsed().as_secs_f64());
         match outcome {
             Ok(results) => {
