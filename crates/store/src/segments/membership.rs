@@ -642,6 +642,10 @@ impl Store {
         now: Millis,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
+        // The organisation's row first, as the ingest writer takes it: on PostgreSQL this
+        // transaction and a group commit of the same organisation then take turns instead of
+        // locking contacts' job rows in opposite orders and deadlocking (seen in CI).
+        self.lock_holdings(&mut tx, org).await?;
         let mut moves: HashMap<SegmentId, (i64, i64)> = HashMap::new();
         let mut events = Vec::new();
         for id in &out.gone {
