@@ -6,13 +6,15 @@
 pub mod clock;
 pub mod evaluator;
 pub mod import;
+pub mod intake;
 pub mod metrics;
 pub mod pipeline;
 pub mod touch;
+pub mod tracking;
 pub mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use metrics::Metrics;
 pub use pipeline::{Overlay, TouchResult};
-pub use touch::Touch;
+pub use touch::{SourceRef, Touch};
 pub use writer::{IngestError, Ingestor};

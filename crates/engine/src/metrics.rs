@@ -176,6 +176,15 @@ pub struct Metrics {
     /// Tracking requests that waited for the admission budget, and how long (microseconds).
     pub tracking_admission_waits: AtomicU64,
     pub tracking_admission_wait_micros: AtomicU64,
+    /// Intake log (see `intake.rs`): messages acknowledged once logged, messages logged and not
+    /// yet applied, log syncs and their time (microseconds), messages applied again after a
+    /// restart, and messages set aside because they could not be applied.
+    pub intake_logged: AtomicU64,
+    pub intake_backlog: AtomicU64,
+    pub intake_syncs: AtomicU64,
+    pub intake_sync_micros: AtomicU64,
+    pub intake_replayed: AtomicU64,
+    pub intake_rejected: AtomicU64,
     pub contacts_evaluated: AtomicU64,
     pub segments_materialised: AtomicU64,
     pub evaluation_failures: AtomicU64,
@@ -206,6 +215,12 @@ impl Default for Metrics {
             identifiers_rejected: AtomicU64::new(0),
             tracking_admission_waits: AtomicU64::new(0),
             tracking_admission_wait_micros: AtomicU64::new(0),
+            intake_logged: AtomicU64::new(0),
+            intake_backlog: AtomicU64::new(0),
+            intake_syncs: AtomicU64::new(0),
+            intake_sync_micros: AtomicU64::new(0),
+            intake_replayed: AtomicU64::new(0),
+            intake_rejected: AtomicU64::new(0),
             contacts_evaluated: AtomicU64::new(0),
             segments_materialised: AtomicU64::new(0),
             evaluation_failures: AtomicU64::new(0),
@@ -335,6 +350,40 @@ impl Metrics {
             "hatchery_evaluation_batches_total",
             "Evaluation batches done.",
             &self.evaluation_batches,
+        );
+        counter(
+            &mut out,
+            "hatchery_intake_logged_total",
+            "Tracking messages acknowledged once written to the intake log.",
+            &self.intake_logged,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hatchery_intake_backlog_messages Tracking messages in the intake log not yet applied to the pool.\n# TYPE hatchery_intake_backlog_messages gauge\nhatchery_intake_backlog_messages {}",
+            self.intake_backlog.load(Ordering::Relaxed)
+        );
+        counter(
+            &mut out,
+            "hatchery_intake_syncs_total",
+            "Writes of the intake log made durable (one per group of requests).",
+            &self.intake_syncs,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hatchery_intake_sync_seconds_total Time spent writing and syncing the intake log.\n# TYPE hatchery_intake_sync_seconds_total counter\nhatchery_intake_sync_seconds_total {}",
+            self.intake_sync_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        counter(
+            &mut out,
+            "hatchery_intake_replayed_total",
+            "Tracking messages applied from the intake log after a restart.",
+            &self.intake_replayed,
+        );
+        counter(
+            &mut out,
+            "hatchery_intake_rejected_total",
+            "Tracking messages in the intake log that could not be applied and were set aside in its rejected folder.",
+            &self.intake_rejected,
         );
         render_phases(
             &mut out,

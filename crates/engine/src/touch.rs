@@ -4,8 +4,14 @@
 use hatchery_domain::message::TrackedEvent;
 use hatchery_domain::Identifier;
 use hatchery_store::ingest::{NewEvent, ProfileFields};
-use hatchery_store::keys::Source;
 use serde_json::{Map, Value};
+
+/// The tracking source a message arrived through, as much of it as a touch records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRef {
+    pub id: hatchery_domain::ids::SourceId,
+    pub name: String,
+}
 
 /// A company the touch links the contact to.
 #[derive(Debug, Clone, Default)]
@@ -115,7 +121,7 @@ pub fn profile_from_traits(traits: &Map<String, Value>) -> ProfileFields {
 
 impl Touch {
     /// The touch a tracking message makes, arriving through `source`.
-    pub fn from_message(e: TrackedEvent, source: &Source) -> Touch {
+    pub fn from_message(e: TrackedEvent, source: &SourceRef) -> Touch {
         let profile = profile_from_traits(&e.traits);
         let first_source = e
             .campaign

@@ -3,6 +3,7 @@
 //! `200` from the tracking API means the data is durable, and many small requests cost one fsync.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,8 @@ use hatchery_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, RwLock};
 
 use crate::clock::Clock;
+use crate::intake::log::LogRecord;
+use crate::intake::{Intake, IntakeError};
 use crate::metrics::{Metrics, WritePhase};
 use crate::pipeline::{plan, Overlay, TouchResult};
 use crate::touch::Touch;
@@ -30,6 +33,9 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("the ingest writer has stopped")]
     Stopped,
+    /// The intake log could not be written; nothing of the request was accepted.
+    #[error("the intake log could not be written: {0}")]
+    Log(String),
 }
 
 struct Job {
@@ -38,12 +44,48 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<TouchResult>, IngestError>>,
 }
 
+/// The organisations' identity rules, cached for a few seconds; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct RulesCache {
+    store: Store,
+    map: Arc<RwLock<HashMap<OrgId, (IdentityRules, Instant)>>>,
+}
+
+impl RulesCache {
+    pub(crate) fn new(store: Store) -> RulesCache {
+        RulesCache {
+            store,
+            map: Arc::default(),
+        }
+    }
+
+    pub(crate) async fn get(&self, org: OrgId) -> Result<IdentityRules, StoreError> {
+        if let Some((r, at)) = self.map.read().await.get(&org) {
+            if at.elapsed() < RULES_TTL {
+                return Ok(r.clone());
+            }
+        }
+        let r = self.store.identity_rules(org).await?;
+        self.map
+            .write()
+            .await
+            .insert(org, (r.clone(), Instant::now()));
+        Ok(r)
+    }
+
+    async fn forget(&self, org: OrgId) {
+        self.map.write().await.remove(&org);
+    }
+}
+
 /// Handle to the ingest writer; cheap to clone.
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
     store: Store,
-    rules: Arc<RwLock<HashMap<OrgId, (IdentityRules, Instant)>>>,
+    rules: RulesCache,
+    /// Tracking requests are acknowledged once logged, when the intake log is on.
+    intake: Option<Intake>,
 }
 
 impl Ingestor {
@@ -52,40 +94,76 @@ impl Ingestor {
         let (tx, rx) = mpsc::channel::<Job>(1024);
         let ing = Ingestor {
             tx,
+            rules: RulesCache::new(store.clone()),
             store,
-            rules: Arc::default(),
+            intake: None,
         };
         let worker = ing.clone();
         tokio::spawn(async move { worker.run(rx, clock, metrics).await });
         ing
     }
 
+    /// [`Ingestor::start`] with the intake log in `dir` (see `intake.rs`): what earlier runs
+    /// logged and did not apply is applied before this returns.
+    pub async fn start_with_intake(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        dir: &Path,
+    ) -> Result<Ingestor, IntakeError> {
+        let mut ing = Ingestor::start(store.clone(), clock.clone(), metrics.clone());
+        ing.intake = Some(Intake::open(dir, store, ing.rules.clone(), clock, metrics).await?);
+        Ok(ing)
+    }
+
+    /// Whether tracking requests are acknowledged once logged (and applied behind).
+    pub fn logs_intake(&self) -> bool {
+        self.intake.is_some()
+    }
+
     /// The organisation's identity rules, cached for a few seconds.
     pub async fn rules(&self, org: OrgId) -> Result<IdentityRules, StoreError> {
-        if let Some((r, at)) = self.rules.read().await.get(&org) {
-            if at.elapsed() < RULES_TTL {
-                return Ok(r.clone());
-            }
-        }
-        let r = self.store.identity_rules(org).await?;
-        self.rules
-            .write()
-            .await
-            .insert(org, (r.clone(), Instant::now()));
-        Ok(r)
+        self.rules.get(org).await
     }
 
     /// Forgets cached rules after they changed.
     pub async fn rules_changed(&self, org: OrgId) {
-        self.rules.write().await.remove(&org);
+        self.rules.forget(org).await;
     }
 
-    /// Stores the touches and returns once they are durable. Either all are stored or none.
-    pub async fn submit(
+    /// Accepts a tracking request: with the intake log, returns once `record()` is logged and
+    /// applies the touches behind; without it, as [`Ingestor::submit`]. Either all of the
+    /// request is accepted or none.
+    pub async fn accept(
         &self,
         org: OrgId,
         touches: Vec<Touch>,
-    ) -> Result<Vec<TouchResult>, IngestError> {
+        record: impl FnOnce() -> LogRecord,
+    ) -> Result<(), IngestError> {
+        let Some(intake) = &self.intake else {
+            return self.submit(org, touches).await.map(|_| ());
+        };
+        self.check_usable(org, &touches).await?;
+        if touches.is_empty() {
+            return Ok(());
+        }
+        intake.log(record(), touches).await
+    }
+
+    /// Waits until every tracking request acknowledged so far is applied to the pool (at once
+    /// without the intake log, whose `200` already means applied).
+    pub async fn flush(&self) {
+        if let Some(i) = &self.intake {
+            i.flush().await;
+        }
+    }
+
+    /// Tracking messages logged and not yet applied (0 without the intake log).
+    pub fn backlog(&self) -> u64 {
+        self.intake.as_ref().map_or(0, Intake::backlog)
+    }
+
+    async fn check_usable(&self, org: OrgId, touches: &[Touch]) -> Result<(), IngestError> {
         let rules = self.rules(org).await?;
         for (index, t) in touches.iter().enumerate() {
             if !t.identifiers.iter().any(|i| !rules.is_blocked(&i.value)) {
@@ -95,6 +173,16 @@ impl Ingestor {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Stores the touches and returns once they are durable. Either all are stored or none.
+    pub async fn submit(
+        &self,
+        org: OrgId,
+        touches: Vec<Touch>,
+    ) -> Result<Vec<TouchResult>, IngestError> {
+        self.check_usable(org, &touches).await?;
         if touches.is_empty() {
             return Ok(Vec::new());
         }
@@ -248,6 +336,22 @@ pub async fn commit_touches_with(
     metrics: &Metrics,
     overlay: &mut Overlay,
 ) -> Result<Vec<TouchResult>, StoreError> {
+    commit_logged(store, org, rules, touches, now, metrics, overlay, None).await
+}
+
+/// [`commit_touches_with`] that also records, in the same transaction, the intake log's sequence
+/// number of the last request the touches come from (see `intake.rs`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn commit_logged(
+    store: &Store,
+    org: OrgId,
+    rules: &Result<IdentityRules, StoreError>,
+    touches: Vec<Touch>,
+    now: i64,
+    metrics: &Metrics,
+    overlay: &mut Overlay,
+    intake_seq: Option<i64>,
+) -> Result<Vec<TouchResult>, StoreError> {
     use std::sync::atomic::Ordering::Relaxed;
     let rules = match rules {
         Ok(r) => r,
@@ -270,6 +374,7 @@ pub async fn commit_touches_with(
         overlay.load_in(store, &mut tx, org, &touches).await?;
         lap(WritePhase::Lookup);
         let (mut write, results) = plan(rules, overlay, touches);
+        write.intake_seq = intake_seq;
         let counts = (write.contacts.len(), write.merges.len(), write.events.len());
         lap(WritePhase::Plan);
         let out = store.write_ingest_in(&mut tx, org, &mut write, now).await?;

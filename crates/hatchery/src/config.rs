@@ -32,6 +32,7 @@ struct FileConfig {
     sqlite_fsync_every_commit: Option<bool>,
     log_json: Option<bool>,
     evaluator_workers: Option<usize>,
+    intake_log: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +44,9 @@ pub struct Config {
     pub log_json: bool,
     /// Evaluation workers keeping scores, stages, tiers and segments current.
     pub evaluator_workers: usize,
+    /// Tracking requests are acknowledged once written to the intake log in the data directory,
+    /// and applied to the pool behind (see docs/ingestion.md).
+    pub intake_log: bool,
 }
 
 fn env(name: &str) -> Result<Option<String>> {
@@ -146,7 +150,12 @@ impl Config {
         if !(1..=max).contains(&evaluator_workers) {
             bail!("evaluator_workers must be between 1 and {max}");
         }
+        let intake_log = match env("HATCHERY_INTAKE_LOG")? {
+            Some(v) => parse_bool("HATCHERY_INTAKE_LOG", &v)?,
+            None => file.intake_log.unwrap_or(false),
+        };
         Ok(Config {
+            intake_log,
             data_dir,
             database_url,
             listen,
@@ -170,6 +179,10 @@ impl Config {
 
     pub fn upload_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
+    }
+
+    pub fn intake_dir(&self) -> PathBuf {
+        self.data_dir.join("intake")
     }
 }
 

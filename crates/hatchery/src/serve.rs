@@ -37,12 +37,25 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
     });
     std::fs::create_dir_all(cfg.upload_dir())
         .with_context(|| format!("cannot create {}", cfg.upload_dir().display()))?;
-    let state = AppState::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        cfg.upload_dir(),
-        cfg.evaluator_workers,
-    );
+    let state = if cfg.intake_log {
+        AppState::with_intake_log(
+            store.clone(),
+            Arc::new(SystemClock),
+            cfg.upload_dir(),
+            cfg.evaluator_workers,
+            &cfg.intake_dir(),
+        )
+        .await
+        .context("cannot open the intake log")?
+    } else {
+        AppState::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            cfg.upload_dir(),
+            cfg.evaluator_workers,
+        )
+    };
+    let ingestor = state.ingestor.clone();
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -66,6 +79,18 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
+    // Logged tracking requests are applied before the store closes, so the next start has
+    // nothing to replay; what is left after the wait is replayed then.
+    if ingestor.logs_intake()
+        && tokio::time::timeout(std::time::Duration::from_secs(10), ingestor.flush())
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            messages = ingestor.backlog(),
+            "stopping with logged tracking messages not yet applied; they are applied at the next start"
+        );
+    }
     // Imports still queued or running end with the server; say so now rather than when their
     // leases run out.
     match store

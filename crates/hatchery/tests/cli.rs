@@ -76,6 +76,50 @@ fn bench_ingest_prints_an_events_per_second_rate_and_the_baseline() {
 }
 
 #[test]
+fn bench_ingest_with_the_intake_log_counts_until_everything_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hatchery(
+        dir.path(),
+        &[
+            "bench",
+            "ingest",
+            "--events",
+            "3000",
+            "--clients",
+            "2",
+            "--intake-log",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "bench failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("intake log: the last request was answered")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("stored: 3,000 events"), "{stdout}");
+
+    // A value that is not a boolean stops the start with a message naming the setting.
+    let out = Command::new(env!("CARGO_BIN_EXE_hatchery"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("migrate")
+        .env_remove("HATCHERY_DATABASE_URL")
+        .env_remove("HATCHERY_CONFIG")
+        .env("HATCHERY_INTAKE_LOG", "maybe")
+        .env("HATCHERY_LOG", "warn")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("HATCHERY_INTAKE_LOG: expected true or false"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bench_ingest_with_segments_reports_the_evaluation_lag_of_a_paced_load() {
     let dir = tempfile::tempdir().unwrap();
     let args = [

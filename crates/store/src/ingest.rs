@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
 use serde_json::{Map, Value};
 
-use crate::backend::{with_tx, Backend, Tx};
+use crate::backend::{with_pool, with_tx, Backend, Tx};
 use crate::error::Result;
 use crate::{Millis, Store};
 
@@ -147,6 +147,9 @@ pub struct IngestWrite {
     pub tags: Vec<(ContactId, i64)>,
     pub accounts: Vec<AccountLink>,
     pub events: Vec<NewEvent>,
+    /// The intake log's sequence number of the last request this write applies, recorded in the
+    /// same transaction (see [`Store::intake_applied`]).
+    pub intake_seq: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -331,11 +334,32 @@ impl Store {
         if !w.identities.is_empty() || !w.merges.is_empty() {
             outcome.holdings_epoch = self.holdings_changed(tx, org).await?;
         }
+        if let Some(seq) = w.intake_seq {
+            set_intake_applied(tx, org, seq).await?;
+        }
         self.wrote_rows(
             (w.contacts.len() + w.identities.len() + w.updates.len()) as u64
                 + outcome.events_inserted,
         );
         Ok(outcome)
+    }
+
+    /// The intake log's sequence number up to which each organisation's requests are applied.
+    pub async fn intake_applied(&self) -> Result<Vec<(OrgId, i64)>> {
+        let rows: Vec<(i64, i64)> = with_pool!(self, c => sqlx::query_as(
+            "SELECT org_id, seq FROM intake_applied ORDER BY org_id",
+        )
+        .fetch_all(c)
+        .await?);
+        Ok(rows.into_iter().map(|(o, s)| (OrgId(o), s)).collect())
+    }
+
+    /// Records that the intake log's requests of `org` up to `seq` are dealt with, for one that
+    /// was set aside instead of applied.
+    pub async fn set_intake_applied(&self, org: OrgId, seq: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        set_intake_applied(&mut tx, org, seq).await?;
+        tx.commit().await
     }
 
     /// Records that holdings of `org` changed in `tx`; returns the new counter value.
@@ -347,6 +371,20 @@ impl Store {
         .fetch_optional(&mut *c)
         .await?))
     }
+}
+
+async fn set_intake_applied(tx: &mut Tx, org: OrgId, seq: i64) -> Result<()> {
+    with_tx!(tx, c => {
+        sqlx::query(
+            "INSERT INTO intake_applied (org_id, seq) VALUES ($1, $2) \
+             ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq",
+        )
+        .bind(org.0)
+        .bind(seq)
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
 }
 
 /// Asks for every contact the batch changed to be re-evaluated (segment memberships) — if the

@@ -108,6 +108,13 @@ impl From<IngestError> for ApiError {
                 "shutting_down",
                 "Hatchery is shutting down; retry",
             ),
+            IngestError::Log(message) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "intake_unavailable",
+                format!(
+                    "the intake log could not be written ({message}); nothing was stored, retry"
+                ),
+            ),
         }
     }
 }

@@ -43,6 +43,48 @@ impl AppState {
     ) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingestor = Ingestor::start(store.clone(), clock.clone(), metrics.clone());
+        Self::assemble(
+            store,
+            clock,
+            metrics,
+            ingestor,
+            upload_dir,
+            evaluator_workers,
+        )
+    }
+
+    /// [`AppState::new`] with tracking requests acknowledged once written to the intake log in
+    /// `intake_dir` (see `hatchery_engine::intake`). Requests an earlier run logged and did not
+    /// apply are applied before this returns.
+    pub async fn with_intake_log(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        upload_dir: std::path::PathBuf,
+        evaluator_workers: usize,
+        intake_dir: &std::path::Path,
+    ) -> Result<AppState, hatchery_engine::intake::IntakeError> {
+        let metrics = Arc::new(Metrics::default());
+        let ingestor =
+            Ingestor::start_with_intake(store.clone(), clock.clone(), metrics.clone(), intake_dir)
+                .await?;
+        Ok(Self::assemble(
+            store,
+            clock,
+            metrics,
+            ingestor,
+            upload_dir,
+            evaluator_workers,
+        ))
+    }
+
+    fn assemble(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        ingestor: Ingestor,
+        upload_dir: std::path::PathBuf,
+        evaluator_workers: usize,
+    ) -> AppState {
         hatchery_engine::evaluator::start(
             store.clone(),
             clock.clone(),

@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
-use hatchery_domain::message::{
-    parse_message, Envelope, MessageKind, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES,
-};
-use hatchery_engine::Touch;
+use hatchery_domain::message::{MessageKind, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
+use hatchery_engine::intake::log::LogRecord;
+use hatchery_engine::tracking::{touches_of, RequestError};
+use hatchery_engine::SourceRef;
 use hatchery_store::keys::Source;
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
@@ -164,6 +164,7 @@ async fn ingest(
     // Parsing up to 500 KiB of JSON takes milliseconds of CPU. It runs on the blocking pool so
     // that it never holds a runtime worker that the ingest writer (woken after every statement it
     // executes) or another request is waiting for.
+    let logged_body = body.clone();
     let v: Value = off_runtime(move || serde_json::from_slice(&body))
         .await?
         .map_err(|e| {
@@ -183,17 +184,33 @@ async fn ingest(
         .await?
         .ok_or_else(|| unauthorized("unknown or disabled write key"))?;
     let org = source.org_id;
-    let source_id = source.id;
-    let (touches, rejected_identifiers) =
-        off_runtime(move || touches_of(v, kind, received_at, &source)).await??;
-    state
-        .metrics
-        .identifiers_rejected
-        .fetch_add(rejected_identifiers, std::sync::atomic::Ordering::Relaxed);
-    let n = touches.len();
+    let source_ref = SourceRef {
+        id: source.id,
+        name: source.name,
+    };
+    let parsed = {
+        let source_ref = source_ref.clone();
+        off_runtime(move || touches_of(v, kind, received_at, &source_ref)).await?
+    }
+    .map_err(request_error)?;
+    state.metrics.identifiers_rejected.fetch_add(
+        parsed.rejected_identifiers,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let n = parsed.touches.len();
+    // With the intake log on, the body as received is what is logged (see `intake.rs`).
+    let record = || LogRecord {
+        seq: 0,
+        org,
+        source: source_ref.id,
+        source_name: source_ref.name.clone(),
+        kind,
+        received_at,
+        body: logged_body.to_vec(),
+    };
     state
         .ingestor
-        .submit(org, touches)
+        .accept(org, parsed.touches, record)
         .await
         .map_err(|e| match e {
             hatchery_engine::IngestError::Invalid { index, message } => {
@@ -208,7 +225,7 @@ async fn ingest(
         })?;
     tracing::debug!(
         org.id = org.0,
-        source.id = source_id.0,
+        source.id = source_ref.id.0,
         messages = n,
         "ingested"
     );
@@ -222,98 +239,17 @@ async fn off_runtime<T: Send + 'static>(
     load::CpuGate::shared().run(f).await
 }
 
-/// The touches of a parsed request body (one message, or a `batch`), and how many identifiers in
-/// their traits failed validation. Any invalid message rejects the whole request.
-fn touches_of(
-    v: Value,
-    kind: Option<MessageKind>,
-    received_at: i64,
-    source: &Source,
-) -> Result<(Vec<Touch>, u64), ApiError> {
-    let (messages, batch_sent_at, prefix) = match kind {
-        Some(_) => (vec![v], None, "message"),
-        None => {
-            let sent = v.get("sentAt").and_then(Value::as_str).map(str::to_owned);
-            let list = match v {
-                Value::Object(mut o) => match o.remove("batch") {
-                    Some(Value::Array(list)) => Some(list),
-                    _ => None,
-                },
-                _ => None,
-            }
-            .ok_or_else(|| invalid_field("batch", "must be an array of messages"))?;
-            if list.len() > MAX_BATCH_MESSAGES {
-                return Err(invalid_field(
-                    "batch",
-                    format!(
-                        "has {} messages; at most {MAX_BATCH_MESSAGES} are allowed",
-                        list.len()
-                    ),
-                ));
-            }
-            let sent = match sent {
-                Some(s) => Some(
-                    chrono::DateTime::parse_from_rfc3339(&s)
-                        .map_err(|_| invalid_field("sentAt", "must be an ISO-8601 timestamp"))?
-                        .timestamp_millis(),
-                ),
-                None => None,
-            };
-            (list, sent, "batch")
-        }
-    };
-
-    let envelope = Envelope {
-        received_at,
-        batch_sent_at,
-    };
-    let mut touches = Vec::with_capacity(messages.len());
-    let mut counter = 0u32;
-    let mut rejected_identifiers = 0u64;
-    for (i, m) in messages.iter().enumerate() {
-        let field = if kind.is_some() {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}[{i}]")
-        };
-        if kind.is_none() && serialized_len(m) > MAX_MESSAGE_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("{field} is larger than {MAX_MESSAGE_BYTES} bytes"),
-            )
-            .with_details(json!({ "field": field })));
-        }
-        let mut new_id = || {
-            counter += 1;
-            format!("hatchery-{received_at}-{}-{counter}", rand_suffix())
-        };
-        let e = parse_message(m, kind, envelope, &field, &mut new_id)
-            .map_err(|e| invalid_field(&e.field, e.message))?;
-        rejected_identifiers += e.rejected_traits.len() as u64;
-        touches.push(Touch::from_message(e, source));
-    }
-    Ok((touches, rejected_identifiers))
-}
-
-/// The length of `v` as compact JSON, counted without building the text.
-fn serialized_len(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+fn request_error(e: RequestError) -> ApiError {
+    match e {
+        RequestError::Json(msg) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {msg}"),
+        ),
+        RequestError::Invalid { field, message } => invalid_field(&field, message),
+        RequestError::TooLarge { field, message } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+                .with_details(json!({ "field": field }))
         }
     }
-    let mut c = Count(0);
-    serde_json::to_writer(&mut c, v).map_or(usize::MAX, |()| c.0)
-}
-
-fn rand_suffix() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }

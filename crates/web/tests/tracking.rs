@@ -245,6 +245,7 @@ async fn gzip_bodies_and_write_key_in_the_body_are_accepted() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    app.state.ingestor.flush().await;
     assert_eq!(app.count("events").await, 1);
 }
 
@@ -285,12 +286,14 @@ async fn a_sender_that_trickles_its_body_holds_no_one_else_up() {
         .expect("a request is served while another sender's body is still arriving")
         .unwrap();
     assert_eq!(quick.status(), 200);
+    app.state.ingestor.flush().await;
     assert_eq!(app.count("events").await, 1);
 
     slow.write_all(rest).await.unwrap();
     let mut answer = String::new();
     slow.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    app.state.ingestor.flush().await;
     assert_eq!(app.count("events").await, 2);
 }
 
@@ -318,6 +321,7 @@ async fn senders_beyond_the_admission_budget_wait_their_turn_and_are_all_served(
         let r = r.unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
+    app.state.ingestor.flush().await;
     assert_eq!(app.count("events").await, senders);
     let m = app.metrics().await;
     let waits: u64 = m

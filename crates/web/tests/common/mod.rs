@@ -107,6 +107,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// [`spawn_app`] with the application state adjusted first (a small upload limit …).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut AppState)) -> TestApp {
+    spawn(configure, intake_log_on()).await
+}
+
+/// [`spawn_app`] with the intake log on, in the database's folder (`intake/`).
+pub async fn spawn_app_with_intake_log() -> TestApp {
+    spawn(|_| {}, true).await
+}
+
+async fn spawn(configure: impl FnOnce(&mut AppState), intake_log: bool) -> TestApp {
     let db = TestDb::new().await;
     let store = Store::connect(&db.url, &StoreOptions::default())
         .await
@@ -121,12 +130,26 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppState)) -> TestApp {
         .create_api_key(org, "test", &[Scope::Admin], START)
         .await
         .unwrap();
-    let mut state = AppState::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        db._dir.path().join("uploads"),
-        hatchery_engine::evaluator::WORKERS,
-    );
+    // `HATCHERY_TEST_INTAKE_LOG=true` runs the tests with the intake log on (`scripts/test` does
+    // for the tracking tests); the helpers below wait for logged requests to be applied.
+    let mut state = if intake_log {
+        AppState::with_intake_log(
+            store.clone(),
+            Arc::new(clock.clone()),
+            db._dir.path().join("uploads"),
+            hatchery_engine::evaluator::WORKERS,
+            &db._dir.path().join("intake"),
+        )
+        .await
+        .expect("intake log")
+    } else {
+        AppState::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            db._dir.path().join("uploads"),
+            hatchery_engine::evaluator::WORKERS,
+        )
+    };
     configure(&mut state);
     std::fs::create_dir_all(&state.upload_dir).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -146,16 +169,31 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppState)) -> TestApp {
     }
 }
 
+pub fn intake_log_on() -> bool {
+    std::env::var("HATCHERY_TEST_INTAKE_LOG").is_ok_and(|v| v == "true" || v == "1")
+}
+
+impl TestDb {
+    /// A folder that lives as long as the database.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
 impl TestApp {
-    /// Sends a tracking request with the source's write key.
+    /// Sends a tracking request with the source's write key. With the intake log on, returns once
+    /// what it logged is applied, so the test reads it as it would without the log.
     pub async fn track(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client
+        let r = self
+            .client
             .post(format!("{}{path}", self.addr))
             .basic_auth(&self.write_key, Some(""))
             .json(&body)
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        self.state.ingestor.flush().await;
+        r
     }
 
     pub async fn batch(&self, messages: Vec<Value>) {

@@ -1,0 +1,631 @@
+//! The intake log: tracking requests acknowledged once they are on disk, and applied to the pool
+//! behind the acknowledgement in large transactions.
+//!
+//! Without it, a `200` waits for the request's own group commit, so a transaction holds only what
+//! the senders have in flight (16 clients of 500 messages: about 4,000), and SQLite pays for its
+//! randomly placed index pages once per few thousand events. With it:
+//!
+//! 1. A request is parsed and checked as before (a bad one is refused and nothing is written).
+//! 2. Its body is appended to the log (`log.rs`); one thread writes what all requests waiting
+//!    hand it and syncs it to disk once. Only then is the request answered `200` — durable.
+//! 3. The parsed touches go to the applier, which resolves and writes whatever has queued up, up
+//!    to [`MAX_APPLY_TOUCHES`], in one transaction per organisation. That transaction also records
+//!    the sequence number of the last request it applied (`intake_applied`).
+//! 4. On start, requests logged but not applied (the process stopped, the machine lost power) are
+//!    read back, parsed again and applied before anything new is accepted.
+//!
+//! What a `200` means changes: durable, and visible in the pool moments later (the applier's lag,
+//! well under a second at rest; [`Ingestor::flush`] waits for it). The backlog of logged but
+//! unapplied messages is bounded ([`MAX_BACKLOG_MESSAGES`], [`MAX_BACKLOG_KIB`]); beyond it,
+//! senders wait, as they did for their commit.
+//!
+//! A request whose transaction fails is applied again alone, read back from the log. One that
+//! still cannot be applied is set aside in the log's `rejected/` folder (its record and the
+//! reason) so it is never lost and never blocks the rest; while the database is unreachable the
+//! applier waits and retries instead.
+
+pub mod log;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hatchery_domain::OrgId;
+use hatchery_store::{Store, StoreError};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::pipeline::Overlay;
+use crate::touch::{SourceRef, Touch};
+use crate::tracking::touches_of_body;
+use crate::writer::{commit_logged, IngestError, RulesCache};
+use log::{LogRecord, LogWriter};
+
+/// Most messages the applier writes in one transaction.
+pub const MAX_APPLY_TOUCHES: usize = 40_000;
+/// Most messages logged and not yet applied; a request beyond it waits before it is logged.
+pub const MAX_BACKLOG_MESSAGES: usize = 2 * MAX_APPLY_TOUCHES;
+/// Most request bytes (KiB) logged and not yet applied.
+pub const MAX_BACKLOG_KIB: usize = 64 * 1024;
+/// The log thread writes up to this many bytes of waiting requests per sync.
+const LOG_GROUP_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("intake log {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("intake log {dir} is in use by another process ({reason}); stop it first")]
+    Locked { dir: PathBuf, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct ToLog {
+    record: LogRecord,
+    touches: Vec<Touch>,
+    kib: u32,
+    reply: oneshot::Sender<Result<(), IngestError>>,
+}
+
+/// A logged request waiting to be applied.
+struct Pending {
+    seq: u64,
+    org: OrgId,
+    touches: Vec<Touch>,
+    kib: u32,
+}
+
+struct Inner {
+    log_tx: std::sync::mpsc::Sender<ToLog>,
+    messages: Semaphore,
+    kib: Semaphore,
+    /// The last sequence number acknowledged.
+    logged: AtomicU64,
+    /// Everything up to this sequence number is applied.
+    applied: watch::Sender<u64>,
+    /// Held while the log is open.
+    _lock: std::fs::File,
+}
+
+/// Handle to the intake log; cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    inner: Arc<Inner>,
+    metrics: Arc<Metrics>,
+}
+
+impl Intake {
+    /// Opens the log in `dir`, applies what earlier runs logged and did not apply, and starts the
+    /// log thread and the applier.
+    pub(crate) async fn open(
+        dir: &Path,
+        store: Store,
+        rules: RulesCache,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Intake, IntakeError> {
+        let io = |source| IntakeError::Io {
+            dir: dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        // One process per log: another one replaying it would apply and delete what this one
+        // writes.
+        let lock = std::fs::File::create(dir.join("LOCK")).map_err(io)?;
+        if let Err(e) = lock.try_lock() {
+            return Err(IntakeError::Locked {
+                dir: dir.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+        let mut applier = Applier {
+            dir: dir.to_owned(),
+            store: store.clone(),
+            rules,
+            clock,
+            metrics: metrics.clone(),
+            overlays: HashMap::new(),
+            #[cfg(test)]
+            fail_commits: 0,
+        };
+        let last = applier.replay().await?;
+        let writer = LogWriter::create(dir, last + 1).map_err(io)?;
+
+        let (log_tx, log_rx) = std::sync::mpsc::channel();
+        let (apply_tx, apply_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            log_tx,
+            messages: Semaphore::new(MAX_BACKLOG_MESSAGES),
+            kib: Semaphore::new(MAX_BACKLOG_KIB),
+            logged: AtomicU64::new(last),
+            applied: watch::Sender::new(last),
+            _lock: lock,
+        });
+        let thread_inner = inner.clone();
+        let thread_metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("intake-log".into())
+            .spawn(move || log_thread(writer, log_rx, apply_tx, thread_inner, thread_metrics))
+            .map_err(io)?;
+        tokio::spawn(applier.run(apply_rx, inner.clone()));
+        Ok(Intake { inner, metrics })
+    }
+
+    /// Logs one request and returns once it is on disk; its touches are applied behind.
+    pub(crate) async fn log(
+        &self,
+        record: LogRecord,
+        touches: Vec<Touch>,
+    ) -> Result<(), IngestError> {
+        let n = touches.len().min(MAX_BACKLOG_MESSAGES) as u32;
+        let kib = (record.body.len() / 1024 + 1).min(MAX_BACKLOG_KIB) as u32;
+        // Taken here, given back by the applier once the request is applied.
+        self.inner
+            .messages
+            .acquire_many(n)
+            .await
+            .map_err(|_| IngestError::Stopped)?
+            .forget();
+        self.inner
+            .kib
+            .acquire_many(kib)
+            .await
+            .map_err(|_| IngestError::Stopped)?
+            .forget();
+        let (reply, rx) = oneshot::channel();
+        let job = ToLog {
+            record,
+            touches,
+            kib,
+            reply,
+        };
+        if self.inner.log_tx.send(job).is_err() {
+            return Err(IngestError::Stopped);
+        }
+        rx.await.map_err(|_| IngestError::Stopped)?
+    }
+
+    /// Waits until every request acknowledged so far is applied to the pool.
+    pub async fn flush(&self) {
+        let target = self.inner.logged.load(Relaxed);
+        let mut rx = self.inner.applied.subscribe();
+        let _ = rx.wait_for(|a| *a >= target).await;
+    }
+
+    /// Messages logged and not yet applied.
+    pub fn backlog(&self) -> u64 {
+        self.metrics.intake_backlog.load(Relaxed)
+    }
+}
+
+fn log_thread(
+    mut writer: LogWriter,
+    rx: std::sync::mpsc::Receiver<ToLog>,
+    apply_tx: mpsc::UnboundedSender<Pending>,
+    inner: Arc<Inner>,
+    metrics: Arc<Metrics>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut bytes = first.record.body.len();
+        let mut jobs = vec![first];
+        while bytes < LOG_GROUP_BYTES {
+            match rx.try_recv() {
+                Ok(j) => {
+                    bytes += j.record.body.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut records = Vec::with_capacity(jobs.len());
+        let mut rest = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            records.push(j.record);
+            rest.push((j.touches, j.kib, j.reply));
+        }
+        let started = Instant::now();
+        let written = writer.append(&mut records);
+        metrics.intake_syncs.fetch_add(1, Relaxed);
+        metrics
+            .intake_sync_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        match written {
+            Ok(()) => {
+                let mut replies = Vec::with_capacity(rest.len());
+                for (rec, (touches, kib, reply)) in records.iter().zip(rest) {
+                    let n = touches.len() as u64;
+                    metrics.intake_logged.fetch_add(n, Relaxed);
+                    metrics.intake_backlog.fetch_add(n, Relaxed);
+                    let _ = apply_tx.send(Pending {
+                        seq: rec.seq,
+                        org: rec.org,
+                        touches,
+                        kib,
+                    });
+                    replies.push(reply);
+                }
+                if let Some(last) = records.last() {
+                    inner.logged.store(last.seq, Relaxed);
+                }
+                for reply in replies {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = rest.len(), "writing the intake log failed; the requests are refused");
+                for (touches, kib, reply) in rest {
+                    inner.messages.add_permits(touches.len());
+                    inner.kib.add_permits(kib as usize);
+                    let _ = reply.send(Err(IngestError::Log(e.to_string())));
+                }
+            }
+        }
+        let applied = *inner.applied.borrow();
+        if let Err(e) = writer.release(applied) {
+            tracing::warn!(error = %e, "removing applied intake log segments failed");
+        }
+    }
+}
+
+/// Applies logged requests to the pool.
+struct Applier {
+    dir: PathBuf,
+    store: Store,
+    rules: RulesCache,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    overlays: HashMap<OrgId, Overlay>,
+    /// Tests: this many commits fail before reaching the database.
+    #[cfg(test)]
+    fail_commits: usize,
+}
+
+fn parse(r: &LogRecord) -> Result<Vec<Touch>, String> {
+    let source = SourceRef {
+        id: r.source,
+        name: r.source_name.clone(),
+    };
+    touches_of_body(&r.body, r.kind, r.received_at, &source)
+        .map(|req| req.touches)
+        .map_err(|e| e.to_string())
+}
+
+impl Applier {
+    /// Applies what the segments already in the folder hold beyond each organisation's applied
+    /// sequence number, then removes them. Returns the last sequence number used.
+    async fn replay(&mut self) -> Result<u64, IntakeError> {
+        let dir = self.dir.clone();
+        let io = |source| IntakeError::Io {
+            dir: dir.clone(),
+            source,
+        };
+        let applied: HashMap<OrgId, i64> = self.store.intake_applied().await?.into_iter().collect();
+        let mut last = applied.values().copied().max().unwrap_or(0).max(0) as u64;
+        let segments = log::segments(&self.dir).map_err(io)?;
+        let mut replayed = 0u64;
+        for (_, path) in &segments {
+            let read = log::read_segment(path).map_err(io)?;
+            if read.dropped_bytes > 0 {
+                tracing::warn!(
+                    segment = %path.display(),
+                    bytes = read.dropped_bytes,
+                    "the intake log ends in an unfinished write (never acknowledged); it is left out"
+                );
+            }
+            let mut group: Vec<Pending> = Vec::new();
+            let mut n = 0;
+            for r in read.records {
+                last = last.max(r.seq);
+                if r.seq as i64 <= applied.get(&r.org).copied().unwrap_or(0) {
+                    continue;
+                }
+                match parse(&r) {
+                    Ok(touches) => {
+                        n += touches.len();
+                        replayed += touches.len() as u64;
+                        group.push(Pending {
+                            seq: r.seq,
+                            org: r.org,
+                            touches,
+                            kib: 0,
+                        });
+                    }
+                    Err(reason) => {
+                        // What came before it is applied first, so that the organisation's
+                        // applied number only ever moves forward.
+                        self.apply(std::mem::take(&mut group)).await;
+                        n = 0;
+                        self.set_aside(&r, &reason).await;
+                    }
+                }
+                if n >= MAX_APPLY_TOUCHES {
+                    self.apply(std::mem::take(&mut group)).await;
+                    n = 0;
+                }
+            }
+            self.apply(group).await;
+        }
+        if replayed > 0 {
+            tracing::info!(
+                messages = replayed,
+                "applied messages the intake log held from before the restart"
+            );
+            self.metrics.intake_replayed.fetch_add(replayed, Relaxed);
+        }
+        for (_, path) in &segments {
+            std::fs::remove_file(path).map_err(io)?;
+        }
+        Ok(last)
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>, inner: Arc<Inner>) {
+        while let Some(first) = rx.recv().await {
+            let mut n = first.touches.len();
+            let mut group = vec![first];
+            while n < MAX_APPLY_TOUCHES {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        n += p.touches.len();
+                        group.push(p);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let last = group.last().map_or(0, |p| p.seq);
+            let kib: usize = group.iter().map(|p| p.kib as usize).sum();
+            self.apply(group).await;
+            self.metrics.intake_backlog.fetch_sub(n as u64, Relaxed);
+            inner.messages.add_permits(n);
+            inner.kib.add_permits(kib);
+            inner.applied.send_replace(last);
+        }
+    }
+
+    /// Applies a group of requests, one transaction per organisation. A transaction that fails
+    /// is done again request by request (see [`Applier::recover`]); this returns only once every
+    /// request is applied or set aside.
+    async fn apply(&mut self, group: Vec<Pending>) {
+        let mut by_org: Vec<(OrgId, Vec<Pending>)> = Vec::new();
+        for p in group {
+            match by_org.iter_mut().find(|(o, _)| *o == p.org) {
+                Some((_, v)) => v.push(p),
+                None => by_org.push((p.org, vec![p])),
+            }
+        }
+        for (org, pending) in by_org {
+            let seqs: Vec<u64> = pending.iter().map(|p| p.seq).collect();
+            let last = seqs.last().copied().unwrap_or(0) as i64;
+            let touches: Vec<Touch> = pending.into_iter().flat_map(|p| p.touches).collect();
+            let started = Instant::now();
+            let outcome = self.commit(org, touches, last).await;
+            self.metrics.observe_commit(started.elapsed().as_secs_f64());
+            if let Err(e) = outcome {
+                self.metrics.commit_failures.fetch_add(1, Relaxed);
+                tracing::warn!(org.id = org.0, requests = seqs.len(), error = %e, "applying logged requests failed; applying them one by one");
+                self.recover(org, &seqs).await;
+            }
+        }
+    }
+
+    async fn commit(
+        &mut self,
+        org: OrgId,
+        touches: Vec<Touch>,
+        seq: i64,
+    ) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.fail_commits > 0 {
+            self.fail_commits -= 1;
+            return Err(StoreError::Conflict("failure made by the test".into()));
+        }
+        let rules = self.rules.get(org).await;
+        let overlay = self.overlays.entry(org).or_default();
+        let out = commit_logged(
+            &self.store,
+            org,
+            &rules,
+            touches,
+            self.clock.now_ms(),
+            &self.metrics,
+            overlay,
+            Some(seq),
+        )
+        .await;
+        if self.overlays.values().map(Overlay::len).sum::<usize>()
+            > crate::pipeline::OVERLAY_CAPACITY
+        {
+            self.overlays.clear();
+        }
+        out.map(|_| ())
+    }
+
+    /// Applies the requests again one at a time, read back from the log. While the database is
+    /// unreachable it waits and retries; a request that fails on its own is set aside.
+    async fn recover(&mut self, org: OrgId, seqs: &[u64]) {
+        let records = loop {
+            match log::read_records(&self.dir, seqs) {
+                Ok(r) => break r,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the intake log back failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        if records.len() < seqs.len() {
+            tracing::error!(
+                org.id = org.0,
+                missing = seqs.len() - records.len(),
+                "logged requests were not found in the intake log"
+            );
+        }
+        for r in records {
+            let mut failures = 0u32;
+            loop {
+                let touches = match parse(&r) {
+                    Ok(t) => t,
+                    Err(reason) => {
+                        self.set_aside(&r, &reason).await;
+                        break;
+                    }
+                };
+                match self.commit(org, touches, r.seq as i64).await {
+                    Ok(()) => break,
+                    Err(e) if e.is_unavailable() || e.is_transient() => {
+                        failures += 1;
+                        let wait = Duration::from_millis(100 << failures.min(6));
+                        tracing::warn!(org.id = org.0, error = %e, "the database is unavailable; retrying the logged request");
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(e) if failures < 2 => {
+                        failures += 1;
+                        tracing::warn!(org.id = org.0, seq = r.seq, error = %e, "applying a logged request failed; retrying");
+                    }
+                    Err(e) => {
+                        self.set_aside(&r, &e.to_string()).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps a request that cannot be applied in `rejected/` (its log record and the reason) and
+    /// counts it as dealt with, so that it neither blocks the rest nor is lost.
+    async fn set_aside(&mut self, r: &LogRecord, reason: &str) {
+        tracing::error!(
+            org.id = r.org.0,
+            seq = r.seq,
+            "a logged request cannot be applied; it is kept in the intake log's rejected folder"
+        );
+        self.metrics.intake_rejected.fetch_add(1, Relaxed);
+        let dir = self.dir.join("rejected");
+        loop {
+            match log::keep_rejected(&dir, r, reason) {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "keeping a rejected request failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        loop {
+            match self.store.set_intake_applied(r.org, r.seq as i64).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording a set-aside request failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use hatchery_store::StoreOptions;
+
+    const START: i64 = 1_795_000_000_000;
+
+    async fn setup() -> (tempfile::TempDir, Applier, OrgId, Vec<LogRecord>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", tmp.path().join("t.db").display());
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        let org = store.create_org("Org", START).await.unwrap().id;
+        let (source, _) = store
+            .create_source(org, "Website", "website", START)
+            .await
+            .unwrap();
+        let dir = tmp.path().join("intake");
+        let mut records: Vec<LogRecord> = (1..=3)
+            .map(|i| LogRecord {
+                seq: 0,
+                org,
+                source: source.id,
+                source_name: source.name.clone(),
+                kind: None,
+                received_at: START,
+                // No messageId: a request applied twice would store its events twice.
+                body: format!(
+                    r#"{{"batch":[{{"type":"track","anonymousId":"a-{i}","event":"e"}},{{"type":"page","anonymousId":"a-{i}"}}]}}"#
+                )
+                .into_bytes(),
+            })
+            .collect();
+        LogWriter::create(&dir, 1)
+            .unwrap()
+            .append(&mut records)
+            .unwrap();
+        let applier = Applier {
+            dir,
+            rules: RulesCache::new(store.clone()),
+            store,
+            clock: Arc::new(ManualClock::new(START)),
+            metrics: Arc::default(),
+            overlays: HashMap::new(),
+            fail_commits: 0,
+        };
+        (tmp, applier, org, records)
+    }
+
+    fn pending(records: &[LogRecord]) -> Vec<Pending> {
+        records
+            .iter()
+            .map(|r| Pending {
+                seq: r.seq,
+                org: r.org,
+                touches: parse(r).unwrap(),
+                kib: 1,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_failed_group_is_applied_again_request_by_request_from_the_log() {
+        let (_tmp, mut applier, org, records) = setup().await;
+        applier.fail_commits = 1;
+        applier.apply(pending(&records)).await;
+        assert_eq!(
+            applier.store.count_events(org).await.unwrap(),
+            6,
+            "each once"
+        );
+        assert_eq!(applier.store.count_contacts(org).await.unwrap(), 3);
+        assert_eq!(applier.metrics.commit_failures.load(Relaxed), 1);
+        assert_eq!(applier.metrics.intake_rejected.load(Relaxed), 0);
+        assert_eq!(
+            applier.store.intake_applied().await.unwrap(),
+            vec![(org, 3)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_keeps_failing_alone_is_set_aside_and_the_rest_applied() {
+        let (_tmp, mut applier, org, records) = setup().await;
+        // The group, then the first request three times.
+        applier.fail_commits = 4;
+        applier.apply(pending(&records)).await;
+        assert_eq!(applier.store.count_events(org).await.unwrap(), 4);
+        assert_eq!(applier.metrics.intake_rejected.load(Relaxed), 1);
+        assert_eq!(
+            applier.store.intake_applied().await.unwrap(),
+            vec![(org, 3)]
+        );
+        let kept = applier.dir.join("rejected").join(format!("{:020}.log", 1));
+        assert_eq!(
+            log::read_segment(&kept).unwrap().records,
+            vec![records[0].clone()]
+        );
+        let why = std::fs::read_to_string(kept.with_extension("txt")).unwrap();
+        assert!(why.contains("failure made by the test"), "{why}");
+    }
+}
