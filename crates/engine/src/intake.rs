@@ -41,8 +41,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::Overlay;
 use crate::touch::{SourceRef, Touch};
 use crate::tracking::touches_of_body;
-use crate::writer::{commit_logged, plan_ahead, write_planned, IngestError, Planned, RulesCache};
-use hatchery_store::ingest::IngestOutcome;
+use crate::writer::{commit_logged, IngestError, RulesCache};
 use log::{LogRecord, LogWriter};
 
 /// Most messages the applier writes in one transaction.
@@ -80,48 +79,6 @@ struct Pending {
     org: OrgId,
     touches: Vec<Touch>,
     kib: u32,
-}
-
-/// A group of one organisation's requests, resolved ahead of its transaction.
-struct Ahead {
-    org: OrgId,
-    seqs: Vec<u64>,
-    messages: usize,
-    kib: usize,
-    /// `None` when resolving it failed (it is applied again from the log).
-    planned: Option<Planned>,
-    /// The holdings counter it was resolved against; set once the group before it committed.
-    expected: Option<i64>,
-}
-
-/// Writes a group resolved ahead; `Ok(None)` when it could not be resolved or is stale.
-async fn write_ahead(
-    store: &Store,
-    org: OrgId,
-    planned: &mut Option<Planned>,
-    expected: i64,
-    now: i64,
-    metrics: &Metrics,
-) -> Result<Option<(IngestOutcome, i64)>, StoreError> {
-    match planned {
-        Some(p) => write_planned(store, org, p, expected, now, metrics).await,
-        None => Ok(None),
-    }
-}
-
-fn split_meta(group: &[Pending]) -> (Vec<u64>, usize, usize, ()) {
-    (
-        group.iter().map(|p| p.seq).collect(),
-        group.iter().map(|p| p.touches.len()).sum(),
-        group.iter().map(|p| p.kib as usize).sum(),
-        (),
-    )
-}
-
-fn split(group: Vec<Pending>) -> (Vec<u64>, usize, usize, Vec<Touch>) {
-    let (seqs, messages, kib, ()) = split_meta(&group);
-    let touches = group.into_iter().flat_map(|p| p.touches).collect();
-    (seqs, messages, kib, touches)
 }
 
 struct Inner {
@@ -407,263 +364,26 @@ impl Applier {
         Ok(last)
     }
 
-    /// The next group: whatever has queued up, up to [`MAX_APPLY_TOUCHES`] messages. With `wait`
-    /// it waits for the first request (`None` once the log thread is gone); without, `None` when
-    /// nothing is queued.
-    async fn next_group(
-        rx: &mut mpsc::UnboundedReceiver<Pending>,
-        wait: bool,
-    ) -> Option<Vec<Pending>> {
-        let first = if wait {
-            rx.recv().await?
-        } else {
-            rx.try_recv().ok()?
-        };
-        let mut n = first.touches.len();
-        let mut group = vec![first];
-        while n < MAX_APPLY_TOUCHES {
-            match rx.try_recv() {
-                Ok(p) => {
-                    n += p.touches.len();
-                    group.push(p);
-                }
-                Err(_) => break,
-            }
-        }
-        Some(group)
-    }
-
-    /// Applies logged requests as they come. While one organisation's group is written, the group
-    /// queued behind it is resolved — its lookups through a reader, its plan on the blocking pool —
-    /// against the overlay as the first group's plan left it. It is written only if no one else
-    /// changed the organisation's holdings in between (the holdings counter is what the first
-    /// group's commit left); otherwise it is resolved again inside its transaction.
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>, inner: Arc<Inner>) {
-        let mut ahead: Option<Ahead> = None;
-        loop {
-            let mut cur = match ahead.take() {
-                Some(a) => a,
-                None => {
-                    let Some(group) = Self::next_group(&mut rx, true).await else {
-                        return;
-                    };
-                    match self.plan_first(group, &inner).await {
-                        Some(a) => a,
-                        None => continue,
+        while let Some(first) = rx.recv().await {
+            let mut n = first.touches.len();
+            let mut group = vec![first];
+            while n < MAX_APPLY_TOUCHES {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        n += p.touches.len();
+                        group.push(p);
                     }
-                }
-            };
-            let next = Self::next_group(&mut rx, false).await;
-            let rules = self.rules.get(cur.org).await;
-            let expected = cur.expected.unwrap_or_default();
-            let now = self.clock.now_ms();
-            let started = Instant::now();
-            // An overlay grown past its capacity is forgotten between groups, never while a
-            // group resolved against it is waiting to be written.
-            let room = self
-                .overlays
-                .get(&cur.org)
-                .is_none_or(|o| o.len() <= crate::pipeline::OVERLAY_CAPACITY);
-            match (next, rules) {
-                (Some(group), Ok(rules)) if room && group.iter().all(|p| p.org == cur.org) => {
-                    let (seqs, messages, kib, touches) = split(group);
-                    let last = seqs.last().copied().unwrap_or(0) as i64;
-                    let overlay = self.overlays.remove(&cur.org).unwrap_or_default();
-                    let (written, (overlay, planned)) = tokio::join!(
-                        write_ahead(
-                            &self.store,
-                            cur.org,
-                            &mut cur.planned,
-                            expected,
-                            now,
-                            &self.metrics
-                        ),
-                        plan_ahead(
-                            &self.store,
-                            cur.org,
-                            rules,
-                            overlay,
-                            touches,
-                            last,
-                            &self.metrics
-                        ),
-                    );
-                    self.metrics.observe_commit(started.elapsed().as_secs_f64());
-                    self.metrics.intake_resolved_ahead.fetch_add(1, Relaxed);
-                    self.overlays.insert(cur.org, overlay);
-                    let next = Ahead {
-                        org: cur.org,
-                        seqs,
-                        messages,
-                        kib,
-                        planned: planned.ok(),
-                        expected: None,
-                    };
-                    ahead = self.finish(cur, written, Some(next), &inner).await;
-                }
-                (next, _) => {
-                    let written = write_ahead(
-                        &self.store,
-                        cur.org,
-                        &mut cur.planned,
-                        expected,
-                        now,
-                        &self.metrics,
-                    )
-                    .await;
-                    self.metrics.observe_commit(started.elapsed().as_secs_f64());
-                    self.finish(cur, written, None, &inner).await;
-                    if let Some(group) = next {
-                        self.apply_and_release(group, &inner).await;
-                    }
+                    Err(_) => break,
                 }
             }
-        }
-    }
-
-    /// Resolves a group that nothing is being written before. A group of several organisations
-    /// is applied at once instead (one transaction each), and `None` returned.
-    async fn plan_first(&mut self, group: Vec<Pending>, inner: &Inner) -> Option<Ahead> {
-        let org = group[0].org;
-        let rules = match self.rules.get(org).await {
-            Ok(r) if group.iter().all(|p| p.org == org) => r,
-            _ => {
-                self.apply_and_release(group, inner).await;
-                return None;
-            }
-        };
-        let (seqs, messages, kib, touches) = split(group);
-        let last = seqs.last().copied().unwrap_or(0) as i64;
-        let overlay = self.overlays.remove(&org).unwrap_or_default();
-        let (overlay, planned) = plan_ahead(
-            &self.store,
-            org,
-            rules,
-            overlay,
-            touches,
-            last,
-            &self.metrics,
-        )
-        .await;
-        let expected = overlay.epoch();
-        self.overlays.insert(org, overlay);
-        Some(Ahead {
-            org,
-            seqs,
-            messages,
-            kib,
-            planned: planned.ok(),
-            expected,
-        })
-    }
-
-    /// After `cur`'s write: on success the overlay takes its new contacts' ids, and `next` (planned
-    /// meanwhile) is returned to be written next, renamed the same way. If `cur` was not written —
-    /// the holdings had changed, its plan failed, or the write failed — both groups are applied
-    /// again from the log, resolved inside their transactions.
-    async fn finish(
-        &mut self,
-        cur: Ahead,
-        written: Result<Option<(IngestOutcome, i64)>, StoreError>,
-        next: Option<Ahead>,
-        inner: &Inner,
-    ) -> Option<Ahead> {
-        match written {
-            Ok(Some((out, after))) => {
-                self.overlays
-                    .entry(cur.org)
-                    .or_default()
-                    .committed(&out.created, Some(after));
-                self.release(&cur, inner);
-                match next {
-                    Some(mut n) if n.planned.is_some() => {
-                        if let Some(p) = &mut n.planned {
-                            p.write.rename_contacts(&out.created);
-                        }
-                        n.expected = Some(after);
-                        Some(n)
-                    }
-                    other => {
-                        if let Some(o) = self.overlays.get_mut(&cur.org) {
-                            o.forget_if_full();
-                        }
-                        if let Some(n) = other {
-                            self.reapply(n.org, &n.seqs).await;
-                            self.release(&n, inner);
-                        }
-                        None
-                    }
-                }
-            }
-            outcome => {
-                if let Err(e) = outcome {
-                    self.metrics.commit_failures.fetch_add(1, Relaxed);
-                    tracing::warn!(org.id = cur.org.0, error = %e, "applying logged requests failed; applying them again");
-                }
-                // The overlay holds the plans of writes that did not happen.
-                self.overlays.remove(&cur.org);
-                self.reapply(cur.org, &cur.seqs).await;
-                self.release(&cur, inner);
-                if let Some(n) = next {
-                    self.reapply(n.org, &n.seqs).await;
-                    self.release(&n, inner);
-                }
-                None
-            }
-        }
-    }
-
-    /// Applies the requests again, read back from the log and resolved inside one transaction;
-    /// if that fails too, one by one.
-    async fn reapply(&mut self, org: OrgId, seqs: &[u64]) {
-        self.metrics.intake_resolved_again.fetch_add(1, Relaxed);
-        let touches: Option<Vec<Touch>> = match log::read_records(&self.dir, seqs) {
-            Ok(records) if records.len() == seqs.len() => records
-                .iter()
-                .map(|r| parse(r).ok())
-                .collect::<Option<Vec<_>>>()
-                .map(|t| t.into_iter().flatten().collect()),
-            _ => None,
-        };
-        let last = seqs.last().copied().unwrap_or(0) as i64;
-        if let Some(touches) = touches {
-            match self.commit(org, touches, last).await {
-                Ok(()) => return,
-                Err(e) => {
-                    self.metrics.commit_failures.fetch_add(1, Relaxed);
-                    tracing::warn!(org.id = org.0, requests = seqs.len(), error = %e, "applying logged requests failed; applying them one by one");
-                }
-            }
-        }
-        self.recover(org, seqs).await;
-    }
-
-    async fn apply_and_release(&mut self, group: Vec<Pending>, inner: &Inner) {
-        let (seqs, messages, kib, _) = split_meta(&group);
-        let org = group[0].org;
-        self.apply(group).await;
-        self.release(
-            &Ahead {
-                org,
-                seqs,
-                messages,
-                kib,
-                planned: None,
-                expected: None,
-            },
-            inner,
-        );
-    }
-
-    /// The group's requests are applied (or set aside): their room in the backlog is free again.
-    fn release(&self, done: &Ahead, inner: &Inner) {
-        self.metrics
-            .intake_backlog
-            .fetch_sub(done.messages as u64, Relaxed);
-        inner.messages.add_permits(done.messages);
-        inner.kib.add_permits(done.kib);
-        if let Some(last) = done.seqs.last() {
-            inner.applied.send_replace(*last);
+            let last = group.last().map_or(0, |p| p.seq);
+            let kib: usize = group.iter().map(|p| p.kib as usize).sum();
+            self.apply(group).await;
+            self.metrics.intake_backlog.fetch_sub(n as u64, Relaxed);
+            inner.messages.add_permits(n);
+            inner.kib.add_permits(kib);
+            inner.applied.send_replace(last);
         }
     }
 
@@ -867,51 +587,6 @@ mod tests {
                 kib: 1,
             })
             .collect()
-    }
-
-    #[tokio::test]
-    async fn a_group_resolved_before_another_writer_changed_the_holdings_is_resolved_again() {
-        let (_tmp, mut applier, org, records) = setup().await;
-        let store = applier.store.clone();
-        let metrics = applier.metrics.clone();
-        let rules = store.identity_rules(org).await.unwrap();
-        // Request 1 is resolved ahead: nobody holds its anonymous id yet.
-        let (overlay, planned) = plan_ahead(
-            &store,
-            org,
-            rules.clone(),
-            Overlay::default(),
-            parse(&records[0]).unwrap(),
-            1,
-            &metrics,
-        )
-        .await;
-        let expected = overlay.epoch().unwrap();
-        assert_eq!(planned.as_ref().unwrap().write.contacts.len(), 1);
-        // Meanwhile another writer stores a contact with that anonymous id.
-        let mut other = parse(&records[0]).unwrap();
-        other.truncate(1);
-        crate::writer::commit_touches(&store, org, &Ok(rules), other, START, &metrics)
-            .await
-            .unwrap();
-        // The plan would create a second contact for the same id: it is not written.
-        let written = write_planned(
-            &store,
-            org,
-            &mut planned.unwrap(),
-            expected,
-            START,
-            &metrics,
-        )
-        .await
-        .unwrap();
-        assert!(written.is_none());
-        assert_eq!(store.count_events(org).await.unwrap(), 1);
-        // Applied again from the log, resolved inside its transaction: one person.
-        applier.reapply(org, &[1]).await;
-        assert_eq!(store.count_contacts(org).await.unwrap(), 1);
-        assert_eq!(store.count_events(org).await.unwrap(), 3);
-        assert_eq!(store.intake_applied().await.unwrap(), vec![(org, 1)]);
     }
 
     #[tokio::test]

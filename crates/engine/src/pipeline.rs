@@ -70,33 +70,19 @@ impl Overlay {
     }
 
     /// After a commit: provisional contact ids become the stored ones, and the overlay reflects
-    /// the holdings counter the commit left. Provisional ids keep counting down, so that a batch
-    /// planned before this commit (see `intake.rs`) keeps ids of its own.
+    /// the holdings counter the commit left (or forgets everything if it grew too large).
     pub fn committed(&mut self, created: &HashMap<ContactId, ContactId>, epoch: Option<i64>) {
         for (temp, real) in created {
             self.holdings.rename(*temp, *real);
         }
         self.redirect.clear();
+        self.next_temp = 0;
         if let Some(e) = epoch {
             self.epoch = Some(e);
         }
-    }
-
-    /// Forgets everything once the overlay has grown past [`OVERLAY_CAPACITY`].
-    pub fn forget_if_full(&mut self) {
         if self.loaded.len() > OVERLAY_CAPACITY {
             self.clear();
         }
-    }
-
-    /// The holdings counter the overlay reflects, if it knows it.
-    pub fn epoch(&self) -> Option<i64> {
-        self.epoch
-    }
-
-    /// Starts reflecting holdings counter `epoch` (read before the overlay's next lookup).
-    pub fn set_epoch(&mut self, epoch: i64) {
-        self.epoch = Some(epoch);
     }
 
     fn missing(&self, touches: &[Touch]) -> Vec<Identifier> {

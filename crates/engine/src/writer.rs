@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hatchery_domain::{IdentityRules, OrgId};
-use hatchery_store::ingest::{IngestOutcome, IngestWrite};
 use hatchery_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, RwLock};
 
@@ -388,7 +387,6 @@ pub(crate) async fn commit_logged(
     match ended {
         Ok((out, mut results, (n_contacts, n_merges, n_events))) => {
             overlay.committed(&out.created, out.holdings_epoch);
-            overlay.forget_if_full();
             for r in &mut results {
                 if let Some(c) = &mut r.contact {
                     if let Some(real) = out.created.get(c) {
@@ -414,97 +412,4 @@ pub(crate) async fn commit_logged(
             Err(e)
         }
     }
-}
-
-/// A batch resolved ahead of its transaction (see `intake.rs`): what to write, assuming the
-/// holdings it was resolved against.
-pub(crate) struct Planned {
-    pub write: IngestWrite,
-}
-
-/// Looks up (outside any transaction) the holders of identifiers the overlay does not know and
-/// resolves the touches against it, on the blocking pool. The overlay is moved in and handed
-/// back, changed as the plan changes it, also on an error.
-pub(crate) async fn plan_ahead(
-    store: &Store,
-    org: OrgId,
-    rules: IdentityRules,
-    mut overlay: Overlay,
-    touches: Vec<Touch>,
-    intake_seq: i64,
-    metrics: &Metrics,
-) -> (Overlay, Result<Planned, StoreError>) {
-    let started = Instant::now();
-    if overlay.epoch().is_none() {
-        // Read before the lookup: a change after it shows as a different counter at the write.
-        match store.holdings_epoch(org).await {
-            Ok(e) => overlay.set_epoch(e),
-            Err(e) => return (overlay, Err(e)),
-        }
-    }
-    if let Err(e) = overlay.load(store, org, &touches).await {
-        return (overlay, Err(e));
-    }
-    let looked_up = Instant::now();
-    metrics.observe_write_phase(WritePhase::Lookup, looked_up - started);
-    let planned = tokio::task::spawn_blocking(move || {
-        let (mut write, _) = plan(&rules, &mut overlay, touches);
-        write.intake_seq = Some(intake_seq);
-        (overlay, write)
-    })
-    .await;
-    metrics.observe_write_phase(WritePhase::Plan, looked_up.elapsed());
-    match planned {
-        Ok((overlay, write)) => (overlay, Ok(Planned { write })),
-        Err(e) => (
-            Overlay::default(),
-            Err(StoreError::Conflict(format!("planning failed: {e}"))),
-        ),
-    }
-}
-
-/// Writes a planned batch in one transaction, if the organisation's holdings counter is still
-/// `expected` (what the plan was resolved against). `Ok(None)`: it is not, nothing was written,
-/// and the batch must be resolved again. Otherwise the outcome, whose counter is the new one.
-pub(crate) async fn write_planned(
-    store: &Store,
-    org: OrgId,
-    planned: &mut Planned,
-    expected: i64,
-    now: i64,
-    metrics: &Metrics,
-) -> Result<Option<(IngestOutcome, i64)>, StoreError> {
-    use std::sync::atomic::Ordering::Relaxed;
-    let started = Instant::now();
-    let mut tx = store.begin().await?;
-    let epoch = match store.lock_holdings(&mut tx, org).await {
-        Ok(e) => e,
-        Err(e) => return store.end_ingest(tx, Err(e)).await,
-    };
-    if epoch != expected {
-        let _ = tx.rollback().await;
-        return Ok(None);
-    }
-    let begun = Instant::now();
-    metrics.observe_write_phase(WritePhase::Begin, begun - started);
-    let written = store
-        .write_ingest_in(&mut tx, org, &mut planned.write, now)
-        .await;
-    let wrote = Instant::now();
-    metrics.observe_write_phase(WritePhase::Write, wrote - begun);
-    let out = store.end_ingest(tx, written).await?;
-    metrics.observe_write_phase(WritePhase::Commit, wrote.elapsed());
-    let w = &planned.write;
-    metrics
-        .events_ingested
-        .fetch_add(out.events_inserted, Relaxed);
-    metrics
-        .events_duplicate
-        .fetch_add(w.events.len() as u64 - out.events_inserted, Relaxed);
-    metrics
-        .contacts_created
-        .fetch_add(w.contacts.len() as u64, Relaxed);
-    metrics.merges.fetch_add(w.merges.len() as u64, Relaxed);
-    let after = out.holdings_epoch.unwrap_or(epoch);
-    Ok(Some((out, after)))
 }

@@ -152,30 +152,6 @@ pub struct IngestWrite {
     pub intake_seq: Option<i64>,
 }
 
-impl IngestWrite {
-    /// Replaces provisional contact ids everywhere the write names a contact (the new contacts'
-    /// own ids excepted).
-    pub fn rename_contacts(&mut self, to: &HashMap<ContactId, ContactId>) {
-        if to.is_empty() {
-            return;
-        }
-        let map = |c: &mut ContactId| {
-            if let Some(r) = to.get(c) {
-                *c = *r;
-            }
-        };
-        self.identities.iter_mut().for_each(|i| map(&mut i.contact));
-        for m in &mut self.merges {
-            map(&mut m.survivor);
-            map(&mut m.merged);
-        }
-        self.updates.iter_mut().for_each(|u| map(&mut u.contact));
-        self.tags.iter_mut().for_each(|t| map(&mut t.0));
-        self.accounts.iter_mut().for_each(|a| map(&mut a.contact));
-        self.events.iter_mut().for_each(|e| map(&mut e.contact));
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct IngestOutcome {
     /// Temporary id → real id of every contact created.
@@ -309,7 +285,20 @@ impl Store {
                 outcome.created.insert(c.temp_id, ContactId(id));
                 c.temp_id = ContactId(id);
             }
-            w.rename_contacts(&outcome.created);
+            let map = |c: &mut ContactId| {
+                if let Some(r) = outcome.created.get(c) {
+                    *c = *r;
+                }
+            };
+            w.identities.iter_mut().for_each(|i| map(&mut i.contact));
+            for m in &mut w.merges {
+                map(&mut m.survivor);
+                map(&mut m.merged);
+            }
+            w.updates.iter_mut().for_each(|u| map(&mut u.contact));
+            w.tags.iter_mut().for_each(|t| map(&mut t.0));
+            w.accounts.iter_mut().for_each(|a| map(&mut a.contact));
+            w.events.iter_mut().for_each(|e| map(&mut e.contact));
         }
 
         // Accounts are found or created first, so that a new contact takes its account as it is
@@ -353,18 +342,6 @@ impl Store {
                 + outcome.events_inserted,
         );
         Ok(outcome)
-    }
-
-    /// The organisation's holdings counter (see [`Store::lock_holdings`]), read outside any
-    /// transaction.
-    pub async fn holdings_epoch(&self, org: OrgId) -> Result<i64> {
-        Ok(with_pool!(self, c => sqlx::query_scalar(
-            "SELECT holdings_epoch FROM organisations WHERE id = $1",
-        )
-        .bind(org.0)
-        .fetch_optional(c)
-        .await?)
-        .unwrap_or(0))
     }
 
     /// The intake log's sequence number up to which each organisation's requests are applied.
