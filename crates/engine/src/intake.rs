@@ -10,7 +10,8 @@
 //!    hand it and syncs it to disk once. Only then is the request answered `200` — durable.
 //! 3. The parsed touches go to the applier, which resolves and writes whatever has queued up, up
 //!    to [`MAX_APPLY_TOUCHES`], in one transaction per organisation. That transaction also records
-//!    the sequence number of the last request it applied (`intake_applied`).
+//!    the sequence number of the last request it applied (`intake_applied`, under the log's own id,
+//!    so that several servers sharing a PostgreSQL database each keep their own log).
 //! 4. On start, requests logged but not applied (the process stopped, the machine lost power) are
 //!    read back, parsed again and applied before anything new is accepted.
 //!
@@ -124,8 +125,10 @@ impl Intake {
                 reason: e.to_string(),
             });
         }
+        let log_id = log::log_id(dir).map_err(io)?;
         let mut applier = Applier {
             dir: dir.to_owned(),
+            log_id,
             store: store.clone(),
             rules,
             clock,
@@ -276,6 +279,8 @@ fn log_thread(
 /// Applies logged requests to the pool.
 struct Applier {
     dir: PathBuf,
+    /// The log's id, under which its applied sequence numbers are stored.
+    log_id: String,
     store: Store,
     rules: RulesCache,
     clock: Arc<dyn Clock>,
@@ -305,7 +310,12 @@ impl Applier {
             dir: dir.clone(),
             source,
         };
-        let applied: HashMap<OrgId, i64> = self.store.intake_applied().await?.into_iter().collect();
+        let applied: HashMap<OrgId, i64> = self
+            .store
+            .intake_applied(&self.log_id)
+            .await?
+            .into_iter()
+            .collect();
         let mut last = applied.values().copied().max().unwrap_or(0).max(0) as u64;
         let segments = log::segments(&self.dir).map_err(io)?;
         let mut replayed = 0u64;
@@ -434,7 +444,7 @@ impl Applier {
             self.clock.now_ms(),
             &self.metrics,
             overlay,
-            Some(seq),
+            Some((&self.log_id, seq)),
         )
         .await;
         if self.overlays.values().map(Overlay::len).sum::<usize>()
@@ -515,7 +525,11 @@ impl Applier {
             }
         }
         loop {
-            match self.store.set_intake_applied(r.org, r.seq as i64).await {
+            match self
+                .store
+                .set_intake_applied(r.org, &self.log_id, r.seq as i64)
+                .await
+            {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "recording a set-aside request failed; retrying");
@@ -566,6 +580,7 @@ mod tests {
             .append(&mut records)
             .unwrap();
         let applier = Applier {
+            log_id: log::log_id(&dir).unwrap(),
             dir,
             rules: RulesCache::new(store.clone()),
             store,
@@ -603,7 +618,7 @@ mod tests {
         assert_eq!(applier.metrics.commit_failures.load(Relaxed), 1);
         assert_eq!(applier.metrics.intake_rejected.load(Relaxed), 0);
         assert_eq!(
-            applier.store.intake_applied().await.unwrap(),
+            applier.store.intake_applied(&applier.log_id).await.unwrap(),
             vec![(org, 3)]
         );
     }
@@ -617,7 +632,7 @@ mod tests {
         assert_eq!(applier.store.count_events(org).await.unwrap(), 4);
         assert_eq!(applier.metrics.intake_rejected.load(Relaxed), 1);
         assert_eq!(
-            applier.store.intake_applied().await.unwrap(),
+            applier.store.intake_applied(&applier.log_id).await.unwrap(),
             vec![(org, 3)]
         );
         let kept = applier.dir.join("rejected").join(format!("{:020}.log", 1));

@@ -350,7 +350,7 @@ pub(crate) async fn commit_logged(
     now: i64,
     metrics: &Metrics,
     overlay: &mut Overlay,
-    intake_seq: Option<i64>,
+    intake_seq: Option<(&str, i64)>,
 ) -> Result<Vec<TouchResult>, StoreError> {
     use std::sync::atomic::Ordering::Relaxed;
     let rules = match rules {
@@ -374,7 +374,7 @@ pub(crate) async fn commit_logged(
         overlay.load_in(store, &mut tx, org, &touches).await?;
         lap(WritePhase::Lookup);
         let (mut write, results) = plan(rules, overlay, touches);
-        write.intake_seq = intake_seq;
+        write.intake_seq = intake_seq.map(|(log, seq)| (log.to_owned(), seq));
         let counts = (write.contacts.len(), write.merges.len(), write.events.len());
         lap(WritePhase::Plan);
         let out = store.write_ingest_in(&mut tx, org, &mut write, now).await?;

@@ -147,9 +147,9 @@ pub struct IngestWrite {
     pub tags: Vec<(ContactId, i64)>,
     pub accounts: Vec<AccountLink>,
     pub events: Vec<NewEvent>,
-    /// The intake log's sequence number of the last request this write applies, recorded in the
-    /// same transaction (see [`Store::intake_applied`]).
-    pub intake_seq: Option<i64>,
+    /// The intake log (its id) and sequence number of the last request this write applies,
+    /// recorded in the same transaction (see [`Store::intake_applied`]).
+    pub intake_seq: Option<(String, i64)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -334,8 +334,8 @@ impl Store {
         if !w.identities.is_empty() || !w.merges.is_empty() {
             outcome.holdings_epoch = self.holdings_changed(tx, org).await?;
         }
-        if let Some(seq) = w.intake_seq {
-            set_intake_applied(tx, org, seq).await?;
+        if let Some((log, seq)) = &w.intake_seq {
+            set_intake_applied(tx, org, log, *seq).await?;
         }
         self.wrote_rows(
             (w.contacts.len() + w.identities.len() + w.updates.len()) as u64
@@ -344,21 +344,23 @@ impl Store {
         Ok(outcome)
     }
 
-    /// The intake log's sequence number up to which each organisation's requests are applied.
-    pub async fn intake_applied(&self) -> Result<Vec<(OrgId, i64)>> {
+    /// The sequence number up to which each organisation's requests in intake log `log` are
+    /// applied.
+    pub async fn intake_applied(&self, log: &str) -> Result<Vec<(OrgId, i64)>> {
         let rows: Vec<(i64, i64)> = with_pool!(self, c => sqlx::query_as(
-            "SELECT org_id, seq FROM intake_applied ORDER BY org_id",
+            "SELECT org_id, seq FROM intake_applied WHERE log_id = $1 ORDER BY org_id",
         )
+        .bind(log)
         .fetch_all(c)
         .await?);
         Ok(rows.into_iter().map(|(o, s)| (OrgId(o), s)).collect())
     }
 
-    /// Records that the intake log's requests of `org` up to `seq` are dealt with, for one that
-    /// was set aside instead of applied.
-    pub async fn set_intake_applied(&self, org: OrgId, seq: i64) -> Result<()> {
+    /// Records that the requests of `org` in intake log `log` up to `seq` are dealt with, for one
+    /// that was set aside instead of applied.
+    pub async fn set_intake_applied(&self, org: OrgId, log: &str, seq: i64) -> Result<()> {
         let mut tx = self.begin().await?;
-        set_intake_applied(&mut tx, org, seq).await?;
+        set_intake_applied(&mut tx, org, log, seq).await?;
         tx.commit().await
     }
 
@@ -373,13 +375,14 @@ impl Store {
     }
 }
 
-async fn set_intake_applied(tx: &mut Tx, org: OrgId, seq: i64) -> Result<()> {
+async fn set_intake_applied(tx: &mut Tx, org: OrgId, log: &str, seq: i64) -> Result<()> {
     with_tx!(tx, c => {
         sqlx::query(
-            "INSERT INTO intake_applied (org_id, seq) VALUES ($1, $2) \
-             ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq",
+            "INSERT INTO intake_applied (org_id, log_id, seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_id, log_id) DO UPDATE SET seq = excluded.seq",
         )
         .bind(org.0)
+        .bind(log)
         .bind(seq)
         .execute(&mut *c)
         .await?;

@@ -62,7 +62,10 @@ async fn a_logged_request_is_answered_then_applied_and_a_refused_one_logs_nothin
     assert_eq!(metric(&m, "hatchery_intake_logged_total"), 3.0);
     assert_eq!(metric(&m, "hatchery_intake_backlog_messages"), 0.0);
     assert_eq!(
-        app.store.intake_applied().await.unwrap(),
+        app.store
+            .intake_applied(&hatchery_engine::intake::log::log_id(&dir).unwrap())
+            .await
+            .unwrap(),
         vec![(app.org, 1)],
         "the applied request's number is stored with it"
     );
@@ -131,8 +134,18 @@ async fn requests_logged_before_a_stop_are_applied_once_at_the_next_start() {
         .unwrap()
         .write_all(&[200, 0, 0, 0, 1, 2, 3])
         .unwrap();
-    // Request 1's events are not in the database, so applying it again would show.
-    store.set_intake_applied(org, 1).await.unwrap();
+    // Request 1's events are not in the database, so applying it again would show. Another log
+    // (another server on the same database) has applied up to 9 of its own: that says nothing
+    // about this one.
+    std::fs::write(dir.join("ID"), "0123456789abcdef").unwrap();
+    store
+        .set_intake_applied(org, "0123456789abcdef", 1)
+        .await
+        .unwrap();
+    store
+        .set_intake_applied(org, "another-log", 9)
+        .await
+        .unwrap();
 
     let metrics = Arc::new(Metrics::default());
     let clock = Arc::new(ManualClock::new(START));
@@ -144,7 +157,10 @@ async fn requests_logged_before_a_stop_are_applied_once_at_the_next_start() {
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(load(&metrics.intake_replayed), 7);
     assert_eq!(load(&metrics.intake_rejected), 1);
-    assert_eq!(store.intake_applied().await.unwrap(), vec![(org, 4)]);
+    assert_eq!(
+        store.intake_applied("0123456789abcdef").await.unwrap(),
+        vec![(org, 4)]
+    );
 
     // The request that cannot be applied is kept, with why.
     let kept = dir.join("rejected").join(format!("{:020}.log", 3));
@@ -171,7 +187,14 @@ async fn requests_logged_before_a_stop_are_applied_once_at_the_next_start() {
         .unwrap();
     ingestor.flush().await;
     assert_eq!(store.count_events(org).await.unwrap(), 3 + 4 + 2);
-    assert_eq!(store.intake_applied().await.unwrap(), vec![(org, 5)]);
+    assert_eq!(
+        store.intake_applied("0123456789abcdef").await.unwrap(),
+        vec![(org, 5)]
+    );
+    assert_eq!(
+        store.intake_applied("another-log").await.unwrap(),
+        vec![(org, 9)]
+    );
 
     // A second process on the same log is refused while this one has it open.
     let second = Ingestor::start_with_intake(store.clone(), clock, metrics, &dir).await;

@@ -162,6 +162,24 @@ pub fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
+/// The log's id, kept in `dir/ID`; made up (16 hex digits) when the log is new.
+pub fn log_id(dir: &Path) -> io::Result<String> {
+    let path = dir.join("ID");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(dir)?;
+    let id = format!("{:016x}", rand::random::<u64>());
+    let mut f = File::create(&path)?;
+    f.write_all(id.as_bytes())?;
+    f.sync_all()?;
+    sync_dir(dir)?;
+    Ok(id)
+}
+
 /// The records with these sequence numbers, from whichever segments hold them.
 pub fn read_records(dir: &Path, seqs: &[u64]) -> io::Result<Vec<LogRecord>> {
     let wanted: std::collections::HashSet<u64> = seqs.iter().copied().collect();

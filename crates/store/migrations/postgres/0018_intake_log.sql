@@ -1,8 +1,11 @@
--- The intake log (hatchery_engine::intake): per organisation, the sequence number of the last
--- logged tracking request applied to the pool. It is written in the same transaction as the
+-- The intake log (hatchery_engine::intake): per organisation and log, the sequence number of the
+-- last logged tracking request applied to the pool. It is written in the same transaction as the
 -- request's contacts and events, so after a restart the log is replayed from exactly there and no
--- request is applied twice (messages without a messageId would otherwise be stored twice).
+-- request is applied twice (messages without a messageId would otherwise be stored twice). Each
+-- log has an id of its own (several servers on one PostgreSQL database each keep their own log).
 CREATE TABLE intake_applied (
-    org_id BIGINT PRIMARY KEY,
-    seq BIGINT NOT NULL
+    org_id BIGINT NOT NULL,
+    log_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (org_id, log_id)
 );
