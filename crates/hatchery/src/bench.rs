@@ -150,10 +150,11 @@ struct IngestArgs {
     /// long the evaluator then needs to catch up.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     burst: u64,
-    /// Run the server with the intake log (`HATCHERY_INTAKE_LOG=true`): requests are answered
-    /// once logged and applied behind. The rate is still measured until everything is applied.
+    /// Run the server with the intake log on or off (`HATCHERY_INTAKE_LOG`; default: the
+    /// server's default, on for SQLite). With it, requests are answered once logged and applied
+    /// behind; the rate is measured until everything is applied either way.
     #[arg(long)]
-    intake_log: bool,
+    intake_log: Option<bool>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
@@ -746,12 +747,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         send_all(&bodies, &url, &key, a.gzip, a.clients, interval).await?;
     // With the intake log, the last `200` comes before the last messages are in the pool: the
     // rate counts until they are.
-    let wall = acknowledged
-        + if a.intake_log {
-            server.applied().await?
-        } else {
-            Duration::ZERO
-        };
+    let wall = acknowledged + server.applied().await?;
     // With segments or scoring, the evaluator works behind ingest: how long until it caught up.
     let caught_up = if evaluating {
         Some(catch_up(&store, org).await?)
@@ -796,7 +792,7 @@ async fn ingest(cfg: &Config, db: &FreshDb, a: &IngestArgs) -> Result<()> {
         ms(percentile(&latencies, 0.50)),
         ms(percentile(&latencies, 0.99))
     );
-    if a.intake_log {
+    if prometheus_value(&metrics, "hatchery_intake_logged_total").unwrap_or(0.0) > 0.0 {
         println!(
             "  intake log: the last request was answered after {:.2} s ({} events/s acknowledged), the last message applied {:.2} s later; {} log syncs",
             acknowledged.as_secs_f64(),
@@ -1193,7 +1189,7 @@ struct ServerProcess {
 
 impl ServerProcess {
     async fn start(database_url: &str) -> Result<ServerProcess> {
-        Self::start_with(database_url, false).await
+        Self::start_with(database_url, None).await
     }
 
     /// Waits until the intake log holds nothing unapplied; returns how long that took.
@@ -1208,19 +1204,25 @@ impl ServerProcess {
         }
     }
 
-    async fn start_with(database_url: &str, intake_log: bool) -> Result<ServerProcess> {
+    /// Starts `hatchery serve`, with the intake log on or off if `intake_log` says so.
+    async fn start_with(database_url: &str, intake_log: Option<bool>) -> Result<ServerProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("cannot find a free local port")?
             .port();
         let addr = format!("127.0.0.1:{port}");
         let data_dir = std::env::temp_dir().join(format!("hatchery-bench-server-{port}"));
-        let child = std::process::Command::new(std::env::current_exe()?)
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command
             .args(["serve", "--listen", &addr])
             .env("HATCHERY_DATABASE_URL", database_url)
             .env("HATCHERY_DATA_DIR", &data_dir)
             .env("HATCHERY_LOG", "warn")
-            .env("HATCHERY_INTAKE_LOG", intake_log.to_string())
+            .env_remove("HATCHERY_INTAKE_LOG");
+        if let Some(on) = intake_log {
+            command.env("HATCHERY_INTAKE_LOG", on.to_string());
+        }
+        let child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .spawn()

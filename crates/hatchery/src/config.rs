@@ -150,9 +150,13 @@ impl Config {
         if !(1..=max).contains(&evaluator_workers) {
             bail!("evaluator_workers must be between 1 and {max}");
         }
+        // On by default for the embedded SQLite, where it lets the pool be written in large
+        // transactions (docs/ingestion.md); PostgreSQL takes group commits well without it.
         let intake_log = match env("HATCHERY_INTAKE_LOG")? {
             Some(v) => parse_bool("HATCHERY_INTAKE_LOG", &v)?,
-            None => file.intake_log.unwrap_or(false),
+            None => file
+                .intake_log
+                .unwrap_or(database_url.starts_with("sqlite:")),
         };
         Ok(Config {
             intake_log,

@@ -72,6 +72,12 @@ pub async fn run(mut cfg: Config, args: ServeArgs) -> Result<()> {
             .next_back()
             .unwrap_or_default()
     );
+    if cfg.intake_log {
+        println!(
+            "Tracking requests are answered once written to the intake log in {} (HATCHERY_INTAKE_LOG=false turns it off).",
+            cfg.intake_dir().display()
+        );
+    }
     println!("Console: http://{addr}/ (the first visit creates the first administrator)");
     println!("Next: `hatchery admin source create --name Website --kind website` for a write key.");
     // The connection's address feeds sign-in throttling (per email and client address).
