@@ -1,5 +1,5 @@
 //! A tracking request body, as `POST /v1/batch` (and, for some inputs, `POST /v1/<type>`) reads it in
-//! `crates/web/src/tracking.rs`: JSON, the `batch` array and its `sentAt`, then every message through
+//! `crates/engine/src/tracking.rs`: JSON, the `batch` array and its `sentAt`, then every message through
 //! `parse_message`. Whatever the bytes, parsing must not panic, and an accepted message must carry
 //! at least one identifier, with every email and mobile identifier normalised.
 

@@ -28,6 +28,16 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// Every kind, in a fixed order (the intake log stores a kind as its position here).
+    pub const ALL: [MessageKind; 6] = [
+        MessageKind::Identify,
+        MessageKind::Track,
+        MessageKind::Page,
+        MessageKind::Screen,
+        MessageKind::Group,
+        MessageKind::Alias,
+    ];
+
     pub fn parse(s: &str) -> Option<MessageKind> {
         Some(match s {
             "identify" => MessageKind::Identify,

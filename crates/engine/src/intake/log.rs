@@ -36,14 +36,7 @@ pub struct LogRecord {
     pub body: Vec<u8>,
 }
 
-const KINDS: [MessageKind; 6] = [
-    MessageKind::Identify,
-    MessageKind::Track,
-    MessageKind::Page,
-    MessageKind::Screen,
-    MessageKind::Group,
-    MessageKind::Alias,
-];
+const KINDS: [MessageKind; 6] = MessageKind::ALL;
 
 fn kind_code(kind: Option<MessageKind>) -> u8 {
     kind.map_or(0, |k| {
