@@ -486,3 +486,39 @@ async fn workers_side_by_side_leave_every_segment_as_a_fresh_materialisation_fin
         );
     }
 }
+
+/// An evaluation write takes the organisation's row first, as a group commit does, so the two take
+/// turns instead of locking contacts' job rows in opposite orders (on PostgreSQL that deadlocked
+/// and aborted one of them). While a group commit holds the row, the evaluation write waits.
+#[tokio::test]
+async fn an_evaluation_write_waits_while_a_group_commit_holds_the_organisation() {
+    let app = spawn_app().await;
+    let store = app.store.clone();
+    let mut group_commit = store.begin().await.unwrap();
+    store
+        .lock_holdings(&mut group_commit, app.org)
+        .await
+        .unwrap();
+    let (evaluator, org) = (store.clone(), app.org);
+    let evaluation = tokio::spawn(async move {
+        evaluator
+            .apply_evaluations(
+                org,
+                &Default::default(),
+                &hatchery_store::segments::membership::Evaluations::default(),
+                START,
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !evaluation.is_finished(),
+        "the evaluation write must wait for the organisation's row"
+    );
+    group_commit.commit().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), evaluation)
+        .await
+        .expect("the evaluation write goes on once the row is free")
+        .unwrap()
+        .unwrap();
+}
