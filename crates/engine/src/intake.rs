@@ -156,7 +156,17 @@ impl Intake {
             .name("intake-log".into())
             .spawn(move || log_thread(writer, log_rx, apply_tx, thread_inner, thread_metrics))
             .map_err(io)?;
-        tokio::spawn(applier.run(apply_rx, inner.clone()));
+        let applying = tokio::spawn(applier.run(apply_rx, inner.clone()));
+        tokio::spawn(async move {
+            // Without its applier the log would fill and every sender wait for good. Stopping
+            // loses nothing: the next start applies what the log holds.
+            if let Err(e) = applying.await {
+                if e.is_panic() {
+                    tracing::error!("the intake log's applier failed; stopping, so that a restart applies the log");
+                    std::process::exit(70);
+                }
+            }
+        });
         Ok(Intake { inner, metrics })
     }
 

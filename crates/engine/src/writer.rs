@@ -177,6 +177,8 @@ impl Ingestor {
     }
 
     /// Stores the touches and returns once they are durable. Either all are stored or none.
+    /// With the intake log on, tracking requests acknowledged earlier are applied first, so that
+    /// an edit made after them (through the API) is not overwritten by them.
     pub async fn submit(
         &self,
         org: OrgId,
@@ -186,6 +188,7 @@ impl Ingestor {
         if touches.is_empty() {
             return Ok(Vec::new());
         }
+        self.flush().await;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job {

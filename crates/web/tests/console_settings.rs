@@ -229,6 +229,7 @@ async fn a_created_write_key_tracks_and_stops_when_the_source_is_disabled() {
         }
     };
     assert_eq!(track(key.clone()).await, 200);
+    app.state.ingestor.flush().await;
     assert_eq!(app.count("events").await, 1);
     let used = app
         .store
