@@ -204,9 +204,17 @@ impl Store {
             }
         };
         enqueue_jobs_in(&mut tx, org, JobKind::MaterialiseSegment, &[id], now).await?;
+        // Read inside the transaction: the segment as created (`pending`), whatever a worker does
+        // with it the moment it is committed.
+        let sql = format!("{SEGMENT_SELECT} AND id = $2");
+        let row: SegmentRow = with_tx!(&mut tx, c => sqlx::query_as(&sql)
+            .bind(org.0)
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?);
         tx.commit().await?;
         self.jobs_enqueued();
-        self.get_segment(org, SegmentId(id)).await
+        segment_from(row)
     }
 
     pub async fn get_segment(&self, org: OrgId, id: SegmentId) -> Result<Segment> {
