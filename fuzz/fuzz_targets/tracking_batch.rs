@@ -15,14 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 const RECEIVED_AT: i64 = 1_795_000_000_000;
-const KINDS: [MessageKind; 6] = [
-    MessageKind::Identify,
-    MessageKind::Track,
-    MessageKind::Page,
-    MessageKind::Screen,
-    MessageKind::Group,
-    MessageKind::Alias,
-];
+const KINDS: [MessageKind; 6] = MessageKind::ALL;
 
 fuzz_target!(|body: &[u8]| {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {

@@ -42,7 +42,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::Overlay;
 use crate::touch::{SourceRef, Touch};
 use crate::tracking::touches_of_body;
-use crate::writer::{commit_logged, IngestError, RulesCache};
+use crate::writer::{by_org, commit_logged, take_waiting, IngestError, RulesCache};
 use log::{LogRecord, LogWriter};
 
 /// Most messages the applier writes in one transaction.
@@ -386,17 +386,12 @@ impl Applier {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>, inner: Arc<Inner>) {
         while let Some(first) = rx.recv().await {
-            let mut n = first.touches.len();
-            let mut group = vec![first];
-            while n < MAX_APPLY_TOUCHES {
-                match rx.try_recv() {
-                    Ok(p) => {
-                        n += p.touches.len();
-                        group.push(p);
-                    }
-                    Err(_) => break,
-                }
-            }
+            let (group, n) = take_waiting(
+                first,
+                MAX_APPLY_TOUCHES,
+                |p| p.touches.len(),
+                || rx.try_recv().ok(),
+            );
             let last = group.last().map_or(0, |p| p.seq);
             let kib: usize = group.iter().map(|p| p.kib as usize).sum();
             self.apply(group).await;
@@ -411,14 +406,7 @@ impl Applier {
     /// is done again request by request (see [`Applier::recover`]); this returns only once every
     /// request is applied or set aside.
     async fn apply(&mut self, group: Vec<Pending>) {
-        let mut by_org: Vec<(OrgId, Vec<Pending>)> = Vec::new();
-        for p in group {
-            match by_org.iter_mut().find(|(o, _)| *o == p.org) {
-                Some((_, v)) => v.push(p),
-                None => by_org.push((p.org, vec![p])),
-            }
-        }
-        for (org, pending) in by_org {
+        for (org, pending) in by_org(group, |p| p.org) {
             let seqs: Vec<u64> = pending.iter().map(|p| p.seq).collect();
             let last = seqs.last().copied().unwrap_or(0) as i64;
             let touches: Vec<Touch> = pending.into_iter().flat_map(|p| p.touches).collect();

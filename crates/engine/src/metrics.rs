@@ -261,11 +261,23 @@ impl Metrics {
     /// The Prometheus exposition text.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
+        let metric = |out: &mut String, kind: &str, name: &str, help: &str, v: f64| {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        };
+        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
+            metric(out, "counter", name, help, v.load(Ordering::Relaxed) as f64);
+        };
+        // Time kept in microseconds, shown in seconds.
+        let seconds = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
+            metric(
+                out,
+                "counter",
+                name,
+                help,
+                v.load(Ordering::Relaxed) as f64 / 1e6,
             );
         };
         counter(
@@ -322,10 +334,11 @@ impl Metrics {
             "Tracking requests that waited because the request bodies in progress filled the admission budget.",
             &self.tracking_admission_waits,
         );
-        let _ = writeln!(
-            out,
-            "# HELP hatchery_tracking_admission_wait_seconds_total Time tracking requests waited for admission.\n# TYPE hatchery_tracking_admission_wait_seconds_total counter\nhatchery_tracking_admission_wait_seconds_total {}",
-            self.tracking_admission_wait_micros.load(Ordering::Relaxed) as f64 / 1e6
+        seconds(
+            &mut out,
+            "hatchery_tracking_admission_wait_seconds_total",
+            "Time tracking requests waited for admission.",
+            &self.tracking_admission_wait_micros,
         );
         counter(
             &mut out,
@@ -357,10 +370,12 @@ impl Metrics {
             "Tracking messages acknowledged once written to the intake log.",
             &self.intake_logged,
         );
-        let _ = writeln!(
-            out,
-            "# HELP hatchery_intake_backlog_messages Tracking messages in the intake log not yet applied to the pool.\n# TYPE hatchery_intake_backlog_messages gauge\nhatchery_intake_backlog_messages {}",
-            self.intake_backlog.load(Ordering::Relaxed)
+        metric(
+            &mut out,
+            "gauge",
+            "hatchery_intake_backlog_messages",
+            "Tracking messages in the intake log not yet applied to the pool.",
+            self.intake_backlog.load(Ordering::Relaxed) as f64,
         );
         counter(
             &mut out,
@@ -368,10 +383,11 @@ impl Metrics {
             "Writes of the intake log made durable (one per group of requests).",
             &self.intake_syncs,
         );
-        let _ = writeln!(
-            out,
-            "# HELP hatchery_intake_sync_seconds_total Time spent writing and syncing the intake log.\n# TYPE hatchery_intake_sync_seconds_total counter\nhatchery_intake_sync_seconds_total {}",
-            self.intake_sync_micros.load(Ordering::Relaxed) as f64 / 1e6
+        seconds(
+            &mut out,
+            "hatchery_intake_sync_seconds_total",
+            "Time spent writing and syncing the intake log.",
+            &self.intake_sync_micros,
         );
         counter(
             &mut out,

@@ -204,25 +204,13 @@ impl Ingestor {
     async fn run(self, mut rx: mpsc::Receiver<Job>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) {
         let mut overlays: HashMap<OrgId, Overlay> = HashMap::new();
         while let Some(first) = rx.recv().await {
-            let mut n = first.touches.len();
-            let mut jobs = vec![first];
-            while n < MAX_GROUP_TOUCHES {
-                match rx.try_recv() {
-                    Ok(j) => {
-                        n += j.touches.len();
-                        jobs.push(j);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let mut by_org: Vec<(OrgId, Vec<Job>)> = Vec::new();
-            for j in jobs {
-                match by_org.iter_mut().find(|(o, _)| *o == j.org) {
-                    Some((_, v)) => v.push(j),
-                    None => by_org.push((j.org, vec![j])),
-                }
-            }
-            for (org, jobs) in by_org {
+            let (jobs, _) = take_waiting(
+                first,
+                MAX_GROUP_TOUCHES,
+                |j| j.touches.len(),
+                || rx.try_recv().ok(),
+            );
+            for (org, jobs) in by_org(jobs, |j| j.org) {
                 let overlay = overlays.entry(org).or_default();
                 self.commit_group(org, jobs, overlay, clock.as_ref(), &metrics)
                     .await;
@@ -415,4 +403,40 @@ pub(crate) async fn commit_logged(
             Err(e)
         }
     }
+}
+
+/// `first` and whatever else is waiting (`next`), until the items' sizes reach `limit`; and the
+/// sum of their sizes.
+pub(crate) fn take_waiting<T>(
+    first: T,
+    limit: usize,
+    size: impl Fn(&T) -> usize,
+    mut next: impl FnMut() -> Option<T>,
+) -> (Vec<T>, usize) {
+    let mut n = size(&first);
+    let mut items = vec![first];
+    while n < limit {
+        match next() {
+            Some(item) => {
+                n += size(&item);
+                items.push(item);
+            }
+            None => break,
+        }
+    }
+    (items, n)
+}
+
+/// The items by organisation, organisations in order of first appearance, each one's items in
+/// their order.
+pub(crate) fn by_org<T>(items: Vec<T>, org: impl Fn(&T) -> OrgId) -> Vec<(OrgId, Vec<T>)> {
+    let mut out: Vec<(OrgId, Vec<T>)> = Vec::new();
+    for item in items {
+        let o = org(&item);
+        match out.iter_mut().find(|(x, _)| *x == o) {
+            Some((_, v)) => v.push(item),
+            None => out.push((o, vec![item])),
+        }
+    }
+    out
 }

@@ -176,9 +176,10 @@ pub fn log_id(dir: &Path) -> io::Result<String> {
 /// The records with these sequence numbers, from whichever segments hold them.
 pub fn read_records(dir: &Path, seqs: &[u64]) -> io::Result<Vec<LogRecord>> {
     let wanted: std::collections::HashSet<u64> = seqs.iter().copied().collect();
+    let last = seqs.iter().copied().max().unwrap_or(0);
     let mut out = Vec::with_capacity(seqs.len());
     for (first, path) in segments(dir)? {
-        if first > seqs.iter().copied().max().unwrap_or(0) {
+        if first > last {
             break;
         }
         out.extend(
