@@ -1,12 +1,15 @@
 //! A tracking request body, as `POST /v1/batch` (and, for some inputs, `POST /v1/<type>`) reads it in
-//! `crates/engine/src/tracking.rs`: JSON, the `batch` array and its `sentAt`, then every message through
-//! `parse_message`. Whatever the bytes, parsing must not panic, and an accepted message must carry
-//! at least one identifier, with every email and mobile identifier normalised.
+//! `crates/engine/src/tracking.rs`: `Shallow::batch` (or `Shallow::message`), the `batch` array and
+//! its `sentAt`, then every message through `parse_message`. Whatever the bytes, parsing must not
+//! panic; the shallow reader must accept exactly the bodies a full JSON parser accepts; an accepted
+//! message must carry at least one identifier, with every email and mobile identifier normalised,
+//! and its stored `properties` and `context` must be JSON objects.
 
 #![no_main]
 
 use hatchery_domain::message::{
-    parse_message, Envelope, MessageKind, TrackedEvent, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES,
+    parse_message, Envelope, MessageKind, Shallow, TrackedEvent, MAX_BATCH_MESSAGES,
+    MAX_MESSAGE_BYTES,
 };
 use hatchery_domain::normalize::{Email, Mobile};
 use hatchery_domain::IdentityKind;
@@ -18,31 +21,39 @@ const RECEIVED_AT: i64 = 1_795_000_000_000;
 const KINDS: [MessageKind; 6] = MessageKind::ALL;
 
 fuzz_target!(|body: &[u8]| {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+    let full = serde_json::from_slice::<Value>(body);
+    let (message, batch) = (Shallow::message(body), Shallow::batch(body));
+    assert_eq!(full.is_ok(), message.is_ok(), "the shallow reader disagrees on {body:?}");
+    assert_eq!(full.is_ok(), batch.is_ok(), "the shallow reader disagrees on {body:?}");
+    let (Ok(v), Ok(message), Ok(batch)) = (full, message, batch) else {
         return;
     };
     // The single-message endpoints take the body as one message of the endpoint's type; which
     // endpoint is picked from the body's length so seeds stay plain JSON.
     if body.len() <= MAX_MESSAGE_BYTES {
         if let Some(kind) = KINDS.get(body.len() % 7) {
-            parse_one(&v, Some(*kind), None, "message");
+            parse_one(&message, Some(*kind), None, "message");
         }
     }
-    let Some(list) = v.get("batch").and_then(Value::as_array) else {
+    let Shallow::Object(top) = batch else {
         return;
     };
+    let Some(list) = top.messages("batch") else {
+        return;
+    };
+    assert_eq!(Some(list.len()), v.get("batch").and_then(Value::as_array).map(Vec::len));
     if list.len() > MAX_BATCH_MESSAGES {
         return;
     }
-    let sent_at = match v.get("sentAt").and_then(Value::as_str) {
-        Some(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+    let sent_at = match top.value("sentAt") {
+        Some(Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(&s) {
             Ok(t) => Some(t.timestamp_millis()),
             Err(_) => return,
         },
-        None => None,
+        _ => None,
     };
     for (i, m) in list.iter().enumerate() {
-        if serde_json::to_vec(m).map_or(0, |b| b.len()) > MAX_MESSAGE_BYTES {
+        if m.compact_len() > MAX_MESSAGE_BYTES {
             return;
         }
         if parse_one(m, None, sent_at, &format!("batch[{i}]")).is_none() {
@@ -52,7 +63,7 @@ fuzz_target!(|body: &[u8]| {
 });
 
 fn parse_one(
-    m: &Value,
+    m: &Shallow<'_>,
     kind: Option<MessageKind>,
     batch_sent_at: Option<i64>,
     field: &str,
@@ -84,6 +95,11 @@ fn parse_one(
 }
 
 fn check_event(e: &TrackedEvent, endpoint: Option<MessageKind>) {
+    for stored in [&e.properties, &e.context] {
+        let v: Value = serde_json::from_str(stored).expect("stored text is JSON");
+        assert!(v.is_object(), "stored text is an object: {stored}");
+        assert!(!has_nul(&v), "U+0000 is replaced: {stored}");
+    }
     if let Some(kind) = endpoint {
         assert_eq!(e.kind, kind, "the endpoint's type is the message's type");
     }
@@ -144,8 +160,18 @@ fn check_event(e: &TrackedEvent, endpoint: Option<MessageKind>) {
         _ => assert!(e.group.is_none()),
     }
     assert_eq!(e.received_at, RECEIVED_AT);
+    let context: Value = serde_json::from_str(&e.context).expect("stored text is JSON");
     assert!(
-        !e.context.contains_key("traits"),
+        context.get("traits").is_none(),
         "context.traits is moved into the traits"
     );
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }

@@ -9,6 +9,11 @@ use serde_json::{Map, Value};
 use crate::identity::{Identifier, IdentityKind};
 use crate::normalize::{Email, Mobile};
 
+pub mod json;
+
+use json::Fields;
+pub use json::Shallow;
+
 /// The spec's limit for one message.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
 /// The spec's limit for one batch request.
@@ -104,8 +109,10 @@ pub struct TrackedEvent {
     pub identifiers: Vec<Identifier>,
     /// Profile traits to set on the contact (identify traits and `context.traits`).
     pub traits: Map<String, Value>,
-    pub properties: Map<String, Value>,
-    pub context: Map<String, Value>,
+    /// `properties` as compact JSON object text, as stored.
+    pub properties: String,
+    /// `context` without its `traits`, as compact JSON object text, as stored.
+    pub context: String,
     pub group: Option<GroupRef>,
     /// When it happened, in ms since the epoch, corrected for the sender's clock skew.
     pub occurred_at: i64,
@@ -148,15 +155,27 @@ fn id_string(v: Option<&Value>, field: &str) -> Result<Option<String>, MessageEr
     }
 }
 
-fn object(v: Option<&Value>, field: &str) -> Result<Map<String, Value>, MessageError> {
+fn object(v: Option<Value>, field: &str) -> Result<Map<String, Value>, MessageError> {
     match v {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(m)) => {
-            let mut m = m.clone();
+        Some(Value::Object(mut m)) => {
             replace_nul_in_map(&mut m);
             Ok(m)
         }
         Some(_) => Err(err(field, "must be a JSON object")),
+    }
+}
+
+/// An opened member that must be an object when present (`properties`, `context`).
+fn opened<'m, 'a>(
+    m: &'m Fields<'a>,
+    key: &str,
+    field: &str,
+) -> Result<Option<&'m Fields<'a>>, MessageError> {
+    match m.opened(key) {
+        None | Some(Shallow::Null) => Ok(None),
+        Some(Shallow::Object(f)) => Ok(Some(f)),
+        Some(Shallow::Other) => Err(err(field, "must be a JSON object")),
     }
 }
 
@@ -183,7 +202,11 @@ fn replace_nul(v: &mut Value) {
 }
 
 fn text(m: &Map<String, Value>, key: &str) -> Option<String> {
-    match m.get(key)? {
+    scalar_text(m.get(key)?)
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
         Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -198,21 +221,22 @@ pub struct Envelope {
     pub batch_sent_at: Option<i64>,
 }
 
-/// Checks one message and reduces it to a [`TrackedEvent`]. `field` names it in errors (`batch[3]`).
-/// `default_kind` is the endpoint's type (`/v1/track` implies track); a batch passes `None`.
+/// Checks one message, read by [`Shallow::message`] (or as one of a [`Shallow::batch`]), and
+/// reduces it to a [`TrackedEvent`]. `field` names it in errors (`batch[3]`). `default_kind` is
+/// the endpoint's type (`/v1/track` implies track); a batch passes `None`.
 pub fn parse_message(
-    raw: &Value,
+    raw: &Shallow<'_>,
     default_kind: Option<MessageKind>,
     envelope: Envelope,
     field: &str,
     new_message_id: &mut dyn FnMut() -> String,
 ) -> Result<TrackedEvent, MessageError> {
-    let m = raw
-        .as_object()
-        .ok_or_else(|| err(field, "must be a JSON object"))?;
+    let Shallow::Object(m) = raw else {
+        return Err(err(field, "must be a JSON object"));
+    };
     let f = |name: &str| format!("{field}.{name}");
 
-    let kind = match m.get("type") {
+    let kind = match m.value("type").as_ref() {
         Some(Value::String(t)) => MessageKind::parse(t).ok_or_else(|| {
             err(
                 f("type"),
@@ -237,37 +261,45 @@ pub fn parse_message(
         }
     }
 
-    let user_id = id_string(m.get("userId").or_else(|| m.get("user_id")), &f("userId"))?;
+    let value = |key: &str| m.value(key);
+    let user_id = id_string(
+        value("userId").or_else(|| value("user_id")).as_ref(),
+        &f("userId"),
+    )?;
     let anonymous_id = id_string(
-        m.get("anonymousId").or_else(|| m.get("anonymous_id")),
+        value("anonymousId")
+            .or_else(|| value("anonymous_id"))
+            .as_ref(),
         &f("anonymousId"),
     )?;
-    let message_id = match id_string(m.get("messageId"), &f("messageId"))? {
+    let message_id = match id_string(value("messageId").as_ref(), &f("messageId"))? {
         Some(id) => id,
         None => new_message_id(),
     };
 
-    let mut context = object(m.get("context"), &f("context"))?;
-    let mut traits = object(context.get("traits"), &f("context.traits"))?;
-    let mut properties = object(m.get("properties"), &f("properties"))?;
+    let context = opened(m, "context", &f("context"))?;
+    let context_value = |key: &str| context.and_then(|c| c.value(key));
+    let mut traits = object(context_value("traits"), &f("context.traits"))?;
+    let properties = opened(m, "properties", &f("properties"))?;
     let mut group = None;
     match kind {
-        MessageKind::Identify => traits.extend(object(m.get("traits"), &f("traits"))?),
+        MessageKind::Identify => traits.extend(object(value("traits"), &f("traits"))?),
         MessageKind::Group => {
-            let group_id = id_string(m.get("groupId"), &f("groupId"))?
+            let group_id = id_string(value("groupId").as_ref(), &f("groupId"))?
                 .ok_or_else(|| err(f("groupId"), "is required for group"))?;
             group = Some(GroupRef {
                 group_id,
-                traits: object(m.get("traits"), &f("traits"))?,
+                traits: object(value("traits"), &f("traits"))?,
             });
         }
         _ => {}
     }
-    context.remove("traits");
 
+    // Members added to the stored properties (where they do not name their own).
+    let mut added: Vec<(&str, Value)> = Vec::new();
     let name = match kind {
         MessageKind::Track => {
-            let e = match m.get("event") {
+            let e = match value("event") {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
                 _ => {
                     return Err(err(
@@ -282,18 +314,17 @@ pub fn parse_message(
             Some(e)
         }
         MessageKind::Page | MessageKind::Screen => {
-            let n = id_string(m.get("name"), &f("name"))?;
-            if let Some(n) = &n {
-                properties
-                    .entry("name")
-                    .or_insert_with(|| Value::String(n.clone()));
+            let n = id_string(value("name").as_ref(), &f("name"))?;
+            let own = |key: &str| properties.is_some_and(|p| p.contains(key));
+            if let Some(n) = n.as_ref().filter(|_| !own("name")) {
+                added.push(("name", Value::String(n.clone())));
             }
             // The spec's top-level `category` (Segment's libraries send it beside `name`) is kept
             // where analytics.js puts it, so it is not lost.
-            if let Some(c) = text(m, "category") {
-                properties
-                    .entry("category")
-                    .or_insert_with(|| Value::String(c));
+            if let Some(c) = value("category").as_ref().and_then(scalar_text) {
+                if !own("category") {
+                    added.push(("category", Value::String(c)));
+                }
             }
             n
         }
@@ -308,7 +339,7 @@ pub fn parse_message(
         identifiers.push(Identifier::new(IdentityKind::AnonymousId, a.clone()));
     }
     if kind == MessageKind::Alias {
-        let prev = id_string(m.get("previousId"), &f("previousId"))?
+        let prev = id_string(value("previousId").as_ref(), &f("previousId"))?
             .ok_or_else(|| err(f("previousId"), "is required for alias"))?;
         if user_id.is_none() {
             return Err(err(f("userId"), "is required for alias"));
@@ -326,18 +357,18 @@ pub fn parse_message(
     let mut rejected_traits = Vec::new();
     collect_trait_identifiers(
         &mut traits,
-        &context,
+        context_value("externalIds"),
         &mut identifiers,
         &mut rejected_traits,
         &f("context.externalIds"),
     )?;
 
     let received_at = envelope.received_at;
-    let timestamp = parse_time(m.get("timestamp"), &f("timestamp"))?.or(parse_time(
-        m.get("originalTimestamp"),
+    let timestamp = parse_time(value("timestamp").as_ref(), &f("timestamp"))?.or(parse_time(
+        value("originalTimestamp").as_ref(),
         &f("originalTimestamp"),
     )?);
-    let sent_at = parse_time(m.get("sentAt"), &f("sentAt"))?.or(envelope.batch_sent_at);
+    let sent_at = parse_time(value("sentAt").as_ref(), &f("sentAt"))?.or(envelope.batch_sent_at);
     let occurred_at = match (timestamp, sent_at) {
         // Segment's skew correction: the sender's clock is off by (sentAt - receivedAt).
         (Some(ts), Some(sent)) => received_at - (sent - ts),
@@ -345,7 +376,7 @@ pub fn parse_message(
         (None, _) => received_at,
     };
 
-    let campaign = object(context.get("campaign"), &f("context.campaign"))?;
+    let campaign = object(context_value("campaign"), &f("context.campaign"))?;
     let campaign = Campaign {
         source: text(&campaign, "source"),
         medium: text(&campaign, "medium"),
@@ -353,7 +384,16 @@ pub fn parse_message(
         content: text(&campaign, "content"),
         term: text(&campaign, "term"),
     };
-    let channel = text(&context, "channel").or_else(|| text(m, "channel"));
+    let channel = context_value("channel")
+        .as_ref()
+        .and_then(scalar_text)
+        .or_else(|| value("channel").as_ref().and_then(scalar_text));
+    let write = |o: Option<&Fields>, skip: &[&str], added: &[(&str, Value)]| match o {
+        Some(o) => o.write(skip, added),
+        None => Fields::default().write(skip, added),
+    };
+    let properties = write(properties, &[], &added);
+    let context = write(context, &["traits"], &[]);
 
     Ok(TrackedEvent {
         message_id,
@@ -379,7 +419,7 @@ pub fn parse_message(
 /// reported by kind and removed from the traits so the profile never stores a malformed value.
 fn collect_trait_identifiers(
     traits: &mut Map<String, Value>,
-    context: &Map<String, Value>,
+    external_ids: Option<Value>,
     out: &mut Vec<Identifier>,
     rejected: &mut Vec<IdentityKind>,
     ext_field: &str,
@@ -429,7 +469,7 @@ fn collect_trait_identifiers(
     {
         out.push(Identifier::wechat_openid(&app, &open));
     }
-    if let Some(ext) = context.get("externalIds") {
+    if let Some(ext) = &external_ids {
         let list = ext
             .as_array()
             .ok_or_else(|| err(ext_field, "must be an array"))?;

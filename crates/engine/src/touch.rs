@@ -129,27 +129,28 @@ impl Touch {
             .clone()
             .or_else(|| e.channel.clone())
             .or_else(|| Some(source.name.clone()));
-        let account = e.group.as_ref().map(|g| AccountRef {
-            external_id: Some(g.group_id.clone()),
+        let account = e.group.map(|g| AccountRef {
+            external_id: Some(g.group_id),
             name: None,
-            traits: g.traits.clone(),
+            traits: g.traits,
         });
+        let cause = format!("message:{}", e.message_id);
         let event = NewEvent {
             contact: hatchery_domain::ContactId(0),
-            message_id: e.message_id.clone(),
+            message_id: e.message_id,
             client_at: e.client_at.unwrap_or(0),
             kind: e.kind.as_str().to_owned(),
-            name: e.name.clone(),
+            name: e.name,
             occurred_at: e.occurred_at,
             sent_at: e.sent_at,
             received_at: e.received_at,
             source_id: Some(source.id.0),
-            channel: e.channel.clone(),
-            utm_source: e.campaign.source.clone(),
-            utm_medium: e.campaign.medium.clone(),
-            utm_campaign: e.campaign.name.clone(),
-            properties: Value::Object(e.properties).to_string(),
-            context: Value::Object(e.context).to_string(),
+            channel: e.channel,
+            utm_source: e.campaign.source,
+            utm_medium: e.campaign.medium,
+            utm_campaign: e.campaign.name,
+            properties: e.properties,
+            context: e.context,
         };
         Touch {
             identifiers: e.identifiers,
@@ -159,7 +160,7 @@ impl Touch {
             account,
             event: Some(event),
             origin: source.id.to_string(),
-            cause: format!("message:{}", e.message_id),
+            cause,
             at: e.occurred_at,
         }
     }

@@ -3,7 +3,8 @@
 //! after a restart, so both read a body the same way.
 
 use hatchery_domain::message::{
-    parse_message, Envelope, MessageKind, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES,
+    parse_message, Envelope, MessageKind, Shallow, TrackedEvent, MAX_BATCH_MESSAGES,
+    MAX_MESSAGE_BYTES,
 };
 use serde_json::Value;
 
@@ -37,37 +38,92 @@ pub struct Request {
     pub rejected_identifiers: u64,
 }
 
-/// [`touches_of`] a raw body.
+/// A request body read, before its source is known: the write key it names (a sender without
+/// HTTP Basic puts it in the body) and its messages, or why they are refused.
+#[derive(Debug)]
+pub struct Body {
+    pub write_key: Option<String>,
+    messages: Result<Vec<TrackedEvent>, RequestError>,
+}
+
+impl Body {
+    /// The touches of the messages, from `source`; an invalid message refuses the whole request.
+    pub fn touches(self, source: &SourceRef) -> Result<Request, RequestError> {
+        let events = self.messages?;
+        let mut out = Request {
+            touches: Vec::with_capacity(events.len()),
+            rejected_identifiers: 0,
+        };
+        for e in events {
+            out.rejected_identifiers += e.rejected_traits.len() as u64;
+            out.touches.push(Touch::from_message(e, source));
+        }
+        Ok(out)
+    }
+}
+
+/// The touches of a raw body (see [`read_body`]).
 pub fn touches_of_body(
     body: &[u8],
     kind: Option<MessageKind>,
     received_at: i64,
     source: &SourceRef,
 ) -> Result<Request, RequestError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| RequestError::Json(e.to_string()))?;
-    touches_of(v, kind, received_at, source)
+    read_body(body, kind, received_at)?.touches(source)
 }
 
-/// The touches of a parsed request body: the message of a single-message endpoint (`kind`), or
-/// the `batch` array of `/v1/batch`. Any invalid message refuses the whole request.
-pub fn touches_of(
-    v: Value,
+/// Reads a request body: the message of a single-message endpoint (`kind`), or the `batch` array
+/// of `/v1/batch`. Only text that is not JSON is an error here; an invalid message is kept in
+/// [`Body`] so that an unknown write key is told before it.
+pub fn read_body(
+    body: &[u8],
     kind: Option<MessageKind>,
     received_at: i64,
-    source: &SourceRef,
-) -> Result<Request, RequestError> {
+) -> Result<Body, RequestError> {
+    let json = |e: serde_json::Error| RequestError::Json(e.to_string());
+    let top = match kind {
+        Some(_) => Shallow::message(body).map_err(json)?,
+        None => Shallow::batch(body).map_err(json)?,
+    };
+    let write_key = match &top {
+        Shallow::Object(f) => match f.value("writeKey") {
+            Some(Value::String(k)) => Some(k),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(Body {
+        write_key,
+        messages: messages_of(&top, kind, received_at),
+    })
+}
+
+/// How many messages a body holds (0 if it cannot be read), without checking them.
+pub fn count_messages(body: &[u8], kind: Option<MessageKind>) -> usize {
+    match kind {
+        Some(_) => usize::from(Shallow::message(body).is_ok()),
+        None => match Shallow::batch(body) {
+            Ok(Shallow::Object(f)) => f.messages("batch").map_or(0, <[_]>::len),
+            _ => 0,
+        },
+    }
+}
+
+fn messages_of(
+    top: &Shallow<'_>,
+    kind: Option<MessageKind>,
+    received_at: i64,
+) -> Result<Vec<TrackedEvent>, RequestError> {
     let (messages, batch_sent_at, prefix) = match kind {
-        Some(_) => (vec![v], None, "message"),
+        Some(_) => (std::slice::from_ref(top), None, "message"),
         None => {
-            let sent = v.get("sentAt").and_then(Value::as_str).map(str::to_owned);
-            let list = match v {
-                Value::Object(mut o) => match o.remove("batch") {
-                    Some(Value::Array(list)) => Some(list),
-                    _ => None,
-                },
+            let fields = match top {
+                Shallow::Object(f) => Some(f),
                 _ => None,
-            }
-            .ok_or_else(|| invalid("batch", "must be an array of messages"))?;
+            };
+            let list = fields
+                .and_then(|f| f.messages("batch"))
+                .ok_or_else(|| invalid("batch", "must be an array of messages"))?;
             if list.len() > MAX_BATCH_MESSAGES {
                 return Err(invalid(
                     "batch",
@@ -77,13 +133,13 @@ pub fn touches_of(
                     ),
                 ));
             }
-            let sent = match sent {
-                Some(s) => Some(
+            let sent = match fields.and_then(|f| f.value("sentAt")) {
+                Some(Value::String(s)) => Some(
                     chrono::DateTime::parse_from_rfc3339(&s)
                         .map_err(|_| invalid("sentAt", "must be an ISO-8601 timestamp"))?
                         .timestamp_millis(),
                 ),
-                None => None,
+                _ => None,
             };
             (list, sent, "batch")
         }
@@ -93,10 +149,7 @@ pub fn touches_of(
         received_at,
         batch_sent_at,
     };
-    let mut out = Request {
-        touches: Vec::with_capacity(messages.len()),
-        rejected_identifiers: 0,
-    };
+    let mut out = Vec::with_capacity(messages.len());
     let mut counter = 0u32;
     for (i, m) in messages.iter().enumerate() {
         let field = if kind.is_some() {
@@ -104,7 +157,7 @@ pub fn touches_of(
         } else {
             format!("{prefix}[{i}]")
         };
-        if kind.is_none() && serialized_len(m) > MAX_MESSAGE_BYTES {
+        if kind.is_none() && m.compact_len() > MAX_MESSAGE_BYTES {
             return Err(RequestError::TooLarge {
                 message: format!("{field} is larger than {MAX_MESSAGE_BYTES} bytes"),
                 field,
@@ -116,26 +169,9 @@ pub fn touches_of(
         };
         let e = parse_message(m, kind, envelope, &field, &mut new_id)
             .map_err(|e| invalid(&e.field, e.message))?;
-        out.rejected_identifiers += e.rejected_traits.len() as u64;
-        out.touches.push(Touch::from_message(e, source));
+        out.push(e);
     }
     Ok(out)
-}
-
-/// The length of `v` as compact JSON, counted without building the text.
-fn serialized_len(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    serde_json::to_writer(&mut c, v).map_or(usize::MAX, |()| c.0)
 }
 
 fn rand_suffix() -> u32 {

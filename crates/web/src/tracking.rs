@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use hatchery_domain::message::{MessageKind, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES};
 use hatchery_engine::intake::log::LogRecord;
-use hatchery_engine::tracking::{touches_of, RequestError};
+use hatchery_engine::tracking::{read_body, RequestError};
 use hatchery_engine::SourceRef;
 use hatchery_store::keys::Source;
 use serde_json::{json, Value};
@@ -165,18 +165,12 @@ async fn ingest(
     // that it never holds a runtime worker that the ingest writer (woken after every statement it
     // executes) or another request is waiting for.
     let logged_body = body.clone();
-    let v: Value = off_runtime(move || serde_json::from_slice(&body))
+    let read = off_runtime(move || read_body(&body, kind, received_at))
         .await?
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not valid JSON: {e}"),
-            )
-        })?;
+        .map_err(request_error)?;
 
     let key = basic_user(headers)
-        .or_else(|| v.get("writeKey").and_then(Value::as_str).map(str::to_owned))
+        .or(read.write_key.clone())
         .ok_or_else(|| unauthorized("send the source's write key as the HTTP Basic user name"))?;
     let source = state
         .write_keys
@@ -188,11 +182,7 @@ async fn ingest(
         id: source.id,
         name: source.name,
     };
-    let parsed = {
-        let source_ref = source_ref.clone();
-        off_runtime(move || touches_of(v, kind, received_at, &source_ref)).await?
-    }
-    .map_err(request_error)?;
+    let parsed = read.touches(&source_ref).map_err(request_error)?;
     state.metrics.identifiers_rejected.fetch_add(
         parsed.rejected_identifiers,
         std::sync::atomic::Ordering::Relaxed,

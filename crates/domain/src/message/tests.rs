@@ -5,9 +5,13 @@ use super::*;
 const NOW: i64 = 1_790_000_000_000;
 
 fn parse(v: Value, kind: Option<MessageKind>) -> Result<TrackedEvent, MessageError> {
+    parse_text(&v.to_string(), kind)
+}
+
+fn parse_text(text: &str, kind: Option<MessageKind>) -> Result<TrackedEvent, MessageError> {
     let mut n = 0;
     parse_message(
-        &v,
+        &Shallow::message(text.as_bytes()).unwrap(),
         kind,
         Envelope {
             received_at: NOW,
@@ -19,6 +23,11 @@ fn parse(v: Value, kind: Option<MessageKind>) -> Result<TrackedEvent, MessageErr
             format!("gen-{n}")
         },
     )
+}
+
+/// The stored properties, read back.
+fn props(e: &TrackedEvent) -> Value {
+    serde_json::from_str(&e.properties).unwrap()
 }
 
 #[test]
@@ -115,7 +124,7 @@ fn missing_message_id_is_generated() {
     .unwrap();
     assert_eq!(e.message_id, "gen-1");
     assert_eq!(e.name.as_deref(), Some("Pricing"));
-    assert_eq!(e.properties["name"], "Pricing");
+    assert_eq!(props(&e)["name"], "Pricing");
 }
 
 #[test]
@@ -125,19 +134,19 @@ fn page_category_is_kept_in_properties_unless_they_name_one() {
         None,
     )
     .unwrap();
-    assert_eq!(e.properties["category"], "Docs");
+    assert_eq!(props(&e)["category"], "Docs");
     let e = parse(
         json!({"type":"screen","anonymousId":"a","category":"Docs","properties":{"category":"Own"}}),
         None,
     )
     .unwrap();
-    assert_eq!(e.properties["category"], "Own");
+    assert_eq!(props(&e)["category"], "Own");
     let e = parse(
         json!({"type":"page","anonymousId":"a","name":"Pricing","category":null}),
         None,
     )
     .unwrap();
-    assert!(!e.properties.contains_key("category"));
+    assert!(!props(&e).as_object().unwrap().contains_key("category"));
 }
 
 #[test]
@@ -215,5 +224,63 @@ fn nul_characters_in_traits_and_properties_become_replacement_characters() {
         None,
     )
     .unwrap();
-    assert_eq!(e.properties["c"]["d"], "\u{FFFD}");
+    assert_eq!(props(&e)["c"]["d"], "\u{FFFD}");
+}
+
+#[test]
+fn properties_and_context_are_stored_as_sent_compacted_and_context_without_traits() {
+    let e = parse_text(
+        r#"{"type":"track","userId":"u","event":"E",
+            "properties":{ "b" : [1, 2.50, "x y"], "a":"\u4e2d" },
+            "context":{"traits":{"email":"Ann@Example.com"},"page":{"path":"/"},"channel":"web"}}"#,
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.properties, r#"{"b":[1,2.50,"x y"],"a":"\u4e2d"}"#);
+    assert_eq!(e.context, r#"{"page":{"path":"/"},"channel":"web"}"#);
+    assert_eq!(e.traits["email"], "ann@example.com");
+    assert_eq!(e.channel.as_deref(), Some("web"));
+    let e = parse(json!({"type":"identify","userId":"u"}), None).unwrap();
+    assert_eq!((e.properties.as_str(), e.context.as_str()), ("{}", "{}"));
+    let e = parse(
+        json!({"type":"page","userId":"u","name":"P","properties":null}),
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.properties, r#"{"name":"P"}"#);
+}
+
+#[test]
+fn properties_or_context_that_are_not_objects_name_the_field() {
+    for (m, field) in [
+        (
+            json!({"type":"track","userId":"u","event":"E","properties":[1]}),
+            "batch[0].properties",
+        ),
+        (
+            json!({"type":"track","userId":"u","event":"E","context":"web"}),
+            "batch[0].context",
+        ),
+        (
+            json!({"type":"track","userId":"u","event":"E","context":{"traits":3}}),
+            "batch[0].context.traits",
+        ),
+        (
+            json!({"type":"track","userId":"u","event":"E","context":{"campaign":[]}}),
+            "batch[0].context.campaign",
+        ),
+    ] {
+        assert_eq!(parse(m, None).unwrap_err().field, field);
+    }
+    let not_object = parse_message(
+        &Shallow::message(b"[1]").unwrap(),
+        None,
+        Envelope {
+            received_at: NOW,
+            batch_sent_at: None,
+        },
+        "batch[0]",
+        &mut || "x".to_owned(),
+    );
+    assert_eq!(not_object.unwrap_err().field, "batch[0]");
 }
