@@ -90,8 +90,29 @@ struct Inner {
     logged: AtomicU64,
     /// Everything up to this sequence number is applied.
     applied: watch::Sender<u64>,
+    /// Where requests that could not be applied are kept (see [`Applier::set_aside`]).
+    rejected_dir: PathBuf,
+    /// Held while a set-aside request is accepted again, so that it is accepted once.
+    retrying: tokio::sync::Mutex<()>,
     /// Held while the log is open.
     _lock: std::fs::File,
+}
+
+/// A logged request that could not be applied, kept aside with the reason (see
+/// [`Applier::set_aside`]) until an operator applies it again or discards it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Its sequence number in the log that accepted it; the file names it.
+    pub seq: u64,
+    pub source: hatchery_domain::ids::SourceId,
+    pub source_name: String,
+    /// The endpoint's type; `None` for `/v1/batch`.
+    pub kind: Option<hatchery_domain::message::MessageKind>,
+    pub received_at: i64,
+    pub bytes: usize,
+    /// Messages in the request (0 if its body cannot be read).
+    pub messages: usize,
+    pub reason: String,
 }
 
 /// Handle to the intake log; cheap to clone.
@@ -148,6 +169,8 @@ impl Intake {
             kib: Semaphore::new(MAX_BACKLOG_KIB),
             logged: AtomicU64::new(last),
             applied: watch::Sender::new(last),
+            rejected_dir: dir.join(REJECTED),
+            retrying: tokio::sync::Mutex::new(()),
             _lock: lock,
         });
         let thread_inner = inner.clone();
@@ -215,6 +238,71 @@ impl Intake {
     pub fn backlog(&self) -> u64 {
         self.metrics.intake_backlog.load(Relaxed)
     }
+
+    /// The organisation's requests set aside, oldest first.
+    pub fn set_aside(&self, org: OrgId) -> std::io::Result<Vec<SetAside>> {
+        Ok(set_aside_in(&self.inner.rejected_dir)?
+            .into_iter()
+            .filter(|(o, _)| *o == org)
+            .map(|(_, s)| s)
+            .collect())
+    }
+
+    /// Serialises taking set-aside requests back (see `Ingestor::retry_set_aside`).
+    pub(crate) async fn retrying(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.retrying.lock().await
+    }
+
+    /// The organisation's request set aside as `seq`, as it was logged.
+    pub(crate) fn set_aside_record(
+        &self,
+        org: OrgId,
+        seq: u64,
+    ) -> std::io::Result<Option<LogRecord>> {
+        Ok(log::read_rejected(&self.inner.rejected_dir)?
+            .into_iter()
+            .map(|(r, _)| r)
+            .find(|r| r.org == org && r.seq == seq))
+    }
+
+    /// Removes the request set aside as `seq`; false if there is none.
+    pub(crate) fn remove_set_aside(&self, seq: u64) -> std::io::Result<bool> {
+        log::remove_rejected(&self.inner.rejected_dir, seq)
+    }
+}
+
+/// The folder of the log where requests that cannot be applied are kept.
+const REJECTED: &str = "rejected";
+
+/// The requests set aside in the log in `dir` (all organisations, oldest first), read from its
+/// files alone: also while no server runs.
+pub fn set_aside_in(dir: &Path) -> std::io::Result<Vec<(OrgId, SetAside)>> {
+    let rejected = if dir.ends_with(REJECTED) {
+        dir.to_owned()
+    } else {
+        dir.join(REJECTED)
+    };
+    Ok(log::read_rejected(&rejected)?
+        .into_iter()
+        .map(|(r, reason)| {
+            let set_aside = SetAside {
+                seq: r.seq,
+                messages: crate::tracking::count_messages(&r.body, r.kind),
+                source: r.source,
+                source_name: r.source_name,
+                kind: r.kind,
+                received_at: r.received_at,
+                bytes: r.body.len(),
+                reason,
+            };
+            (r.org, set_aside)
+        })
+        .collect())
+}
+
+/// Removes the request set aside as `seq` from the log in `dir`; false if there is none.
+pub fn discard_set_aside_in(dir: &Path, seq: u64) -> std::io::Result<bool> {
+    log::remove_rejected(&dir.join(REJECTED), seq)
 }
 
 fn log_thread(
@@ -512,7 +600,7 @@ impl Applier {
             "a logged request cannot be applied; it is kept in the intake log's rejected folder"
         );
         self.metrics.intake_rejected.fetch_add(1, Relaxed);
-        let dir = self.dir.join("rejected");
+        let dir = self.dir.join(REJECTED);
         loop {
             match log::keep_rejected(&dir, r, reason) {
                 Ok(()) => break,

@@ -13,10 +13,12 @@ use tokio::sync::{mpsc, oneshot, RwLock};
 
 use crate::clock::Clock;
 use crate::intake::log::LogRecord;
-use crate::intake::{Intake, IntakeError};
+use crate::intake::{Intake, IntakeError, SetAside};
 use crate::metrics::{Metrics, WritePhase};
 use crate::pipeline::{plan, Overlay, TouchResult};
+use crate::touch::SourceRef;
 use crate::touch::Touch;
+use crate::tracking::touches_of_body;
 
 /// Most touches committed in one transaction.
 pub const MAX_GROUP_TOUCHES: usize = 10_000;
@@ -36,6 +38,10 @@ pub enum IngestError {
     /// The intake log could not be written; nothing of the request was accepted.
     #[error("the intake log could not be written: {0}")]
     Log(String),
+}
+
+fn log_error(e: std::io::Error) -> IngestError {
+    IngestError::Log(e.to_string())
 }
 
 struct Job {
@@ -161,6 +167,65 @@ impl Ingestor {
     /// Tracking messages logged and not yet applied (0 without the intake log).
     pub fn backlog(&self) -> u64 {
         self.intake.as_ref().map_or(0, Intake::backlog)
+    }
+
+    /// The organisation's tracking requests that were logged but could not be applied, oldest
+    /// first; `None` without the intake log.
+    pub fn set_aside(&self, org: OrgId) -> Result<Option<Vec<SetAside>>, IngestError> {
+        let Some(intake) = &self.intake else {
+            return Ok(None);
+        };
+        intake.set_aside(org).map(Some).map_err(log_error)
+    }
+
+    /// Accepts the request set aside as `seq` again, as it was first received (the same body,
+    /// source and receipt time), and removes it from the set-aside ones once it is logged anew; it
+    /// is then applied as any request, and set aside again (under a new number) if it still
+    /// cannot be. Returns its number of messages, or `None` if the organisation has no such
+    /// request (or the intake log is off).
+    pub async fn retry_set_aside(
+        &self,
+        org: OrgId,
+        seq: u64,
+    ) -> Result<Option<usize>, IngestError> {
+        let Some(intake) = &self.intake else {
+            return Ok(None);
+        };
+        let _once = intake.retrying().await;
+        let Some(record) = intake.set_aside_record(org, seq).map_err(log_error)? else {
+            return Ok(None);
+        };
+        let source = SourceRef {
+            id: record.source,
+            name: record.source_name.clone(),
+        };
+        let request = touches_of_body(&record.body, record.kind, record.received_at, &source)
+            .map_err(|e| IngestError::Invalid {
+                index: 0,
+                message: format!("the request cannot be read: {e}"),
+            })?;
+        let n = request.touches.len();
+        self.accept(org, request.touches, || LogRecord { seq: 0, ..record })
+            .await?;
+        intake.remove_set_aside(seq).map_err(log_error)?;
+        Ok(Some(n))
+    }
+
+    /// Discards the request set aside as `seq`: its messages are lost. False if the organisation
+    /// has no such request (or the intake log is off).
+    pub async fn discard_set_aside(&self, org: OrgId, seq: u64) -> Result<bool, IngestError> {
+        let Some(intake) = &self.intake else {
+            return Ok(false);
+        };
+        let _once = intake.retrying().await;
+        if intake
+            .set_aside_record(org, seq)
+            .map_err(log_error)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        intake.remove_set_aside(seq).map_err(log_error)
     }
 
     async fn check_usable(&self, org: OrgId, touches: &[Touch]) -> Result<(), IngestError> {

@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod demo;
 mod import;
+mod intake;
 mod serve;
 
 use anyhow::Result;
@@ -45,6 +46,11 @@ enum Command {
     },
     /// Import a CRM/Excel export (CSV or XLSX, UTF-8 or GBK) into the pool.
     Import(import::ImportArgs),
+    /// Tracking requests the intake log set aside because they could not be applied.
+    Intake {
+        #[command(subcommand)]
+        command: intake::IntakeCommand,
+    },
     /// Fill the instance with a realistic synthetic B2B dataset.
     Demo(demo::DemoArgs),
     /// Benchmarks that print figures (ingest, import, contact list).
@@ -69,6 +75,7 @@ fn main() -> Result<()> {
             Command::Compact => compact(&cfg).await,
             Command::Admin { command } => admin::run(cfg, command).await,
             Command::Import(args) => import::run(cfg, args).await,
+            Command::Intake { command } => intake::run(&cfg, command),
             Command::Demo(args) => demo::run(cfg, args).await,
             Command::Bench(args) => bench::run(cfg, args).await,
         }

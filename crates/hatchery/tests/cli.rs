@@ -628,3 +628,58 @@ fn compact_rebuilds_a_stopped_database_and_refuses_postgres() {
         "{stderr}"
     );
 }
+
+#[test]
+fn intake_lists_and_discards_requests_set_aside_without_a_server() {
+    use hatchery_domain::ids::SourceId;
+    use hatchery_domain::OrgId;
+    use hatchery_engine::intake::log::{keep_rejected, LogRecord};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = hatchery(dir.path(), &["intake", "list"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("no request is set aside"), "{stdout}");
+
+    let record = LogRecord {
+        seq: 5,
+        org: OrgId(3),
+        source: SourceId(4),
+        source_name: "官网".into(),
+        kind: None,
+        received_at: 1_795_000_000_000,
+        body: br#"{"batch":[{"type":"track","anonymousId":"a","event":"e"},{"type":"page","anonymousId":"a"}]}"#.to_vec(),
+    };
+    let rejected = dir.path().join("intake").join("rejected");
+    keep_rejected(&rejected, &record, "the database refused it\nline two").unwrap();
+    let out = hatchery(dir.path(), &["intake", "list"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let row = stdout.lines().nth(1).unwrap_or_default();
+    let cells: Vec<&str> = row.split('\t').collect();
+    assert_eq!(
+        cells,
+        [
+            "5",
+            "org_3",
+            "2026-11-18 11:06:40",
+            "官网",
+            "/v1/batch",
+            "2",
+            &record.body.len().to_string(),
+            "the database refused it line two"
+        ],
+        "{stdout}"
+    );
+
+    let out = hatchery(dir.path(), &["intake", "discard", "6"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no request 6 is set aside"), "{stderr}");
+    let out = hatchery(dir.path(), &["intake", "discard", "5"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(!rejected.join(format!("{:020}.log", 5)).exists());
+    assert!(!rejected.join(format!("{:020}.txt", 5)).exists());
+    let (stdout, _) = text(&hatchery(dir.path(), &["intake", "list"]));
+    assert!(stdout.contains("no request is set aside"), "{stdout}");
+}

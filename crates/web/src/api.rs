@@ -6,6 +6,7 @@ pub mod admin;
 pub mod consents;
 pub mod contacts;
 pub mod imports;
+pub mod intake;
 pub mod lifecycle;
 pub mod scoring;
 pub mod segments;
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .merge(tags::routes())
         .merge(admin::routes())
         .merge(imports::routes())
+        .merge(intake::routes())
         .merge(segments::routes())
         .merge(scoring::routes())
         .merge(lifecycle::routes())

@@ -77,6 +77,15 @@ pub fn routes() -> Router<AppState> {
             "/settings/sources/{id}/disable",
             get(settings::keys::disable_source_page).post(settings::keys::disable_source),
         )
+        .route("/settings/intake", get(settings::intake::intake))
+        .route(
+            "/settings/intake/{seq}/retry",
+            post(settings::intake::retry),
+        )
+        .route(
+            "/settings/intake/{seq}/discard",
+            get(settings::intake::discard_page).post(settings::intake::discard),
+        )
         .route(
             "/settings/business-units",
             get(settings::people::units).post(settings::people::create_unit),

@@ -24,6 +24,7 @@ use crate::api;
         api::admin::list_sources, api::admin::create_source, api::admin::disable_source,
         api::admin::get_identity_rules, api::admin::put_identity_rules,
         api::admin::list_business_units,
+        api::intake::get_intake, api::intake::retry_set_aside, api::intake::discard_set_aside,
         api::imports::create_import, api::imports::preview_import, api::imports::list_imports,
         api::imports::get_import, api::imports::list_import_rejections,
         api::segments::preview_segment, api::segments::list_segments, api::segments::create_segment,

@@ -139,6 +139,7 @@ async fn every_page_answers_every_role_in_its_own_and_another_unit_as_the_table_
         ("/settings/api-keys".into(), Rule::Settings),
         ("/settings/sources".into(), Rule::Settings),
         ("/settings/fields".into(), Rule::Settings),
+        ("/settings/intake".into(), Rule::Settings),
     ];
 
     let mut wrong = Vec::new();
@@ -506,6 +507,16 @@ async fn every_console_form_answers_every_role_as_the_table_says() {
         (
             "/settings/fields/{id}/delete",
             "/settings/fields/fld_999999/delete",
+            Rule::Settings,
+        ),
+        (
+            "/settings/intake/{seq}/retry",
+            "/settings/intake/999999/retry",
+            Rule::Settings,
+        ),
+        (
+            "/settings/intake/{seq}/discard",
+            "/settings/intake/999999/discard",
             Rule::Settings,
         ),
         ("/sign-out", "/sign-out", Rule::Everyone),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::browser::{add_user, csrf_of, Browser, PASSWORD};
-use common::{spawn_app, TestApp};
+use common::{spawn_app, spawn_app_with_intake_log, TestApp, START};
 use hatchery_domain::{Grant, Role};
 use serde_json::json;
 
@@ -41,13 +41,14 @@ fn row_id(html: &str, attr: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no row for {name}: {html}"))
 }
 
-const SETTINGS_PAGES: [&str; 6] = [
+const SETTINGS_PAGES: [&str; 7] = [
     "/settings/organisation",
     "/settings/fields",
     "/settings/business-units",
     "/settings/users",
     "/settings/api-keys",
     "/settings/sources",
+    "/settings/intake",
 ];
 
 #[tokio::test]
@@ -736,4 +737,75 @@ async fn an_admin_renames_the_organisation_edits_identity_rules_and_adds_custom_
         assert!(r.body.contains(says), "{key}: {}", r.body);
     }
     assert_eq!(app.count("custom_fields").await, 1);
+}
+
+#[tokio::test]
+async fn an_admin_applies_a_set_aside_tracking_request_again_and_discards_another() {
+    use hatchery_engine::intake::log::{keep_rejected, LogRecord};
+
+    let app = spawn_app_with_intake_log().await;
+    let mut b = admin_browser(&app).await;
+    let page = b.get("/settings/intake").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("没有被搁置的请求"), "{}", page.body);
+
+    let source = app.store.list_sources(app.org).await.unwrap().remove(0);
+    let rejected = app.db.dir().join("intake").join("rejected");
+    let record = |seq, body: &str| LogRecord {
+        seq,
+        org: app.org,
+        source: source.id,
+        source_name: source.name.clone(),
+        kind: None,
+        received_at: START,
+        body: body.as_bytes().to_vec(),
+    };
+    let good = r#"{"batch":[{"type":"identify","anonymousId":"a-1","traits":{"name":"<王安>"}}]}"#;
+    keep_rejected(&rejected, &record(7, good), "database is locked <x>").unwrap();
+    keep_rejected(&rejected, &record(9, "{\"batch\":1}"), "unreadable").unwrap();
+
+    let page = b.get("/settings/intake").await;
+    assert!(page.body.contains("data-seq=\"7\"") && page.body.contains("data-seq=\"9\""));
+    assert!(
+        page.body.contains("database is locked &#60;x&#62;") && !page.body.contains("<x>"),
+        "the reason is shown, escaped: {}",
+        page.body
+    );
+    let r = b
+        .submit("/settings/intake", "/settings/intake/7/retry", &[])
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/intake?done=retried")
+    );
+    app.state.ingestor.flush().await;
+    let c = app.contact_by("anonymous_id:a-1").await.expect("applied");
+    assert_eq!(c["name"], "<王安>");
+
+    // The unreadable one cannot be applied; it is discarded after a confirmation page.
+    let r = b
+        .submit("/settings/intake", "/settings/intake/9/retry", &[])
+        .await;
+    assert_eq!(r.location, "/settings/intake?done=unreadable");
+    let page = b.get("/settings/intake?done=unreadable").await;
+    assert!(page.body.contains("不能重新写入"), "{}", page.body);
+    let confirm = b.get("/settings/intake/9/discard").await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("永久丢失"), "{}", confirm.body);
+    let r = b
+        .submit(
+            "/settings/intake/9/discard",
+            "/settings/intake/9/discard",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/settings/intake?done=discarded")
+    );
+    assert_eq!(b.get("/settings/intake/9/discard").await.status, 404);
+    let page = b.get("/settings/intake?done=discarded").await;
+    assert!(!page.body.contains("data-seq="), "{}", page.body);
+    assert!(page.body.contains("请求已丢弃"));
+    assert_eq!(app.count("events").await, 1);
 }

@@ -207,6 +207,47 @@ pub fn keep_rejected(dir: &Path, record: &LogRecord, reason: &str) -> io::Result
     sync_dir(dir)
 }
 
+/// The requests [`keep_rejected`] kept in `dir`, by sequence number, each with its reason. A file
+/// that cannot be read is left out (and left alone).
+pub fn read_rejected(dir: &Path) -> io::Result<Vec<(LogRecord, String)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "log") {
+            continue;
+        }
+        let Ok(read) = read_segment(&path) else {
+            continue;
+        };
+        let reason = std::fs::read_to_string(path.with_extension("txt")).unwrap_or_default();
+        out.extend(read.records.into_iter().map(|r| (r, reason.clone())));
+    }
+    out.sort_by_key(|(r, _)| r.seq);
+    Ok(out)
+}
+
+/// Removes the request `seq` that [`keep_rejected`] kept in `dir`; false if there is none.
+pub fn remove_rejected(dir: &Path, seq: u64) -> io::Result<bool> {
+    let path = dir.join(format!("{seq:020}.log"));
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    match std::fs::remove_file(path.with_extension("txt")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    sync_dir(dir)?;
+    Ok(true)
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }

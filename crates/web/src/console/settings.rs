@@ -1,12 +1,13 @@
 //! Settings, for administrators only: API keys, tracking sources, business units and the pool
-//! policy, users and their roles, the organisation, its identity-resolution rules and custom
-//! fields.
+//! policy, users and their roles, the organisation, its identity-resolution rules, custom fields
+//! and the intake log.
 //!
 //! Every page and form asks `hatchery_domain::access` first (an org-wide grant carrying
 //! [`Permission::SettingsManage`] or [`Permission::UsersManage`]); everyone else gets the 403 page.
 //! Forms follow Post/Redirect/Get: a good form redirects to its page with a `done` notice, a bad
 //! one re-renders with its errors (422) and writes nothing.
 
+pub mod intake;
 pub mod keys;
 pub mod org;
 pub mod people;
@@ -29,7 +30,7 @@ pub struct Tab {
 }
 
 /// The settings sections, in the order the sub-navigation shows them.
-const SECTIONS: [(&str, &str, &str); 6] = [
+const SECTIONS: [(&str, &str, &str); 7] = [
     (
         "organisation",
         "/settings/organisation",
@@ -40,6 +41,7 @@ const SECTIONS: [(&str, &str, &str); 6] = [
     ("keys", "/settings/api-keys", "settings.api_keys"),
     ("sources", "/settings/sources", "settings.sources"),
     ("fields", "/settings/fields", "settings.fields"),
+    ("intake", "/settings/intake", "settings.intake"),
 ];
 
 /// The sub-navigation with `current` marked.
