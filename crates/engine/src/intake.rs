@@ -94,6 +94,9 @@ struct Inner {
     rejected_dir: PathBuf,
     /// Held while a set-aside request is accepted again, so that it is accepted once.
     retrying: tokio::sync::Mutex<()>,
+    /// Taken by the applier before each group; holding it holds the applier (see
+    /// `Ingestor::hold_applier`).
+    applying: Arc<tokio::sync::Mutex<()>>,
     /// Held while the log is open.
     _lock: std::fs::File,
 }
@@ -171,6 +174,7 @@ impl Intake {
             applied: watch::Sender::new(last),
             rejected_dir: dir.join(REJECTED),
             retrying: tokio::sync::Mutex::new(()),
+            applying: Arc::default(),
             _lock: lock,
         });
         let thread_inner = inner.clone();
@@ -246,6 +250,11 @@ impl Intake {
             .filter(|(o, _)| *o == org)
             .map(|(_, s)| s)
             .collect())
+    }
+
+    /// Holds the applier before its next group until the guard is dropped.
+    pub(crate) async fn hold_applier(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.inner.applying.clone().lock_owned().await
     }
 
     /// Serialises taking set-aside requests back (see `Ingestor::retry_set_aside`).
@@ -474,6 +483,7 @@ impl Applier {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>, inner: Arc<Inner>) {
         while let Some(first) = rx.recv().await {
+            let _applying = inner.applying.lock().await;
             let (group, n) = take_waiting(
                 first,
                 MAX_APPLY_TOUCHES,

@@ -169,6 +169,14 @@ impl Ingestor {
         self.intake.as_ref().map_or(0, Intake::backlog)
     }
 
+    /// Holds the intake log's applier (before its next group) until the guard is dropped, so that
+    /// acknowledged requests stay waiting: for tests of what must wait for them. `None` without
+    /// the intake log.
+    #[doc(hidden)]
+    pub async fn hold_applier(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.intake.as_ref()?.hold_applier().await)
+    }
+
     /// The organisation's tracking requests that were logged but could not be applied, oldest
     /// first; `None` without the intake log.
     pub fn set_aside(&self, org: OrgId) -> Result<Option<Vec<SetAside>>, IngestError> {

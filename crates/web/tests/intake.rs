@@ -466,3 +466,57 @@ async fn without_the_intake_log_nothing_is_set_aside() {
         .await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn a_profile_edit_waits_for_the_tracking_requests_acknowledged_before_it() {
+    let app = spawn_app_with_intake_log().await;
+    let identify = |title: &str| json!({"type":"identify","anonymousId":"a-edit","traits":{"email":"edit@example.cn","title":title}});
+    app.batch(vec![identify("Engineer")]).await;
+    let id = app.contact_by("email:edit@example.cn").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Acknowledged while the applier is held: logged, not yet applied.
+    let hold = app
+        .state
+        .ingestor
+        .hold_applier()
+        .await
+        .expect("the log is on");
+    let r = app
+        .client
+        .post(format!("{}/v1/batch", app.addr))
+        .basic_auth(&app.write_key, Some(""))
+        .json(&json!({"batch": [identify("CTO")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let edit = tokio::spawn({
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{}/api/v1/contacts/{id}", app.addr),
+            app.api_key.clone(),
+        );
+        async move {
+            let r = client
+                .patch(url)
+                .bearer_auth(key)
+                .json(&json!({"title": "CEO"}))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !edit.is_finished(),
+        "the edit waits for the request acknowledged before it"
+    );
+    drop(hold);
+    assert_eq!(edit.await.unwrap(), 200);
+    let (_, c) = app.get(&format!("/api/v1/contacts/{id}")).await;
+    assert_eq!(c["title"], "CEO", "the later edit wins: {c}");
+}
