@@ -76,7 +76,23 @@ fn read(text: &[u8], open: Open) -> Result<Shallow<'_>, serde_json::Error> {
     let mut d = serde_json::Deserializer::from_slice(text);
     let v = Seed(open).deserialize(&mut d)?;
     d.end()?;
+    // Text kept raw is only scanned, and the scan lets a `\uD800`–`\uDFFF` escape without its
+    // pair through; a full parse refuses it (and PostgreSQL would refuse to store it). Such escapes
+    // are rare (an escaped emoji), so a body holding one is parsed once more, in full.
+    if has_surrogate_escape(text) {
+        serde_json::from_slice::<Value>(text)?;
+    }
     Ok(v)
+}
+
+/// Whether `text` holds what may be a `\u` escape of a UTF-16 surrogate.
+fn has_surrogate_escape(text: &[u8]) -> bool {
+    text.windows(4).any(|w| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && matches!(w[2], b'd' | b'D')
+            && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+    })
 }
 
 impl<'a> Fields<'a> {
@@ -490,5 +506,35 @@ mod tests {
         assert!(Shallow::message(b"{\"a\":\"\\x\"}").is_err());
         assert!(Shallow::message(b"{\"a\":\"\xff\"}").is_err());
         assert_eq!(compact_len("{ \"a\" : \" \" }"), 9);
+    }
+
+    #[test]
+    fn bad_numbers_raw_control_characters_and_lone_surrogates_are_refused_as_a_full_parser_refuses_them(
+    ) {
+        for text in [
+            r#"{"properties":{"a":01}}"#,
+            r#"{"properties":{"a":[1.]}}"#,
+            r#"{"context":{"a":-}}"#,
+            "{\"properties\":{\"a\":\"x\ny\"}}",
+            r#"{"properties":{"a":"\ud800"}}"#,
+            r#"{"context":{"a":["x\uDC00"]}}"#,
+            r#"{"userId":"\ud83d"}"#,
+        ] {
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+            assert!(Shallow::message(text.as_bytes()).is_err(), "{text}");
+            assert!(
+                Shallow::batch(format!("{{\"batch\":[{text}]}}").as_bytes()).is_err(),
+                "{text}"
+            );
+        }
+        let pair = r#"{"properties":{"a":"\ud83d\ude00 \\ud800"}}"#;
+        let Shallow::Object(m) = Shallow::message(pair.as_bytes()).unwrap() else {
+            panic!("an object")
+        };
+        let Some(Shallow::Object(p)) = m.opened("properties") else {
+            panic!("opened")
+        };
+        let back: Value = serde_json::from_str(&p.write(&[], &[])).unwrap();
+        assert_eq!(back["a"], "😀 \\ud800");
     }
 }
