@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -341,7 +341,8 @@ impl<'de> DeserializeSeed<'de> for MessagesSeed {
                 Ok(Some(list))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                // Read as raw text, not skipped: skipping does not check UTF-8.
+                while map.next_entry::<Key<'de>, &'de RawValue>()?.is_some() {}
                 Ok(None)
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -394,7 +395,8 @@ impl<'de> Visitor<'de> for Seed {
         Ok(Shallow::Object(Fields { members }))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shallow<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        // Read as raw text, not skipped: skipping does not check UTF-8.
+        while seq.next_element::<&'de RawValue>()?.is_some() {}
         Ok(Shallow::Other)
     }
     fn visit_unit<E: de::Error>(self) -> Result<Shallow<'de>, E> {
@@ -505,6 +507,19 @@ mod tests {
         assert!(Shallow::raw("{\"a\":1} x").is_err());
         assert!(Shallow::message(b"{\"a\":\"\\x\"}").is_err());
         assert!(Shallow::message(b"{\"a\":\"\xff\"}").is_err());
+        // Found by fuzzing: invalid UTF-8 where a value is not opened (a top-level array, a batch
+        // that is an object, an array in place of a message or of properties).
+        for text in [
+            &b"[\"2026-1\xcf\xd2\xcd\"]"[..],
+            b"{\"batch\":{\"a\":\"\xff\"}}",
+            b"{\"batch\":{\"\xff\":1}}",
+            b"{\"batch\":[[\"\xff\"]]}",
+            b"{\"properties\":[\"\xff\"]}",
+        ] {
+            assert!(serde_json::from_slice::<Value>(text).is_err());
+            assert!(Shallow::batch(text).is_err(), "{text:?}");
+            assert!(Shallow::message(text).is_err(), "{text:?}");
+        }
         assert_eq!(compact_len("{ \"a\" : \" \" }"), 9);
     }
 
