@@ -42,7 +42,10 @@ use crate::metrics::Metrics;
 use crate::pipeline::Overlay;
 use crate::touch::{SourceRef, Touch};
 use crate::tracking::touches_of_body;
-use crate::writer::{by_org, commit_logged, take_waiting, IngestError, RulesCache};
+use crate::writer::{
+    by_org, commit_logged, plan_ahead, take_waiting, write_planned, IngestError, Planned,
+    RulesCache,
+};
 use log::{LogRecord, LogWriter};
 
 /// Most messages the applier writes in one transaction.
@@ -82,6 +85,56 @@ struct Pending {
     kib: u32,
 }
 
+/// Requests taken from the queue together.
+struct Group {
+    pending: Vec<Pending>,
+    /// Messages in them, as counted when they were logged.
+    n: usize,
+    kib: usize,
+}
+
+impl Group {
+    /// `first` and whatever else is queued, up to [`MAX_APPLY_TOUCHES`] messages.
+    fn take(first: Pending, rx: &mut mpsc::UnboundedReceiver<Pending>) -> Group {
+        let (pending, n) = take_waiting(
+            first,
+            MAX_APPLY_TOUCHES,
+            |p| p.touches.len(),
+            || rx.try_recv().ok(),
+        );
+        let kib = pending.iter().map(|p| p.kib as usize).sum();
+        Group { pending, n, kib }
+    }
+
+    fn last(&self) -> u64 {
+        self.pending.last().map_or(0, |p| p.seq)
+    }
+
+    /// The organisation, when all the requests are of one.
+    fn org(&self) -> Option<OrgId> {
+        let org = self.pending.first()?.org;
+        self.pending.iter().all(|p| p.org == org).then_some(org)
+    }
+
+    /// Sequence numbers, message count, KiB and the touches in order.
+    fn split(self) -> (Vec<u64>, usize, usize, Vec<Touch>) {
+        let seqs = self.pending.iter().map(|p| p.seq).collect();
+        let touches = self.pending.into_iter().flat_map(|p| p.touches).collect();
+        (seqs, self.n, self.kib, touches)
+    }
+}
+
+/// A group of one organisation's requests resolved ahead of its transaction.
+struct Ahead {
+    org: OrgId,
+    seqs: Vec<u64>,
+    n: usize,
+    kib: usize,
+    planned: Planned,
+    /// The holdings counter its transaction must find for the plan to hold.
+    expected: i64,
+}
+
 struct Inner {
     log_tx: std::sync::mpsc::Sender<ToLog>,
     messages: Semaphore,
@@ -90,8 +143,9 @@ struct Inner {
     logged: AtomicU64,
     /// Everything up to this sequence number is applied.
     applied: watch::Sender<u64>,
-    /// Where requests that could not be applied are kept (see [`Applier::set_aside`]).
-    rejected_dir: PathBuf,
+    /// The log's folder; requests that could not be applied are kept in its `rejected/` (see
+    /// [`Applier::set_aside`]).
+    dir: PathBuf,
     /// Held while a set-aside request is accepted again, so that it is accepted once.
     retrying: tokio::sync::Mutex<()>,
     /// Taken by the applier before each group; holding it holds the applier (see
@@ -172,7 +226,7 @@ impl Intake {
             kib: Semaphore::new(MAX_BACKLOG_KIB),
             logged: AtomicU64::new(last),
             applied: watch::Sender::new(last),
-            rejected_dir: dir.join(REJECTED),
+            dir: dir.to_owned(),
             retrying: tokio::sync::Mutex::new(()),
             applying: Arc::default(),
             _lock: lock,
@@ -245,7 +299,7 @@ impl Intake {
 
     /// The organisation's requests set aside, oldest first.
     pub fn set_aside(&self, org: OrgId) -> std::io::Result<Vec<SetAside>> {
-        Ok(set_aside_in(&self.inner.rejected_dir)?
+        Ok(set_aside_in(&self.inner.dir)?
             .into_iter()
             .filter(|(o, _)| *o == org)
             .map(|(_, s)| s)
@@ -268,15 +322,12 @@ impl Intake {
         org: OrgId,
         seq: u64,
     ) -> std::io::Result<Option<LogRecord>> {
-        Ok(log::read_rejected(&self.inner.rejected_dir)?
-            .into_iter()
-            .map(|(r, _)| r)
-            .find(|r| r.org == org && r.seq == seq))
+        Ok(log::read_rejected_one(&self.inner.dir.join(REJECTED), seq)?.filter(|r| r.org == org))
     }
 
     /// Removes the request set aside as `seq`; false if there is none.
     pub(crate) fn remove_set_aside(&self, seq: u64) -> std::io::Result<bool> {
-        log::remove_rejected(&self.inner.rejected_dir, seq)
+        discard_set_aside_in(&self.inner.dir, seq)
     }
 }
 
@@ -286,12 +337,7 @@ const REJECTED: &str = "rejected";
 /// The requests set aside in the log in `dir` (all organisations, oldest first), read from its
 /// files alone: also while no server runs.
 pub fn set_aside_in(dir: &Path) -> std::io::Result<Vec<(OrgId, SetAside)>> {
-    let rejected = if dir.ends_with(REJECTED) {
-        dir.to_owned()
-    } else {
-        dir.join(REJECTED)
-    };
-    Ok(log::read_rejected(&rejected)?
+    Ok(log::read_rejected(&dir.join(REJECTED))?
         .into_iter()
         .map(|(r, reason)| {
             let set_aside = SetAside {
@@ -481,23 +527,286 @@ impl Applier {
         Ok(last)
     }
 
+    /// Applies logged requests as they come. While a group of one organisation's requests is
+    /// written, the group queued behind it is resolved on a task of its own — its unknown
+    /// identifiers looked up in one snapshot, on a connection of their own — against the overlay as
+    /// the first group's plan left it, so the writer goes from one transaction to the next without
+    /// resolving in between. A group resolved ahead is written only if nobody else changed the
+    /// organisation's holdings since the snapshot it read (the holdings counter tells); otherwise
+    /// it is read back from the log and resolved again inside its transaction.
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>, inner: Arc<Inner>) {
-        while let Some(first) = rx.recv().await {
+        let mut queued: Option<Group> = None;
+        let mut ahead: Option<Ahead> = None;
+        loop {
+            let step = match ahead.take() {
+                Some(a) => Ok(a),
+                None => Err(match queued.take() {
+                    Some(g) => g,
+                    None => match rx.recv().await {
+                        Some(first) => Group::take(first, &mut rx),
+                        None => return,
+                    },
+                }),
+            };
             let _applying = inner.applying.lock().await;
-            let (group, n) = take_waiting(
-                first,
-                MAX_APPLY_TOUCHES,
-                |p| p.touches.len(),
-                || rx.try_recv().ok(),
-            );
-            let last = group.last().map_or(0, |p| p.seq);
-            let kib: usize = group.iter().map(|p| p.kib as usize).sum();
-            self.apply(group).await;
-            self.metrics.intake_backlog.fetch_sub(n as u64, Relaxed);
-            inner.messages.add_permits(n);
-            inner.kib.add_permits(kib);
-            inner.applied.send_replace(last);
+            let cur = match step {
+                Ok(a) => a,
+                Err(group) => match self.plan_alone(group).await {
+                    Ok(a) => a,
+                    Err(group) => {
+                        let (n, kib, last) = (group.n, group.kib, group.last());
+                        self.apply(group.pending).await;
+                        self.done(&inner, n, kib, last);
+                        continue;
+                    }
+                },
+            };
+            let next = rx.try_recv().ok().map(|f| Group::take(f, &mut rx));
+            let (n, kib, last) = (cur.n, cur.kib, cur.seqs.last().copied().unwrap_or(0));
+            (ahead, queued) = self.write_resolving_next(cur, next).await;
+            self.done(&inner, n, kib, last);
         }
+    }
+
+    /// Resolves a group outside any transaction, with nothing else being written; `Err` gives it
+    /// back (read again from the log if resolving consumed it) when it must be applied inside its
+    /// transaction instead: it spans organisations, the rules are unavailable, the overlay turned
+    /// out stale, or the lookup failed.
+    async fn plan_alone(&mut self, group: Group) -> Result<Ahead, Group> {
+        let Some(org) = group.org() else {
+            return Err(group);
+        };
+        let Ok(rules) = self.rules.get(org).await else {
+            return Err(group);
+        };
+        if self.overlays.values().map(Overlay::len).sum::<usize>()
+            > crate::pipeline::OVERLAY_CAPACITY
+        {
+            self.overlays.clear();
+        }
+        let overlay = self.overlays.remove(&org).unwrap_or_default();
+        let before = overlay.epoch();
+        let (seqs, n, kib, touches) = group.split();
+        let last = seqs.last().copied().unwrap_or(0) as i64;
+        let (mut overlay, planned) = plan_ahead(
+            &self.store,
+            org,
+            rules,
+            overlay,
+            touches,
+            (self.log_id.clone(), last),
+            &self.metrics,
+        )
+        .await;
+        match planned {
+            Ok(planned) if before.is_none() || planned.seen.is_none() || planned.seen == before => {
+                let expected = overlay.epoch().unwrap_or_default();
+                self.overlays.insert(org, overlay);
+                Ok(Ahead {
+                    org,
+                    seqs,
+                    n,
+                    kib,
+                    planned,
+                    expected,
+                })
+            }
+            _ => {
+                overlay.clear();
+                self.overlays.insert(org, overlay);
+                Err(self.read_again(org, seqs, n, kib).await)
+            }
+        }
+    }
+
+    /// Writes `cur` and, meanwhile, resolves `next` if it is a group of the same organisation.
+    /// Returns the group to write next if it was resolved validly, or the one to take up next
+    /// otherwise.
+    async fn write_resolving_next(
+        &mut self,
+        mut cur: Ahead,
+        next: Option<Group>,
+    ) -> (Option<Ahead>, Option<Group>) {
+        let org = cur.org;
+        let overlay = self.overlays.remove(&org).unwrap_or_default();
+        let mut queued = None;
+        let mut to_plan = None;
+        if let Some(g) = next {
+            match self.rules.get(org).await {
+                Ok(rules) if g.org() == Some(org) && !overlay.is_full() => {
+                    to_plan = Some((g, rules))
+                }
+                _ => queued = Some(g),
+            }
+        }
+        #[cfg(test)]
+        let fail = {
+            let fail = self.fail_commits > 0;
+            self.fail_commits = self.fail_commits.saturating_sub(1);
+            fail
+        };
+        #[cfg(not(test))]
+        let fail = false;
+        let now = self.clock.now_ms();
+        let started = Instant::now();
+        // The next group is resolved on a task of its own, so that its CPU work never delays
+        // this group's statements.
+        let mut overlay = Some(overlay);
+        let resolving = to_plan.map(|(g, rules)| {
+            let (seqs, n, kib, touches) = g.split();
+            let last = seqs.last().copied().unwrap_or(0) as i64;
+            let overlay = overlay.take().unwrap_or_default();
+            let (store, metrics, log_id) = (
+                self.store.clone(),
+                self.metrics.clone(),
+                self.log_id.clone(),
+            );
+            let task = tokio::spawn(async move {
+                plan_ahead(
+                    &store,
+                    org,
+                    rules,
+                    overlay,
+                    touches,
+                    (log_id, last),
+                    &metrics,
+                )
+                .await
+            });
+            (seqs, n, kib, task)
+        });
+        let written = if fail {
+            Err(StoreError::Conflict("failure made by the test".into()))
+        } else {
+            write_planned(
+                &self.store,
+                org,
+                &mut cur.planned.write,
+                cur.expected,
+                now,
+                &self.metrics,
+            )
+            .await
+        };
+        let (mut overlay, resolved) = match resolving {
+            None => (overlay.unwrap_or_default(), None),
+            Some((seqs, n, kib, task)) => match task.await {
+                Ok((overlay, planned)) => (overlay, Some((seqs, n, kib, planned))),
+                Err(e) => {
+                    // The overlay went with the task; the group is read back from the log.
+                    let failed = Err(StoreError::Conflict(format!("resolving failed: {e}")));
+                    (Overlay::default(), Some((seqs, n, kib, failed)))
+                }
+            },
+        };
+        self.metrics.observe_commit(started.elapsed().as_secs_f64());
+        let mut ahead = None;
+        let mut again = None;
+        match written {
+            Ok(Some((out, end))) => {
+                overlay.committed(&out.created, Some(end));
+                match resolved {
+                    // The snapshot it read was the holdings `cur` was resolved against, or those
+                    // `cur` left: either way nobody else changed them in between.
+                    Some((seqs, n, kib, Ok(mut planned)))
+                        if planned.seen.is_none_or(|e| e == cur.expected || e == end) =>
+                    {
+                        planned.write.rename_contacts(&out.created);
+                        self.metrics.intake_resolved_ahead.fetch_add(1, Relaxed);
+                        ahead = Some(Ahead {
+                            org,
+                            seqs,
+                            n,
+                            kib,
+                            planned,
+                            expected: end,
+                        });
+                    }
+                    Some((seqs, n, kib, _)) => {
+                        overlay.clear();
+                        again = Some((seqs, n, kib));
+                    }
+                    None if overlay.is_full() => overlay.clear(),
+                    None => {}
+                }
+                self.overlays.insert(org, overlay);
+            }
+            failed => {
+                // The plans changed the overlay for writes that did not happen.
+                overlay.clear();
+                self.overlays.insert(org, overlay);
+                match failed {
+                    Ok(_) => {
+                        // Someone else changed the holdings since `cur` was resolved.
+                        self.metrics.intake_resolved_again.fetch_add(1, Relaxed);
+                        let group = self.read_again(org, cur.seqs.clone(), cur.n, cur.kib).await;
+                        self.apply(group.pending).await;
+                    }
+                    Err(e) => {
+                        self.metrics.commit_failures.fetch_add(1, Relaxed);
+                        tracing::warn!(org.id = org.0, requests = cur.seqs.len(), error = %e, "applying logged requests failed; applying them one by one");
+                        self.recover(org, &cur.seqs).await;
+                    }
+                }
+                if let Some((seqs, n, kib, _)) = resolved {
+                    again = Some((seqs, n, kib));
+                }
+            }
+        }
+        if let Some((seqs, n, kib)) = again {
+            self.metrics.intake_resolved_again.fetch_add(1, Relaxed);
+            queued = Some(self.read_again(org, seqs, n, kib).await);
+        }
+        (ahead, queued)
+    }
+
+    /// Counts a group as dealt with: its room in the backlog is free again and waiters for its
+    /// requests are told.
+    fn done(&self, inner: &Inner, n: usize, kib: usize, last: u64) {
+        self.metrics.intake_backlog.fetch_sub(n as u64, Relaxed);
+        inner.messages.add_permits(n);
+        inner.kib.add_permits(kib);
+        inner.applied.send_replace(last);
+    }
+
+    /// The requests of a group whose touches were consumed by a plan that will not be written,
+    /// read back from the log and parsed again (one that no longer parses is set aside).
+    async fn read_again(&mut self, org: OrgId, seqs: Vec<u64>, n: usize, kib: usize) -> Group {
+        let mut pending = Vec::with_capacity(seqs.len());
+        for r in self.read_back(org, &seqs).await {
+            match parse(&r) {
+                Ok(touches) => pending.push(Pending {
+                    seq: r.seq,
+                    org: r.org,
+                    touches,
+                    kib: 0,
+                }),
+                Err(reason) => self.set_aside(&r, &reason).await,
+            }
+        }
+        Group { pending, n, kib }
+    }
+
+    /// The records of these requests from the log; while the log cannot be read, it waits and
+    /// retries.
+    async fn read_back(&self, org: OrgId, seqs: &[u64]) -> Vec<LogRecord> {
+        let records = loop {
+            match log::read_records(&self.dir, seqs) {
+                Ok(r) => break r,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the intake log back failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        if records.len() < seqs.len() {
+            tracing::error!(
+                org.id = org.0,
+                missing = seqs.len() - records.len(),
+                "logged requests were not found in the intake log"
+            );
+        }
+        records
     }
 
     /// Applies a group of requests, one transaction per organisation. A transaction that fails
@@ -554,22 +863,7 @@ impl Applier {
     /// Applies the requests again one at a time, read back from the log. While the database is
     /// unreachable it waits and retries; a request that fails on its own is set aside.
     async fn recover(&mut self, org: OrgId, seqs: &[u64]) {
-        let records = loop {
-            match log::read_records(&self.dir, seqs) {
-                Ok(r) => break r,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading the intake log back failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        };
-        if records.len() < seqs.len() {
-            tracing::error!(
-                org.id = org.0,
-                missing = seqs.len() - records.len(),
-                "logged requests were not found in the intake log"
-            );
-        }
+        let records = self.read_back(org, seqs).await;
         for r in records {
             let mut failures = 0u32;
             loop {
@@ -738,5 +1032,100 @@ mod tests {
         );
         let why = std::fs::read_to_string(kept.with_extension("txt")).unwrap();
         assert!(why.contains("failure made by the test"), "{why}");
+    }
+
+    fn group(records: &[LogRecord]) -> Group {
+        let pending = pending(records);
+        let n = pending.iter().map(|p| p.touches.len()).sum();
+        Group { pending, n, kib: 0 }
+    }
+
+    #[tokio::test]
+    async fn a_group_resolved_ahead_is_resolved_again_when_someone_else_changed_the_holdings() {
+        let (_tmp, mut applier, org, records) = setup().await;
+        let cur = applier.plan_alone(group(&records[..1])).await.ok().unwrap();
+        assert_eq!(
+            cur.planned.write.contacts.len(),
+            1,
+            "a-1 is new when resolved"
+        );
+        // Meanwhile another writer makes a contact of a-1.
+        let rules = applier.rules.get(org).await;
+        crate::writer::commit_touches(
+            &applier.store,
+            org,
+            &rules,
+            parse(&records[0]).unwrap(),
+            START,
+            &applier.metrics,
+        )
+        .await
+        .unwrap();
+
+        let (ahead, queued) = applier
+            .write_resolving_next(cur, Some(group(&records[1..])))
+            .await;
+        // The stale plan was not written (its new contact would have clashed with a-1's
+        // identity and failed the group); it was resolved again in its transaction.
+        assert_eq!(applier.metrics.commit_failures.load(Relaxed), 0);
+        assert_eq!(applier.store.count_contacts(org).await.unwrap(), 1);
+        assert_eq!(applier.store.count_events(org).await.unwrap(), 4);
+        // The group behind was resolved against the same stale overlay: it is read back from
+        // the log, to be resolved afresh.
+        assert!(ahead.is_none());
+        assert_eq!(applier.metrics.intake_resolved_again.load(Relaxed), 2);
+        let queued = queued.expect("the group behind, read again");
+        assert_eq!(
+            queued.pending.iter().map(|p| p.seq).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        let next = applier.plan_alone(queued).await.ok().unwrap();
+        let (ahead, queued) = applier.write_resolving_next(next, None).await;
+        assert!(ahead.is_none() && queued.is_none());
+        assert_eq!(applier.metrics.intake_resolved_again.load(Relaxed), 2);
+        assert_eq!(applier.store.count_contacts(org).await.unwrap(), 3);
+        assert_eq!(applier.store.count_events(org).await.unwrap(), 8);
+        assert_eq!(
+            applier.store.intake_applied(&applier.log_id).await.unwrap(),
+            vec![(org, 3)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_resolved_ahead_names_the_contacts_the_group_before_created_by_their_stored_ids(
+    ) {
+        let (_tmp, mut applier, org, records) = setup().await;
+        let cur = applier.plan_alone(group(&records[..1])).await.ok().unwrap();
+        // The same visitor again: resolved while the first group is written, against the
+        // contact that group is creating.
+        let mut again = records[0].clone();
+        again.seq = 2;
+        let pending = vec![Pending {
+            seq: 2,
+            org,
+            touches: parse(&again).unwrap(),
+            kib: 0,
+        }];
+        let (ahead, _) = applier
+            .write_resolving_next(
+                cur,
+                Some(Group {
+                    pending,
+                    n: 2,
+                    kib: 0,
+                }),
+            )
+            .await;
+        let next = ahead.expect("resolved ahead");
+        assert!(
+            next.planned.write.contacts.is_empty(),
+            "a-1 is known to the overlay"
+        );
+        let contact = next.planned.write.events[0].contact;
+        assert!(contact.0 > 0, "renamed to the stored id: {contact:?}");
+        applier.write_resolving_next(next, None).await;
+        assert_eq!(applier.store.count_contacts(org).await.unwrap(), 1);
+        assert_eq!(applier.store.count_events(org).await.unwrap(), 4);
+        assert_eq!(applier.metrics.intake_resolved_ahead.load(Relaxed), 1);
     }
 }

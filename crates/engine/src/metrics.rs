@@ -185,6 +185,10 @@ pub struct Metrics {
     pub intake_sync_micros: AtomicU64,
     pub intake_replayed: AtomicU64,
     pub intake_rejected: AtomicU64,
+    /// Groups of logged requests resolved while the group before them was written, and those of
+    /// them resolved again because the holdings changed meanwhile (or the group before failed).
+    pub intake_resolved_ahead: AtomicU64,
+    pub intake_resolved_again: AtomicU64,
     pub contacts_evaluated: AtomicU64,
     pub segments_materialised: AtomicU64,
     pub evaluation_failures: AtomicU64,
@@ -221,6 +225,8 @@ impl Default for Metrics {
             intake_sync_micros: AtomicU64::new(0),
             intake_replayed: AtomicU64::new(0),
             intake_rejected: AtomicU64::new(0),
+            intake_resolved_ahead: AtomicU64::new(0),
+            intake_resolved_again: AtomicU64::new(0),
             contacts_evaluated: AtomicU64::new(0),
             segments_materialised: AtomicU64::new(0),
             evaluation_failures: AtomicU64::new(0),
@@ -400,6 +406,18 @@ impl Metrics {
             "hatchery_intake_rejected_total",
             "Tracking messages in the intake log that could not be applied and were set aside in its rejected folder.",
             &self.intake_rejected,
+        );
+        counter(
+            &mut out,
+            "hatchery_intake_resolved_ahead_total",
+            "Groups of logged requests resolved while the group before them was written.",
+            &self.intake_resolved_ahead,
+        );
+        counter(
+            &mut out,
+            "hatchery_intake_resolved_again_total",
+            "Groups of logged requests resolved again (the holdings changed after they were resolved, or writing the group before them failed).",
+            &self.intake_resolved_again,
         );
         render_phases(
             &mut out,

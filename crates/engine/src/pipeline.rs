@@ -70,22 +70,30 @@ impl Overlay {
     }
 
     /// After a commit: provisional contact ids become the stored ones, and the overlay reflects
-    /// the holdings counter the commit left (or forgets everything if it grew too large).
+    /// the holdings counter the commit left. Provisional ids keep counting down, so that a batch
+    /// resolved before this commit (see `intake.rs`) keeps ids of its own.
     pub fn committed(&mut self, created: &HashMap<ContactId, ContactId>, epoch: Option<i64>) {
         for (temp, real) in created {
             self.holdings.rename(*temp, *real);
         }
         self.redirect.clear();
-        self.next_temp = 0;
         if let Some(e) = epoch {
             self.epoch = Some(e);
         }
-        if self.loaded.len() > OVERLAY_CAPACITY {
-            self.clear();
-        }
     }
 
-    fn missing(&self, touches: &[Touch]) -> Vec<Identifier> {
+    /// True once the overlay has grown past [`OVERLAY_CAPACITY`] and should start afresh.
+    pub fn is_full(&self) -> bool {
+        self.loaded.len() > OVERLAY_CAPACITY
+    }
+
+    /// The holdings counter the overlay reflects, if it knows it.
+    pub fn epoch(&self) -> Option<i64> {
+        self.epoch
+    }
+
+    /// Identifiers of the touches whose holder the overlay does not know.
+    pub(crate) fn missing(&self, touches: &[Touch]) -> Vec<Identifier> {
         touches
             .iter()
             .flat_map(|t| t.identifiers.iter())
@@ -96,7 +104,8 @@ impl Overlay {
             .collect()
     }
 
-    fn absorb(&mut self, missing: Vec<Identifier>, found: Vec<(Identifier, ContactId)>) {
+    /// Takes in what a lookup of `missing` found; the rest of `missing` is held by nobody.
+    pub(crate) fn absorb(&mut self, missing: Vec<Identifier>, found: Vec<(Identifier, ContactId)>) {
         for (id, contact) in found {
             if !self.loaded.contains(&id) {
                 self.holdings.attach(contact, id.clone());

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hatchery_domain::{IdentityRules, OrgId};
+use hatchery_store::ingest::{IngestOutcome, IngestWrite};
 use hatchery_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, RwLock};
 
@@ -416,7 +417,6 @@ pub(crate) async fn commit_logged(
     overlay: &mut Overlay,
     intake_seq: Option<(&str, i64)>,
 ) -> Result<Vec<TouchResult>, StoreError> {
-    use std::sync::atomic::Ordering::Relaxed;
     let rules = match rules {
         Ok(r) => r,
         Err(e) => {
@@ -451,6 +451,9 @@ pub(crate) async fn commit_logged(
     match ended {
         Ok((out, mut results, (n_contacts, n_merges, n_events))) => {
             overlay.committed(&out.created, out.holdings_epoch);
+            if overlay.is_full() {
+                overlay.clear();
+            }
             for r in &mut results {
                 if let Some(c) = &mut r.contact {
                     if let Some(real) = out.created.get(c) {
@@ -458,16 +461,7 @@ pub(crate) async fn commit_logged(
                     }
                 }
             }
-            metrics
-                .events_ingested
-                .fetch_add(out.events_inserted, Relaxed);
-            metrics
-                .events_duplicate
-                .fetch_add(n_events as u64 - out.events_inserted, Relaxed);
-            metrics
-                .contacts_created
-                .fetch_add(n_contacts as u64, Relaxed);
-            metrics.merges.fetch_add(n_merges as u64, Relaxed);
+            count_written(metrics, &out, n_contacts, n_merges, n_events);
             Ok(results)
         }
         Err(e) => {
@@ -476,6 +470,111 @@ pub(crate) async fn commit_logged(
             Err(e)
         }
     }
+}
+
+fn count_written(
+    metrics: &Metrics,
+    out: &IngestOutcome,
+    contacts: usize,
+    merges: usize,
+    events: usize,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    metrics
+        .events_ingested
+        .fetch_add(out.events_inserted, Relaxed);
+    metrics
+        .events_duplicate
+        .fetch_add(events as u64 - out.events_inserted, Relaxed);
+    metrics.contacts_created.fetch_add(contacts as u64, Relaxed);
+    metrics.merges.fetch_add(merges as u64, Relaxed);
+}
+
+/// A batch resolved ahead of its transaction (see `intake.rs`): what to write, assuming the
+/// holdings it was resolved against.
+pub(crate) struct Planned {
+    pub write: IngestWrite,
+    /// The holdings counter of the snapshot the plan's lookups read; `None` when the overlay
+    /// already knew every identifier.
+    pub seen: Option<i64>,
+}
+
+/// Resolves touches outside any transaction: looks up the identifiers the overlay does not know
+/// in one snapshot of the database (see [`Store::holdings_snapshot`]), then plans on the
+/// blocking pool. The overlay is moved in and handed back as the plan changed it, also on an
+/// error (after which it must be cleared: it may hold part of a plan that will not be written).
+pub(crate) async fn plan_ahead(
+    store: &Store,
+    org: OrgId,
+    rules: IdentityRules,
+    mut overlay: Overlay,
+    touches: Vec<Touch>,
+    intake_seq: (String, i64),
+    metrics: &Metrics,
+) -> (Overlay, Result<Planned, StoreError>) {
+    let started = Instant::now();
+    let missing = overlay.missing(&touches);
+    let mut seen = None;
+    if !missing.is_empty() || overlay.epoch().is_none() {
+        match store.holdings_snapshot(org, &missing).await {
+            Ok((epoch, found)) => {
+                if overlay.epoch().is_none() {
+                    overlay.check_epoch(epoch);
+                }
+                overlay.absorb(missing, found);
+                seen = Some(epoch);
+            }
+            Err(e) => return (overlay, Err(e)),
+        }
+    }
+    let looked_up = Instant::now();
+    metrics.observe_write_phase(WritePhase::Lookup, looked_up - started);
+    // On this task's thread, not the blocking pool: the write is freed by the applier once
+    // written, and memory freed from another thread is only reclaimed when the thread that
+    // allocated it allocates again, which an idle thread of the blocking pool does not.
+    let (mut write, _) = plan(&rules, &mut overlay, touches);
+    write.intake_seq = Some(intake_seq);
+    metrics.observe_write_phase(WritePhase::Plan, looked_up.elapsed());
+    (overlay, Ok(Planned { write, seen }))
+}
+
+/// Writes a planned batch in one transaction if the organisation's holdings counter is still
+/// `expected`, the one the plan was resolved against. `Ok(None)`: it is not, nothing was written,
+/// and the batch must be resolved again. Otherwise what was written and the counter it left.
+pub(crate) async fn write_planned(
+    store: &Store,
+    org: OrgId,
+    write: &mut IngestWrite,
+    expected: i64,
+    now: i64,
+    metrics: &Metrics,
+) -> Result<Option<(IngestOutcome, i64)>, StoreError> {
+    let started = Instant::now();
+    let mut tx = store.begin().await?;
+    let epoch = match store.lock_holdings(&mut tx, org).await {
+        Ok(e) => e,
+        Err(e) => return store.end_ingest(tx, Err(e)).await,
+    };
+    if epoch != expected {
+        let _ = tx.rollback().await;
+        return Ok(None);
+    }
+    let begun = Instant::now();
+    metrics.observe_write_phase(WritePhase::Begin, begun - started);
+    let written = store.write_ingest_in(&mut tx, org, write, now).await;
+    let wrote = Instant::now();
+    metrics.observe_write_phase(WritePhase::Write, wrote - begun);
+    let out = store.end_ingest(tx, written).await?;
+    metrics.observe_write_phase(WritePhase::Commit, wrote.elapsed());
+    count_written(
+        metrics,
+        &out,
+        write.contacts.len(),
+        write.merges.len(),
+        write.events.len(),
+    );
+    let after = out.holdings_epoch.unwrap_or(epoch);
+    Ok(Some((out, after)))
 }
 
 /// `first` and whatever else is waiting (`next`), until the items' sizes reach `limit`; and the

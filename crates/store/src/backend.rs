@@ -44,6 +44,10 @@ pub struct Store {
     /// enough for a whole batch's dirty pages and the hot parts of the indexes it writes (see
     /// [`SQLITE_WRITER_CACHE_KIB`]). Readers keep the main pool and their smaller caches.
     sqlite_writer: Option<SqlitePool>,
+    /// SQLite: the one connection that looks up identity holdings for writes resolved ahead of
+    /// their transaction (see [`Store::holdings_snapshot`]). Those lookups walk large indexes; on
+    /// the shared pool they would fill every reader's page cache in turn.
+    pub(crate) sqlite_lookup: Option<SqlitePool>,
     /// SQLite allows one writer; taking this lock before a write transaction turns would-be
     /// `SQLITE_BUSY` failures into orderly waiting. PostgreSQL does not use it.
     write_lock: Arc<Mutex<()>>,
@@ -151,6 +155,7 @@ impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and runs pending migrations.
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Store> {
         let mut writer = None;
+        let mut lookup = None;
         let backend = if url.starts_with("sqlite:") {
             let sync = if opts.sqlite_fsync_every_commit {
                 SqliteSynchronous::Full
@@ -179,11 +184,15 @@ impl Store {
                 .connect_with(co.clone())
                 .await?;
             checkpoint_in_background(pool.clone());
-            writer = Some(
+            let single = || {
                 SqlitePoolOptions::new()
                     .max_connections(1)
                     .min_connections(0)
                     .test_before_acquire(false)
+            };
+            lookup = Some(single().connect_with(co.clone()).await?);
+            writer = Some(
+                single()
                     .connect_with(co.pragma("cache_size", format!("-{SQLITE_WRITER_CACHE_KIB}")))
                     .await?,
             );
@@ -205,6 +214,7 @@ impl Store {
         let store = Store {
             backend,
             sqlite_writer: writer,
+            sqlite_lookup: lookup,
             write_lock: Arc::new(Mutex::new(())),
             contact_ids: Arc::new(IdAllocator::new("contacts")),
             unanalysed_rows: Arc::default(),
@@ -325,6 +335,9 @@ impl Store {
         let _ = self.flush().await;
         if let Some(w) = &self.sqlite_writer {
             w.close().await;
+        }
+        if let Some(l) = &self.sqlite_lookup {
+            l.close().await;
         }
         with_pool!(self, c => c.close().await);
     }

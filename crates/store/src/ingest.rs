@@ -152,6 +152,30 @@ pub struct IngestWrite {
     pub intake_seq: Option<(String, i64)>,
 }
 
+impl IngestWrite {
+    /// Replaces provisional contact ids wherever the write names a contact, except the new
+    /// contacts' own ids.
+    pub fn rename_contacts(&mut self, to: &HashMap<ContactId, ContactId>) {
+        if to.is_empty() {
+            return;
+        }
+        let map = |c: &mut ContactId| {
+            if let Some(r) = to.get(c) {
+                *c = *r;
+            }
+        };
+        self.identities.iter_mut().for_each(|i| map(&mut i.contact));
+        for m in &mut self.merges {
+            map(&mut m.survivor);
+            map(&mut m.merged);
+        }
+        self.updates.iter_mut().for_each(|u| map(&mut u.contact));
+        self.tags.iter_mut().for_each(|t| map(&mut t.0));
+        self.accounts.iter_mut().for_each(|a| map(&mut a.contact));
+        self.events.iter_mut().for_each(|e| map(&mut e.contact));
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct IngestOutcome {
     /// Temporary id → real id of every contact created.
@@ -224,6 +248,43 @@ impl Store {
         }
     }
 
+    /// [`Store::load_holdings`] and the organisation's holdings counter (see
+    /// [`Store::lock_holdings`]) read from one snapshot of the database, outside any write
+    /// transaction: the holdings returned are exactly those of that counter.
+    pub async fn holdings_snapshot(
+        &self,
+        org: OrgId,
+        ids: &[Identifier],
+    ) -> Result<(i64, Vec<(Identifier, ContactId)>)> {
+        const EPOCH: &str = "SELECT holdings_epoch FROM organisations WHERE id = $1";
+        match &self.backend {
+            Backend::Sqlite(p) => {
+                // A read transaction sees one snapshot of the WAL from its first read on.
+                let mut t = self.sqlite_lookup.as_ref().unwrap_or(p).begin().await?;
+                let epoch: Option<i64> = sqlx::query_scalar(EPOCH)
+                    .bind(org.0)
+                    .fetch_optional(&mut *t)
+                    .await?;
+                let found = holdings_sqlite(&mut t, org, ids).await?;
+                t.commit().await?;
+                Ok((epoch.unwrap_or(0), found))
+            }
+            Backend::Postgres(p) => {
+                let mut t = p.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *t)
+                    .await?;
+                let epoch: Option<i64> = sqlx::query_scalar(EPOCH)
+                    .bind(org.0)
+                    .fetch_optional(&mut *t)
+                    .await?;
+                let found = holdings_postgres(&mut t, org, ids).await?;
+                t.commit().await?;
+                Ok((epoch.unwrap_or(0), found))
+            }
+        }
+    }
+
     /// [`Store::load_holdings`] inside a write transaction, so that on SQLite nobody can change the
     /// answer before the transaction commits.
     pub async fn load_holdings_in(
@@ -285,20 +346,7 @@ impl Store {
                 outcome.created.insert(c.temp_id, ContactId(id));
                 c.temp_id = ContactId(id);
             }
-            let map = |c: &mut ContactId| {
-                if let Some(r) = outcome.created.get(c) {
-                    *c = *r;
-                }
-            };
-            w.identities.iter_mut().for_each(|i| map(&mut i.contact));
-            for m in &mut w.merges {
-                map(&mut m.survivor);
-                map(&mut m.merged);
-            }
-            w.updates.iter_mut().for_each(|u| map(&mut u.contact));
-            w.tags.iter_mut().for_each(|t| map(&mut t.0));
-            w.accounts.iter_mut().for_each(|a| map(&mut a.contact));
-            w.events.iter_mut().for_each(|e| map(&mut e.contact));
+            w.rename_contacts(&outcome.created);
         }
 
         // Accounts are found or created first, so that a new contact takes its account as it is

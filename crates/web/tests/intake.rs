@@ -252,8 +252,8 @@ async fn concurrent_senders_through_the_intake_log_end_with_the_same_people_as_w
         return; // HATCHERY_TEST_INTAKE_LOG turns the log on for every app; this needs one without.
     }
 
-    // With the log, 12 senders at once: requests queue up behind the group being written and are
-    // applied together.
+    // With the log, 12 senders at once: requests queue up behind the group being written, are
+    // applied together, and are resolved while the group before them is written.
     let app = spawn_app_with_intake_log().await;
     let url = format!("{}/v1/batch", app.addr);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -283,6 +283,11 @@ async fn concurrent_senders_through_the_intake_log_end_with_the_same_people_as_w
     app.state.ingestor.flush().await;
     let m = app.metrics().await;
     assert_eq!(metric(&m, "hatchery_intake_rejected_total"), 0.0);
+    assert!(
+        metric(&m, "hatchery_intake_resolved_ahead_total") > 0.0,
+        "with 12 senders, groups queue up behind the one being written"
+    );
+    assert_eq!(metric(&m, "hatchery_intake_resolved_again_total"), 0.0);
 
     // Without the log, the same requests one after the other, in the order the log holds them:
     // who is linked to whom depends on the order (an anonymous id may not merge two known people),

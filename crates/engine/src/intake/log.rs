@@ -231,6 +231,23 @@ pub fn read_rejected(dir: &Path) -> io::Result<Vec<(LogRecord, String)>> {
     Ok(out)
 }
 
+/// The request `seq` that [`keep_rejected`] kept in `dir`, if it is there and readable (as
+/// [`read_rejected`] lists it).
+pub fn read_rejected_one(dir: &Path, seq: u64) -> io::Result<Option<LogRecord>> {
+    match read_segment(&dir.join(format!("{seq:020}.log"))) {
+        Ok(read) => Ok(read.records.into_iter().find(|r| r.seq == seq)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::InvalidData
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes the request `seq` that [`keep_rejected`] kept in `dir`; false if there is none.
 pub fn remove_rejected(dir: &Path, seq: u64) -> io::Result<bool> {
     let path = dir.join(format!("{seq:020}.log"));
