@@ -294,6 +294,28 @@ pub fn tree(v: &RawValue) -> Value {
     serde_json::from_str(v.get()).unwrap_or(Value::Null)
 }
 
+/// A visitor's methods for booleans, numbers and strings, each giving `$v` whatever the value (the
+/// parser has checked it).
+macro_rules! scalars_give {
+    ($v:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+    };
+}
+
 /// Reads a value as [`Shallow`], opening the members that `.0` names.
 struct Seed(Open);
 
@@ -348,21 +370,7 @@ impl<'de> DeserializeSeed<'de> for MessagesSeed {
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(None)
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(None)
-            }
+            scalars_give!(None);
         }
         d.deserialize_any(V)
     }
@@ -402,21 +410,7 @@ impl<'de> Visitor<'de> for Seed {
     fn visit_unit<E: de::Error>(self) -> Result<Shallow<'de>, E> {
         Ok(Shallow::Null)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shallow<'de>, E> {
-        Ok(Shallow::Other)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shallow<'de>, E> {
-        Ok(Shallow::Other)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shallow<'de>, E> {
-        Ok(Shallow::Other)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shallow<'de>, E> {
-        Ok(Shallow::Other)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Shallow<'de>, E> {
-        Ok(Shallow::Other)
-    }
+    scalars_give!(Shallow::Other);
 }
 
 #[cfg(test)]
