@@ -76,23 +76,50 @@ fn read(text: &[u8], open: Open) -> Result<Shallow<'_>, serde_json::Error> {
     let mut d = serde_json::Deserializer::from_slice(text);
     let v = Seed(open).deserialize(&mut d)?;
     d.end()?;
-    // Text kept raw is only scanned, and the scan lets a `\uD800`–`\uDFFF` escape without its
-    // pair through; a full parse refuses it (and PostgreSQL would refuse to store it). Such escapes
-    // are rare (an escaped emoji), so a body holding one is parsed once more, in full.
-    if has_surrogate_escape(text) {
+    // Text kept raw is only scanned, and the scan lets through what a full parse refuses (and
+    // what PostgreSQL would refuse to store, or a later read could not parse): a `\uD800`–`\uDFFF`
+    // escape without its pair, a number beyond a double's range. Both are rare (an escaped emoji, a
+    // huge exponent), so a body that may hold one is parsed once more, in full.
+    if needs_full_parse(text) {
         serde_json::from_slice::<Value>(text)?;
     }
     Ok(v)
 }
 
-/// Whether `text` holds what may be a `\u` escape of a UTF-16 surrogate.
-fn has_surrogate_escape(text: &[u8]) -> bool {
-    text.windows(4).any(|w| {
-        w[0] == b'\\'
-            && w[1] == b'u'
-            && matches!(w[2], b'd' | b'D')
-            && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-    })
+/// Whether `text` may hold a `\u` escape of a UTF-16 surrogate, or a number too large for a
+/// double: an exponent of three digits or more, or 300 digits in a row. Where it says yes without
+/// reason (a string holding such text), the price is one more parse.
+fn needs_full_parse(text: &[u8]) -> bool {
+    let mut digits = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if b.is_ascii_digit() {
+            digits += 1;
+            if digits >= 300 {
+                return true;
+            }
+            continue;
+        }
+        digits = 0;
+        let rest = &text[i + 1..];
+        match b {
+            b'\\' => {
+                if let [b'u', b'd' | b'D', b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F', ..] = rest {
+                    return true;
+                }
+            }
+            b'e' | b'E' if i > 0 && matches!(text[i - 1], b'0'..=b'9' | b'.') => {
+                let exponent = rest
+                    .strip_prefix(b"-")
+                    .or(rest.strip_prefix(b"+"))
+                    .unwrap_or(rest);
+                if exponent.iter().take_while(|c| c.is_ascii_digit()).count() >= 3 {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 impl<'a> Fields<'a> {
@@ -528,6 +555,10 @@ mod tests {
             r#"{"properties":{"a":"\ud800"}}"#,
             r#"{"context":{"a":["x\uDC00"]}}"#,
             r#"{"userId":"\ud83d"}"#,
+            // Found by fuzzing: numbers beyond a double's range where values are kept raw.
+            r#"{"properties":{"a":3.3e001313}}"#,
+            r#"{"context":{"a":[-1E+400]}}"#,
+            r#"{"anonymousId":"a","x":1e309}"#,
         ] {
             assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
             assert!(Shallow::message(text.as_bytes()).is_err(), "{text}");
@@ -535,6 +566,20 @@ mod tests {
                 Shallow::batch(format!("{{\"batch\":[{text}]}}").as_bytes()).is_err(),
                 "{text}"
             );
+        }
+        let huge = format!(r#"{{"batc,":3.3e001313,"n":{}}}"#, "9".repeat(310));
+        assert!(serde_json::from_str::<Value>(&huge).is_err());
+        assert!(Shallow::batch(huge.as_bytes()).is_err());
+        let long = format!("{{\"n\":{}}}", "9".repeat(310));
+        assert!(serde_json::from_str::<Value>(&long).is_err());
+        assert!(Shallow::message(long.as_bytes()).is_err());
+        // In range, or only text that looks like a number: read as before.
+        for text in [
+            r#"{"properties":{"a":1e100,"b":2.5E-400,"c":"1e999"}}"#,
+            r#"{"context":{"a":1e99}}"#,
+        ] {
+            assert!(serde_json::from_str::<Value>(text).is_ok(), "{text}");
+            assert!(Shallow::message(text.as_bytes()).is_ok(), "{text}");
         }
         let pair = r#"{"properties":{"a":"\ud83d\ude00 \\ud800"}}"#;
         let Shallow::Object(m) = Shallow::message(pair.as_bytes()).unwrap() else {
