@@ -8,7 +8,7 @@
 //! be the tail of a write that never finished its fsync, which was never acknowledged.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use hatchery_domain::ids::SourceId;
@@ -338,13 +338,25 @@ impl LogWriter {
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             // Whatever part reached the file must not be replayed as if it had been accepted.
-            let _ = self.file.set_len(self.len);
-            let _ = self.file.sync_data();
+            // Should even cutting back fail, the next records go to a segment of their own, and a
+            // reader drops this one's unfinished tail.
+            if self.cut_back().is_err() {
+                self.len = SEGMENT_BYTES;
+            }
             return Err(e);
         }
         self.len += buf.len() as u64;
         self.next_seq = seq;
         Ok(())
+    }
+
+    /// Cuts the segment back to its last whole record after a failed write, and moves the file's
+    /// position there: the next write must follow that record, not the failed write's end, or the
+    /// gap between them would end the segment for a reader and hide every record after it.
+    fn cut_back(&mut self) -> io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.file.seek(SeekFrom::Start(self.len))?;
+        self.file.sync_data()
     }
 
     /// Removes the closed segments whose every record is at or below `applied`.
@@ -393,6 +405,23 @@ mod tests {
             received_at: 1_700_000_000_000 + n as i64,
             body: format!("{{\"n\":{n}}}").into_bytes(),
         }
+    }
+
+    #[test]
+    fn after_a_failed_write_the_next_records_follow_the_last_whole_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::create(dir.path(), 1).unwrap();
+        w.append(&mut [rec(0), rec(1)]).unwrap();
+        // A write that reached the file in part before failing (a full disk, say).
+        w.file.write_all(b"\x40\0\0\0part of a record").unwrap();
+        w.cut_back().unwrap();
+        w.append(&mut [rec(2), rec(3)]).unwrap();
+        let read = read_segment(&segments(dir.path()).unwrap()[0].1).unwrap();
+        assert_eq!(read.dropped_bytes, 0);
+        assert_eq!(
+            read.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
     }
 
     #[test]
