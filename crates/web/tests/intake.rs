@@ -120,7 +120,8 @@ async fn requests_logged_before_a_stop_are_applied_once_at_the_next_start() {
     };
 
     // What a stopped process left behind: request 1 (applied before the stop), 2, a request 3
-    // that no longer parses, 4, and the torn start of a fifth that was never acknowledged.
+    // that no longer parses, 4, the torn start of a fifth that was never acknowledged, and the
+    // next segment, whose creation was cut short before it held anything.
     let mut w = LogWriter::create(&dir, 1).unwrap();
     w.append(&mut [record(batch("a-1", 2)), record(batch("a-2", 3))])
         .unwrap();
@@ -134,6 +135,7 @@ async fn requests_logged_before_a_stop_are_applied_once_at_the_next_start() {
         .unwrap()
         .write_all(&[200, 0, 0, 0, 1, 2, 3])
         .unwrap();
+    std::fs::write(dir.join(format!("{:020}.log", 5)), &MAGIC[..2]).unwrap();
     // Request 1's events are not in the database, so applying it again would show. Another log
     // (another server on the same database) has applied up to 9 of its own: that says nothing
     // about this one.

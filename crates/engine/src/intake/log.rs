@@ -110,6 +110,14 @@ pub struct SegmentRead {
 pub fn read_segment(path: &Path) -> io::Result<SegmentRead> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
+    if data.len() < MAGIC.len() && MAGIC.starts_with(&data) {
+        // A segment whose creation was cut short (by a crash, or a full disk): nothing in it
+        // was ever acknowledged.
+        return Ok(SegmentRead {
+            records: Vec::new(),
+            dropped_bytes: data.len() as u64,
+        });
+    }
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -302,9 +310,16 @@ impl LogWriter {
             .create_new(true)
             .write(true)
             .open(&path)?;
-        file.write_all(MAGIC)?;
-        file.sync_all()?;
-        sync_dir(dir)?;
+        let ready = file
+            .write_all(MAGIC)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| sync_dir(dir));
+        if let Err(e) = ready {
+            // Not left behind half made: the next attempt creates it afresh.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok((file, first))
     }
 
