@@ -500,9 +500,10 @@ pub(crate) struct Planned {
 }
 
 /// Resolves touches outside any transaction: looks up the identifiers the overlay does not know
-/// in one snapshot of the database (see [`Store::holdings_snapshot`]), then plans on the
-/// blocking pool. The overlay is moved in and handed back as the plan changed it, also on an
-/// error (after which it must be cleared: it may hold part of a plan that will not be written).
+/// in one snapshot of the database (see [`Store::holdings_snapshot`]), then plans on the calling
+/// task (the intake applier gives it a task of its own). The overlay is moved in and handed back
+/// as the plan changed it, also on an error (after which it must be cleared: it may hold part of a
+/// plan that will not be written).
 pub(crate) async fn plan_ahead(
     store: &Store,
     org: OrgId,
@@ -529,9 +530,7 @@ pub(crate) async fn plan_ahead(
     }
     let looked_up = Instant::now();
     metrics.observe_write_phase(WritePhase::Lookup, looked_up - started);
-    // On this task's thread, not the blocking pool: the write is freed by the applier once
-    // written, and memory freed from another thread is only reclaimed when the thread that
-    // allocated it allocates again, which an idle thread of the blocking pool does not.
+    // About 100 ms of CPU for a full group, as when the applier resolves inside its transaction.
     let (mut write, _) = plan(&rules, &mut overlay, touches);
     write.intake_seq = Some(intake_seq);
     metrics.observe_write_phase(WritePhase::Plan, looked_up.elapsed());
