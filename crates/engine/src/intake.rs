@@ -579,11 +579,7 @@ impl Applier {
         let Ok(rules) = self.rules.get(org).await else {
             return Err(group);
         };
-        if self.overlays.values().map(Overlay::len).sum::<usize>()
-            > crate::pipeline::OVERLAY_CAPACITY
-        {
-            self.overlays.clear();
-        }
+        crate::pipeline::keep_within_capacity(&mut self.overlays);
         let overlay = self.overlays.remove(&org).unwrap_or_default();
         let before = overlay.epoch();
         let (seqs, n, kib, touches) = group.split();
@@ -852,11 +848,7 @@ impl Applier {
             Some((&self.log_id, seq)),
         )
         .await;
-        if self.overlays.values().map(Overlay::len).sum::<usize>()
-            > crate::pipeline::OVERLAY_CAPACITY
-        {
-            self.overlays.clear();
-        }
+        crate::pipeline::keep_within_capacity(&mut self.overlays);
         out.map(|_| ())
     }
 

@@ -46,6 +46,13 @@ pub struct Overlay {
 /// Identifiers an overlay may remember before it starts afresh (≈ 250 bytes each).
 pub const OVERLAY_CAPACITY: usize = 400_000;
 
+/// Forgets every organisation's overlay once together they have grown past [`OVERLAY_CAPACITY`].
+pub fn keep_within_capacity(overlays: &mut HashMap<OrgId, Overlay>) {
+    if overlays.values().map(Overlay::len).sum::<usize>() > OVERLAY_CAPACITY {
+        overlays.clear();
+    }
+}
+
 impl Overlay {
     /// Forgets everything.
     pub fn clear(&mut self) {

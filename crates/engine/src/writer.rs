@@ -290,11 +290,7 @@ impl Ingestor {
                     .await;
             }
             // The overlays together stay within one overlay's capacity.
-            if overlays.values().map(Overlay::len).sum::<usize>()
-                > crate::pipeline::OVERLAY_CAPACITY
-            {
-                overlays.clear();
-            }
+            crate::pipeline::keep_within_capacity(&mut overlays);
         }
     }
 

@@ -256,31 +256,31 @@ impl Store {
         org: OrgId,
         ids: &[Identifier],
     ) -> Result<(i64, Vec<(Identifier, ContactId)>)> {
-        const EPOCH: &str = "SELECT holdings_epoch FROM organisations WHERE id = $1";
+        // The counter, then the holdings, in the open read transaction `$t`.
+        macro_rules! read {
+            ($t:ident, $holdings:ident) => {{
+                let epoch: Option<i64> =
+                    sqlx::query_scalar("SELECT holdings_epoch FROM organisations WHERE id = $1")
+                        .bind(org.0)
+                        .fetch_optional(&mut *$t)
+                        .await?;
+                let found = $holdings(&mut $t, org, ids).await?;
+                $t.commit().await?;
+                Ok((epoch.unwrap_or(0), found))
+            }};
+        }
         match &self.backend {
             Backend::Sqlite(p) => {
                 // A read transaction sees one snapshot of the WAL from its first read on.
                 let mut t = self.sqlite_lookup.as_ref().unwrap_or(p).begin().await?;
-                let epoch: Option<i64> = sqlx::query_scalar(EPOCH)
-                    .bind(org.0)
-                    .fetch_optional(&mut *t)
-                    .await?;
-                let found = holdings_sqlite(&mut t, org, ids).await?;
-                t.commit().await?;
-                Ok((epoch.unwrap_or(0), found))
+                read!(t, holdings_sqlite)
             }
             Backend::Postgres(p) => {
                 let mut t = p.begin().await?;
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     .execute(&mut *t)
                     .await?;
-                let epoch: Option<i64> = sqlx::query_scalar(EPOCH)
-                    .bind(org.0)
-                    .fetch_optional(&mut *t)
-                    .await?;
-                let found = holdings_postgres(&mut t, org, ids).await?;
-                t.commit().await?;
-                Ok((epoch.unwrap_or(0), found))
+                read!(t, holdings_postgres)
             }
         }
     }
