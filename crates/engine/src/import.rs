@@ -3,9 +3,13 @@
 //! An import happens in two steps. [`prepare`] opens the file, checks the column mapping against its
 //! header and records the batch (an `imports` row, status `queued`); a bad mapping or an unreadable
 //! file is an error there and nothing is written. [`run`] then streams the rows: a blocking thread
-//! reads and normalises them into [`Touch`]es a chunk at a time, and each chunk is resolved and
-//! written in one transaction by [`commit_touches_with`] — so a million-row file costs a few hundred
-//! transactions and only a couple of chunks are ever in memory.
+//! reads and normalises them into [`Touch`]es a chunk at a time, and each chunk is written in one
+//! transaction — so a million-row file costs a few dozen transactions and only a few chunks are
+//! ever in memory. A chunk is resolved (its identifiers looked up in a read snapshot, its rows
+//! planned against the import's [`Overlay`]) on a task of its own while the chunk before it is
+//! written ([`plan_ahead`], [`write_planned`]), so the database's one writer does not wait for
+//! that work; if anyone else changed the organisation's holdings in between, the chunk is
+//! resolved again inside its transaction ([`commit_touches_with`]).
 //!
 //! A dry run reads the same rows and resolves them against one [`Overlay`] that lives for the whole
 //! file, so it reports exactly what the real run would create, update, merge and reject, while
@@ -18,6 +22,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use hatchery_domain::ids::ImportId;
 use hatchery_domain::import_mapping::{split_tags, ColumnTarget, ImportMapping};
@@ -37,7 +42,7 @@ use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::pipeline::{plan, Overlay, TouchResult};
 use crate::touch::{AccountRef, Touch};
-use crate::writer::commit_touches_with;
+use crate::writer::{commit_touches_with, plan_ahead, rename_results, write_planned, Planned};
 
 /// Rows resolved and written per transaction unless the caller says otherwise. Each row's
 /// identities and name land on random pages of large indexes; a larger transaction writes each
@@ -414,7 +419,7 @@ pub async fn run<F>(
     org: OrgId,
     prepared: PreparedImport,
     rules: &IdentityRules,
-    metrics: &Metrics,
+    metrics: &Arc<Metrics>,
     clock: &dyn Clock,
     mut progress: F,
 ) -> Result<ImportReport, ImportError>
@@ -452,6 +457,8 @@ where
             file: file.clone(),
             ..ImportReport::default()
         },
+        ahead: None,
+        chunks_done: 0,
     };
     tracing::info!(org.id = org.0, import.id = id.0, dry_run, "import started");
     store
@@ -472,48 +479,59 @@ where
 
     let started = std::time::Instant::now();
     let mut failure: Option<ImportError> = None;
-    while let Some(feed) = rx.recv().await {
-        match feed {
-            Feed::Chunk(rows) => {
-                let first = batch.report.rows == 0;
-                if let Err(e) = batch.process(rows, clock.now_ms()).await {
-                    failure = Some(e);
-                    break;
-                }
-                // PostgreSQL plans the next chunk's lookups from table statistics; gathered on a
-                // near-empty pool they make the planner pick a plan that reads every identity per
-                // looked-up value, and the second chunk of a first large import stalled for
-                // minutes. Statistics are gathered after the first chunk, before the next one
-                // (a no-op on SQLite).
-                if first && !dry_run {
-                    if let Err(e) = store.analyze().await {
-                        failure = Some(e.into());
-                        break;
-                    }
-                }
-                let processed = batch.report.rows;
-                let saved = store
-                    .update_import(
-                        org,
-                        id,
-                        ImportStatus::Running,
-                        to_i64(processed),
-                        &report_json(&batch.report),
-                        None,
-                        None,
-                    )
-                    .await;
-                if let Err(e) = saved {
-                    failure = Some(e.into());
-                    break;
-                }
-                progress(processed, &batch.report);
+    let mut reading = true;
+    let mut analyzed = dry_run;
+    while reading {
+        // The chunk still resolved ahead is written once the file ends, or before its failure.
+        let counted = match rx.recv().await {
+            Some(Feed::Chunk(rows)) => batch.process(rows, clock.now_ms()).await,
+            Some(Feed::Failed(e)) => {
+                failure = Some(e.into());
+                reading = false;
+                batch.finish(clock.now_ms()).await
             }
-            Feed::Failed(e) => {
+            None => {
+                reading = false;
+                batch.finish(clock.now_ms()).await
+            }
+        };
+        match counted {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => {
+                // A read failure that came first stays the reason.
+                failure.get_or_insert(e);
+                break;
+            }
+        }
+        // PostgreSQL plans the lookups from table statistics; gathered on a near-empty pool they
+        // make the planner pick a plan that reads every identity per looked-up value, and the
+        // chunks after the first of a first large import stalled for minutes. Statistics are
+        // gathered once the first chunk is written (a no-op on SQLite).
+        if !analyzed {
+            analyzed = true;
+            if let Err(e) = store.analyze().await {
                 failure = Some(e.into());
                 break;
             }
         }
+        let processed = batch.report.rows;
+        let saved = store
+            .update_import(
+                org,
+                id,
+                ImportStatus::Running,
+                to_i64(processed),
+                &report_json(&batch.report),
+                None,
+                None,
+            )
+            .await;
+        if let Err(e) = saved {
+            failure = Some(e.into());
+            break;
+        }
+        progress(processed, &batch.report);
     }
     // Stops the reader if we broke off early.
     drop(rx);
@@ -908,7 +926,7 @@ struct Batch<'a> {
     import: ImportId,
     rules: &'a IdentityRules,
     rules_for_commit: Result<IdentityRules, StoreError>,
-    metrics: &'a Metrics,
+    metrics: &'a Arc<Metrics>,
     dry_run: bool,
     tag: String,
     tag_id: Option<i64>,
@@ -923,77 +941,307 @@ struct Batch<'a> {
     /// Contacts the file has reached, with the channels it gave them.
     contacts: HashMap<ContactId, u8>,
     report: ImportReport,
+    /// A real run's chunk resolved ahead of its transaction: it is written when the next chunk
+    /// arrives (or the file ends), while that one is resolved.
+    ahead: Option<AheadChunk>,
+    /// Chunks written (or, in a dry run, resolved) and counted in the report.
+    chunks_done: u64,
 }
 
+/// A chunk's rows as the report counts them once the chunk is written.
+struct ChunkRows {
+    total: u64,
+    rejections: Vec<Rejection>,
+    /// Codes of values dropped from rows imported anyway, with the row numbers.
+    warnings: Vec<(&'static str, u64)>,
+    /// Row number and reach of each touch, in the touches' order.
+    touched: Vec<(u64, u8)>,
+}
+
+/// A chunk resolved outside any transaction (see [`plan_ahead`]).
+struct AheadChunk {
+    rows: ChunkRows,
+    planned: Planned,
+    /// The holdings counter the plan assumes.
+    expected: i64,
+    /// The touches as they were before resolving: if someone else (live tracking of the same
+    /// organisation) changed the holdings in between, the chunk is resolved again inside its
+    /// transaction.
+    touches: Vec<Touch>,
+}
+
+/// What resolving a chunk on a task of its own gives back: the overlay, the plan and the touches
+/// as they were before it.
+type Resolving = tokio::task::JoinHandle<(Overlay, Result<Planned, StoreError>, Vec<Touch>)>;
+
 impl Batch<'_> {
-    async fn process(&mut self, rows: Vec<RowOutcome>, now: i64) -> Result<(), ImportError> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut rejections: Vec<Rejection> = Vec::new();
+    /// Takes one chunk of rows. A dry run resolves it at once. A real run writes the chunk
+    /// resolved before while this one is looked up and planned on a task of its own, so that
+    /// SQLite's one write connection does not wait for lookups and planning. Returns whether
+    /// chunks were counted in the report (the first chunk of a real run is only resolved).
+    async fn process(&mut self, rows: Vec<RowOutcome>, now: i64) -> Result<bool, ImportError> {
+        let done = self.chunks_done;
+        let (chunk, touches) = self.read_chunk(rows, now).await?;
+        if touches.is_empty() {
+            // Every row rejected: nothing to resolve or write.
+            self.count_chunk(chunk, Vec::new()).await?;
+        } else if self.dry_run {
+            self.overlay.load(self.store, self.org, &touches).await?;
+            let results = plan(self.rules, &mut self.overlay, touches).1;
+            self.count_chunk(chunk, results).await?;
+        } else if let Some(cur) = self.ahead.take() {
+            self.write_resolving(cur, Some((chunk, touches)), now)
+                .await?;
+        } else {
+            self.resolve_alone(chunk, touches, now).await?;
+        }
+        Ok(self.chunks_done > done)
+    }
+
+    /// Writes the chunk still resolved ahead, at the end of the file. Returns whether one was.
+    async fn finish(&mut self, now: i64) -> Result<bool, ImportError> {
+        let done = self.chunks_done;
+        if let Some(cur) = self.ahead.take() {
+            self.write_resolving(cur, None, now).await?;
+        }
+        Ok(self.chunks_done > done)
+    }
+
+    /// Turns a chunk's rows into touches; the report counts them once the chunk is written.
+    async fn read_chunk(
+        &mut self,
+        rows: Vec<RowOutcome>,
+        now: i64,
+    ) -> Result<(ChunkRows, Vec<Touch>), ImportError> {
+        let mut chunk = ChunkRows {
+            total: rows.len() as u64,
+            rejections: Vec::new(),
+            warnings: Vec::new(),
+            touched: Vec::with_capacity(rows.len()),
+        };
         let mut touches: Vec<Touch> = Vec::with_capacity(rows.len());
-        let mut rows_of_touches: Vec<(u64, u8)> = Vec::with_capacity(rows.len());
-        let total = rows.len() as u64;
         for outcome in rows {
-            self.report.rows += 1;
             match outcome {
-                RowOutcome::Rejected(r) => {
-                    self.report.reject(&r.code);
-                    rejections.push(r);
-                }
+                RowOutcome::Rejected(r) => chunk.rejections.push(r),
                 RowOutcome::Parsed(p) => {
-                    for code in &p.warnings {
-                        self.report.warn(code, p.number);
-                    }
-                    rows_of_touches.push((p.number, p.reach));
-                    let touch = self.touch(p, now).await?;
-                    touches.push(touch);
+                    chunk
+                        .warnings
+                        .extend(p.warnings.iter().map(|code| (*code, p.number)));
+                    chunk.touched.push((p.number, p.reach));
+                    touches.push(self.touch(p, now).await?);
                 }
             }
         }
+        Ok((chunk, touches))
+    }
 
-        let results = self.resolve(touches, now).await?;
-        for ((number, reach), result) in rows_of_touches.into_iter().zip(results) {
+    /// Starts resolving `touches` on a task of its own, against the batch's overlay (which goes
+    /// with the task and comes back with the plan).
+    fn resolve_on_task(&mut self, touches: Vec<Touch>) -> Resolving {
+        let (store, org, rules) = (self.store.clone(), self.org, self.rules.clone());
+        let metrics = self.metrics.clone();
+        let overlay = std::mem::take(&mut self.overlay);
+        tokio::spawn(async move {
+            let copy = touches.clone();
+            let (overlay, planned) =
+                plan_ahead(&store, org, rules, overlay, touches, None, &metrics).await;
+            (overlay, planned, copy)
+        })
+    }
+
+    /// Resolves a chunk with nothing being written meanwhile (the first chunk, or one after the
+    /// overlay started afresh): it becomes the chunk resolved ahead, or, if the overlay turned out
+    /// stale, it is written at once, resolved inside its transaction.
+    async fn resolve_alone(
+        &mut self,
+        chunk: ChunkRows,
+        touches: Vec<Touch>,
+        now: i64,
+    ) -> Result<(), ImportError> {
+        let started = std::time::Instant::now();
+        let before = self.overlay.epoch();
+        let (overlay, planned, copy) = self.resolve_on_task(touches).await.map_err(join_error)?;
+        self.overlay = overlay;
+        self.add_write_time(started);
+        match planned {
+            Ok(planned) if before.is_none() || planned.seen.is_none() || planned.seen == before => {
+                let expected = self.overlay.epoch().unwrap_or_default();
+                self.ahead = Some(AheadChunk {
+                    rows: chunk,
+                    planned,
+                    expected,
+                    touches: copy,
+                });
+                Ok(())
+            }
+            Ok(_) => {
+                self.overlay.clear();
+                self.write_in_transaction(chunk, copy, now).await
+            }
+            Err(e) => {
+                self.overlay.clear();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Writes `cur` and, meanwhile, resolves `next` (unless the overlay is full and must start
+    /// afresh after this write). A plan made ahead is written only if the holdings counter is the
+    /// one it assumed ([`write_planned`]); otherwise the chunk is resolved again in its
+    /// transaction, and so is `next`, whose plan built on it.
+    async fn write_resolving(
+        &mut self,
+        mut cur: AheadChunk,
+        next: Option<(ChunkRows, Vec<Touch>)>,
+        now: i64,
+    ) -> Result<(), ImportError> {
+        let started = std::time::Instant::now();
+        let (to_plan, later) = match next {
+            Some(n) if !self.overlay.is_full() => (Some(n), None),
+            n => (None, n),
+        };
+        let resolving = to_plan.map(|(chunk, touches)| (chunk, self.resolve_on_task(touches)));
+        let written = write_planned(
+            self.store,
+            self.org,
+            &mut cur.planned.write,
+            cur.expected,
+            now,
+            self.metrics,
+        )
+        .await;
+        let resolved = match resolving {
+            None => None,
+            Some((chunk, task)) => {
+                let (overlay, planned, copy) = task.await.map_err(join_error)?;
+                self.overlay = overlay;
+                Some((chunk, planned, copy))
+            }
+        };
+        self.add_write_time(started);
+        let (out, end) = match written {
+            Ok(Some(w)) => w,
+            Ok(None) => {
+                // Someone else changed the holdings since `cur` was resolved.
+                self.overlay.clear();
+                self.write_in_transaction(cur.rows, cur.touches, now)
+                    .await?;
+                if let Some((chunk, _, copy)) = resolved {
+                    self.write_in_transaction(chunk, copy, now).await?;
+                }
+                return self.resolve_later(later, now).await;
+            }
+            Err(e) => {
+                // The plans changed the overlay for writes that did not happen.
+                self.overlay.clear();
+                return Err(e.into());
+            }
+        };
+        self.overlay.committed(&out.created, Some(end));
+        let mut results = cur.planned.results;
+        rename_results(&mut results, &out.created);
+        self.count_chunk(cur.rows, results).await?;
+        match resolved {
+            // The snapshot it read was the holdings `cur` was resolved against, or those `cur`
+            // left: either way nobody else changed them in between.
+            Some((chunk, Ok(mut planned), copy))
+                if planned.seen.is_none_or(|e| e == cur.expected || e == end) =>
+            {
+                planned.write.rename_contacts(&out.created);
+                rename_results(&mut planned.results, &out.created);
+                self.ahead = Some(AheadChunk {
+                    rows: chunk,
+                    planned,
+                    expected: end,
+                    touches: copy,
+                });
+            }
+            Some((chunk, Ok(_), copy)) => {
+                self.overlay.clear();
+                self.write_in_transaction(chunk, copy, now).await?;
+            }
+            Some((_, Err(e), _)) => {
+                self.overlay.clear();
+                return Err(e.into());
+            }
+            None if self.overlay.is_full() => self.overlay.clear(),
+            None => {}
+        }
+        self.resolve_later(later, now).await
+    }
+
+    async fn resolve_later(
+        &mut self,
+        later: Option<(ChunkRows, Vec<Touch>)>,
+        now: i64,
+    ) -> Result<(), ImportError> {
+        match later {
+            Some((chunk, touches)) => self.resolve_alone(chunk, touches, now).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves and writes a chunk in one transaction that holds the holdings lock throughout.
+    async fn write_in_transaction(
+        &mut self,
+        chunk: ChunkRows,
+        touches: Vec<Touch>,
+        now: i64,
+    ) -> Result<(), ImportError> {
+        let started = std::time::Instant::now();
+        let results = commit_touches_with(
+            self.store,
+            self.org,
+            &self.rules_for_commit,
+            touches,
+            now,
+            self.metrics,
+            &mut self.overlay,
+        )
+        .await?;
+        self.add_write_time(started);
+        self.count_chunk(chunk, results).await
+    }
+
+    fn add_write_time(&self, started: std::time::Instant) {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.metrics
+            .import_write_micros
+            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts a written (or, in a dry run, resolved) chunk in the report and stores its rejected
+    /// rows.
+    async fn count_chunk(
+        &mut self,
+        chunk: ChunkRows,
+        results: Vec<TouchResult>,
+    ) -> Result<(), ImportError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.report.rows += chunk.total;
+        for r in &chunk.rejections {
+            self.report.reject(&r.code);
+        }
+        for (code, row) in chunk.warnings {
+            self.report.warn(code, row);
+        }
+        let mut rejections = chunk.rejections;
+        for ((number, reach), result) in chunk.touched.into_iter().zip(results) {
             self.count(number, reach, &result, &mut rejections);
         }
         rejections.sort_unstable_by_key(|r| r.row);
-        self.metrics.import_rows.fetch_add(total, Relaxed);
+        self.metrics.import_rows.fetch_add(chunk.total, Relaxed);
         self.metrics
             .import_rows_rejected
             .fetch_add(rejections.len() as u64, Relaxed);
+        if !self.dry_run {
+            self.metrics.import_chunks.fetch_add(1, Relaxed);
+        }
+        self.chunks_done += 1;
         self.store
             .add_rejections(self.org, self.import, &rejections)
             .await?;
         Ok(())
-    }
-
-    async fn resolve(
-        &mut self,
-        touches: Vec<Touch>,
-        now: i64,
-    ) -> Result<Vec<TouchResult>, ImportError> {
-        if touches.is_empty() {
-            return Ok(Vec::new());
-        }
-        if self.dry_run {
-            self.overlay.load(self.store, self.org, &touches).await?;
-            Ok(plan(self.rules, &mut self.overlay, touches).1)
-        } else {
-            use std::sync::atomic::Ordering::Relaxed;
-            let started = std::time::Instant::now();
-            let results = commit_touches_with(
-                self.store,
-                self.org,
-                &self.rules_for_commit,
-                touches,
-                now,
-                self.metrics,
-                &mut self.overlay,
-            )
-            .await?;
-            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            self.metrics.import_write_micros.fetch_add(micros, Relaxed);
-            self.metrics.import_chunks.fetch_add(1, Relaxed);
-            Ok(results)
-        }
     }
 
     fn count(
@@ -1154,4 +1402,10 @@ pub fn report_headers(report: &Value) -> Vec<String> {
         .and_then(|f| f.get("headers"))
         .and_then(|h| serde_json::from_value(h.clone()).ok())
         .unwrap_or_default()
+}
+
+fn join_error(e: tokio::task::JoinError) -> ImportError {
+    ImportError::Store(StoreError::Conflict(format!(
+        "resolving a chunk failed: {e}"
+    )))
 }

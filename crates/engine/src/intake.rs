@@ -590,7 +590,7 @@ impl Applier {
             rules,
             overlay,
             touches,
-            (self.log_id.clone(), last),
+            Some((self.log_id.clone(), last)),
             &self.metrics,
         )
         .await;
@@ -664,7 +664,7 @@ impl Applier {
                     rules,
                     overlay,
                     touches,
-                    (log_id, last),
+                    Some((log_id, last)),
                     &metrics,
                 )
                 .await

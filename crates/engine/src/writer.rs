@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hatchery_domain::{IdentityRules, OrgId};
+use hatchery_domain::{ContactId, IdentityRules, OrgId};
 use hatchery_store::ingest::{IngestOutcome, IngestWrite};
 use hatchery_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, RwLock};
@@ -450,13 +450,7 @@ pub(crate) async fn commit_logged(
             if overlay.is_full() {
                 overlay.clear();
             }
-            for r in &mut results {
-                if let Some(c) = &mut r.contact {
-                    if let Some(real) = out.created.get(c) {
-                        *c = *real;
-                    }
-                }
-            }
+            rename_results(&mut results, &out.created);
             count_written(metrics, &out, n_contacts, n_merges, n_events);
             Ok(results)
         }
@@ -486,10 +480,21 @@ fn count_written(
     metrics.merges.fetch_add(merges as u64, Relaxed);
 }
 
-/// A batch resolved ahead of its transaction (see `intake.rs`): what to write, assuming the
-/// holdings it was resolved against.
+/// Names the contacts a write created by their stored ids in the touches' results.
+pub(crate) fn rename_results(results: &mut [TouchResult], created: &HashMap<ContactId, ContactId>) {
+    for c in results.iter_mut().filter_map(|r| r.contact.as_mut()) {
+        if let Some(real) = created.get(c) {
+            *c = *real;
+        }
+    }
+}
+
+/// A batch resolved ahead of its transaction (see `intake.rs`, `import.rs`): what to write,
+/// assuming the holdings it was resolved against.
 pub(crate) struct Planned {
     pub write: IngestWrite,
+    /// What happened to each touch; contacts the write will create carry provisional ids.
+    pub results: Vec<TouchResult>,
     /// The holdings counter of the snapshot the plan's lookups read; `None` when the overlay
     /// already knew every identifier.
     pub seen: Option<i64>,
@@ -506,7 +511,7 @@ pub(crate) async fn plan_ahead(
     rules: IdentityRules,
     mut overlay: Overlay,
     touches: Vec<Touch>,
-    intake_seq: (String, i64),
+    intake_seq: Option<(String, i64)>,
     metrics: &Metrics,
 ) -> (Overlay, Result<Planned, StoreError>) {
     let started = Instant::now();
@@ -527,10 +532,17 @@ pub(crate) async fn plan_ahead(
     let looked_up = Instant::now();
     metrics.observe_write_phase(WritePhase::Lookup, looked_up - started);
     // About 100 ms of CPU for a full group, as when the applier resolves inside its transaction.
-    let (mut write, _) = plan(&rules, &mut overlay, touches);
-    write.intake_seq = Some(intake_seq);
+    let (mut write, results) = plan(&rules, &mut overlay, touches);
+    write.intake_seq = intake_seq;
     metrics.observe_write_phase(WritePhase::Plan, looked_up.elapsed());
-    (overlay, Ok(Planned { write, seen }))
+    (
+        overlay,
+        Ok(Planned {
+            write,
+            results,
+            seen,
+        }),
+    )
 }
 
 /// Writes a planned batch in one transaction if the organisation's holdings counter is still

@@ -2,6 +2,7 @@
 //! or a new PostgreSQL database when `HATCHERY_TEST_DATABASE=postgres` (dropped when the test ends).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hatchery_domain::import_mapping::{ColumnTarget, ImportMapping};
 use hatchery_domain::{ContactId, Identifier, IdentityKind, OrgId};
@@ -82,7 +83,7 @@ impl TestDb {
             self.org,
             prepared,
             &rules,
-            &Metrics::default(),
+            &Arc::new(Metrics::default()),
             &ManualClock::new(NOW),
             |_, _| {},
         )
@@ -681,7 +682,7 @@ async fn running_the_same_file_again_creates_no_duplicates() {
         .unwrap();
     let id = prepared.import.id;
     let rules = db.store.identity_rules(db.org).await.unwrap();
-    let (metrics, clock) = (Metrics::default(), ManualClock::new(NOW));
+    let (metrics, clock) = (Arc::new(Metrics::default()), ManualClock::new(NOW));
     import::run(
         &db.store,
         db.org,
@@ -747,7 +748,7 @@ async fn progress_is_reported_after_every_chunk_and_stored_with_the_import() {
     assert_eq!(prepared.import.total_rows, Some(25));
     let id = prepared.import.id;
     let rules = db.store.identity_rules(db.org).await.unwrap();
-    let metrics = Metrics::default();
+    let metrics = Arc::new(Metrics::default());
     let mut seen = Vec::new();
     let report = import::run(
         &db.store,
@@ -829,4 +830,72 @@ async fn a_tracked_change_is_due_for_evaluation_from_its_receipt() {
     .unwrap();
     assert_eq!(db.store.due_jobs(db.org, NOW - 701).await.unwrap(), 0);
     assert_eq!(db.store.due_jobs(db.org, NOW - 700).await.unwrap(), 2);
+}
+
+/// A real run resolves each chunk while the one before is written. When live tracking of the same
+/// organisation changes the holdings in between — here it gives an email of the second chunk to a
+/// new contact — the chunk's plan is stale: it is resolved again inside its transaction, and the
+/// row lands on the tracked contact instead of clashing with its email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_resolved_ahead_is_resolved_again_when_tracking_changed_the_holdings() {
+    let db = TestDb::new().await;
+    let mut text = String::from("email,mobile\n");
+    for (i, c) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        text.push_str(&format!("{c}@example.com,1380000000{}\n", i + 1));
+    }
+    let path = db.file("leads.csv", text.as_bytes());
+    let opts = ImportOptions {
+        chunk_rows: 2,
+        ..opts()
+    };
+    let prepared = import::prepare(&db.store, db.org, &path, "leads.csv", &opts, NOW)
+        .await
+        .unwrap();
+    let rules = db.store.identity_rules(db.org).await.unwrap();
+    let tracked = Touch {
+        identifiers: vec![
+            Identifier::new(IdentityKind::UserId, "u-1"),
+            Identifier::new(IdentityKind::Email, "c@example.com"),
+        ],
+        origin: "api".into(),
+        cause: "api".into(),
+        at: NOW,
+        ..Touch::default()
+    };
+    let mut tracked = Some(tracked);
+    let (store, org) = (db.store.clone(), db.org);
+    let report = import::run(
+        &db.store,
+        db.org,
+        prepared,
+        &rules,
+        &Arc::new(Metrics::default()),
+        &ManualClock::new(NOW),
+        |_, _| {
+            // After the first chunk is written, the second is already resolved.
+            if let Some(t) = tracked.take() {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async {
+                        let rules = store.identity_rules(org).await;
+                        commit_touches(&store, org, &rules, vec![t], NOW, &Metrics::default())
+                            .await
+                            .unwrap();
+                    })
+                });
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.rows, report.created, report.updated, report.rejected),
+        (5, 4, 1, 0)
+    );
+    let by_user = db.contact(IdentityKind::UserId, "u-1").await.unwrap();
+    let by_mobile = db
+        .contact(IdentityKind::Mobile, "+8613800000003")
+        .await
+        .unwrap();
+    assert_eq!(by_mobile.id, by_user.id);
+    assert_eq!(db.contacts().await, 5);
 }

@@ -114,7 +114,7 @@ pub async fn run(cfg: Config, args: ImportArgs) -> Result<()> {
         }
     };
     let started = Instant::now();
-    let metrics = Metrics::default();
+    let metrics = std::sync::Arc::new(Metrics::default());
     let outcome = tokio::select! {
         r = import::run(&store, org, prepared, &rules, &metrics, &clock, on_progress) => r,
         _ = tokio::signal::ctrl_c() => {

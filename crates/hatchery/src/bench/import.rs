@@ -526,7 +526,7 @@ async fn timed(
 
     let rules = store.identity_rules(org).await?;
     let clock = SystemClock;
-    let metrics = Metrics::default();
+    let metrics = std::sync::Arc::new(Metrics::default());
     let opts = ImportOptions {
         chunk_rows: a.chunk_rows,
         tag: Some("bench import".to_owned()),
