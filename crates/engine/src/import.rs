@@ -31,7 +31,7 @@ use hatchery_domain::normalize::{
 };
 use hatchery_domain::{ContactId, Identifier, IdentityKind, IdentityRules, OrgId, StandardField};
 use hatchery_store::imports::{Import, ImportStatus, Rejection};
-use hatchery_store::ingest::{NewEvent, ProfileFields};
+use hatchery_store::ingest::{AccountLink, NewEvent, ProfileFields};
 use hatchery_store::{Store, StoreError};
 use hatchery_tabular::{count_data_rows, Encoding, Format, Row, Table, TabularError};
 use serde::{Deserialize, Serialize};
@@ -459,6 +459,7 @@ where
         },
         ahead: None,
         chunks_done: 0,
+        accounts: HashMap::new(),
     };
     tracing::info!(org.id = org.0, import.id = id.0, dry_run, "import started");
     store
@@ -946,7 +947,14 @@ struct Batch<'a> {
     ahead: Option<AheadChunk>,
     /// Chunks written (or, in a dry run, resolved) and counted in the report.
     chunks_done: u64,
+    /// Accounts the import found or created by name (name key → id), so that a company named again
+    /// in a later chunk needs no lookup (see [`hatchery_store::ingest::IngestWrite::known_accounts`]); at most
+    /// [`KNOWN_ACCOUNTS`].
+    accounts: HashMap<String, i64>,
 }
+
+/// Most accounts an import remembers by name (≈ 60 bytes each).
+const KNOWN_ACCOUNTS: usize = 200_000;
 
 /// A chunk's rows as the report counts them once the chunk is written.
 struct ChunkRows {
@@ -1101,6 +1109,17 @@ impl Batch<'_> {
             n => (None, n),
         };
         let resolving = to_plan.map(|(chunk, touches)| (chunk, self.resolve_on_task(touches)));
+        for key in cur
+            .planned
+            .write
+            .accounts
+            .iter()
+            .filter_map(AccountLink::name_key)
+        {
+            if let Some(id) = self.accounts.get(&key) {
+                cur.planned.write.known_accounts.insert(key, *id);
+            }
+        }
         let written = write_planned(
             self.store,
             self.org,
@@ -1138,6 +1157,9 @@ impl Batch<'_> {
             }
         };
         self.overlay.committed(&out.created, Some(end));
+        let room = KNOWN_ACCOUNTS.saturating_sub(self.accounts.len());
+        self.accounts
+            .extend(out.accounts_by_name.into_iter().take(room));
         let mut results = cur.planned.results;
         rename_results(&mut results, &out.created);
         self.count_chunk(cur.rows, results).await?;

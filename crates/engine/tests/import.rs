@@ -899,3 +899,56 @@ async fn a_chunk_resolved_ahead_is_resolved_again_when_tracking_changed_the_hold
     assert_eq!(by_mobile.id, by_user.id);
     assert_eq!(db.contacts().await, 5);
 }
+
+/// A real run remembers the accounts it found or created by name, so later chunks skip the
+/// lookup: a company named in every chunk, however it is written, is still one account, and one
+/// that was in the pool before the import is the one its rows are linked to.
+#[tokio::test]
+async fn a_company_named_in_many_chunks_is_one_account() {
+    let db = TestDb::new().await;
+    let first = db.file(
+        "old.csv",
+        "email,company\nold@example.com,Old Co\n".as_bytes(),
+    );
+    db.import(&first, &opts()).await.unwrap();
+    let (accounts, _) = db
+        .store
+        .list_accounts(db.org, None, None, 10)
+        .await
+        .unwrap();
+    let old_co = accounts[0].id;
+
+    let mut text = String::from("email,company\n");
+    for i in 0..7 {
+        let acme = ["Acme Ltd", " acme ltd", "ACME LTD "][i % 3];
+        text.push_str(&format!(
+            "a{i}@example.com,{acme}\nb{i}@example.com,Old Co\n"
+        ));
+    }
+    let path = db.file("leads.csv", text.as_bytes());
+    let opts = ImportOptions {
+        chunk_rows: 2,
+        ..opts()
+    };
+    let (_, report) = db.import(&path, &opts).await.unwrap();
+    assert_eq!(report.created, 14);
+    let (accounts, _) = db
+        .store
+        .list_accounts(db.org, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(accounts.len(), 2, "Old Co and Acme Ltd");
+    let acme = accounts.iter().find(|a| a.id != old_co).unwrap().id;
+    for i in 0..7 {
+        let a = db
+            .contact(IdentityKind::Email, &format!("a{i}@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(a.account_id, Some(acme), "row a{i}");
+        let b = db
+            .contact(IdentityKind::Email, &format!("b{i}@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(b.account_id, Some(old_co), "row b{i}");
+    }
+}

@@ -150,6 +150,10 @@ pub struct IngestWrite {
     /// The intake log (its id) and sequence number of the last request this write applies,
     /// recorded in the same transaction (see [`Store::intake_applied`]).
     pub intake_seq: Option<(String, i64)>,
+    /// Accounts by name key that an earlier write of the same caller found or created, so their
+    /// names need no lookup: an account is never deleted and the oldest of a name never changes,
+    /// so such an id stays the answer. Names not in here are looked up in the transaction.
+    pub known_accounts: HashMap<String, i64>,
 }
 
 impl IngestWrite {
@@ -185,6 +189,9 @@ pub struct IngestOutcome {
     /// The organisation's holdings counter after this write, when it changed holdings (see
     /// [`Store::lock_holdings`]).
     pub holdings_epoch: Option<i64>,
+    /// The accounts this write found or created by name (name key → id), for
+    /// [`IngestWrite::known_accounts`] of later writes.
+    pub accounts_by_name: Vec<(String, i64)>,
 }
 
 /// Most rows one multi-row statement writes.
@@ -352,7 +359,7 @@ impl Store {
         // Accounts are found or created first, so that a new contact takes its account as it is
         // inserted instead of being updated again afterwards. New contacts a merge of this batch
         // involves are linked after the merges, as every existing contact is.
-        let mut account_of = resolve_accounts(tx, org, &w.accounts, now).await?;
+        let mut account_of = resolve_accounts(tx, org, w, &mut outcome, now).await?;
         let mut at_insert: HashMap<ContactId, AccountOf> = HashMap::new();
         if !account_of.is_empty() {
             let merging: std::collections::HashSet<ContactId> = w
@@ -945,12 +952,25 @@ struct AccountRow {
     traits: String,
 }
 
+impl AccountLink {
+    fn account_name(&self) -> Option<String> {
+        self.name
+            .clone()
+            .or_else(|| trait_text(&self.traits, &["name", "company"]))
+    }
+
+    /// The name key the account is found by, for a link without an external id.
+    pub fn name_key(&self) -> Option<String> {
+        match &self.external_id {
+            Some(_) => None,
+            None => self.account_name().as_deref().map(search_key),
+        }
+    }
+}
+
 impl AccountRow {
     fn of(a: &AccountLink) -> AccountRow {
-        let name = a
-            .name
-            .clone()
-            .or_else(|| trait_text(&a.traits, &["name", "company"]));
+        let name = a.account_name();
         AccountRow {
             external_id: a.external_id.clone(),
             name_key: name.as_deref().map(search_key),
@@ -972,9 +992,11 @@ impl AccountRow {
 async fn resolve_accounts(
     tx: &mut Tx,
     org: OrgId,
-    links: &[AccountLink],
+    w: &IngestWrite,
+    outcome: &mut IngestOutcome,
     now: Millis,
 ) -> Result<HashMap<ContactId, AccountOf>> {
+    let links = &w.accounts;
     if links.is_empty() {
         return Ok(HashMap::new());
     }
@@ -1007,7 +1029,9 @@ async fn resolve_accounts(
     let mut wanted: Vec<&AccountRow> = Vec::new();
     for r in &rows {
         if let (None, Some(k)) = (&r.external_id, r.name_key.as_deref()) {
-            if by_name.insert(k, 0).is_none() {
+            if let Some(id) = w.known_accounts.get(k) {
+                by_name.insert(k, *id);
+            } else if by_name.insert(k, 0).is_none() {
                 wanted.push(r);
             }
         }
@@ -1056,6 +1080,12 @@ async fn resolve_accounts(
         }
     }
 
+    outcome.accounts_by_name.extend(
+        by_name
+            .iter()
+            .filter(|(k, id)| **id != 0 && !w.known_accounts.contains_key(**k))
+            .map(|(k, id)| ((*k).to_owned(), *id)),
+    );
     // The last link of a contact wins.
     let mut contact_rows: HashMap<ContactId, AccountOf> = HashMap::new();
     for (link, r) in links.iter().zip(&rows) {
