@@ -948,8 +948,8 @@ struct Batch<'a> {
     /// Chunks written (or, in a dry run, resolved) and counted in the report.
     chunks_done: u64,
     /// Accounts the import found or created by name (name key → id), so that a company named again
-    /// in a later chunk needs no lookup (see [`hatchery_store::ingest::IngestWrite::known_accounts`]); at most
-    /// [`KNOWN_ACCOUNTS`].
+    /// in a later chunk needs no lookup (see
+    /// [`hatchery_store::ingest::IngestWrite::known_accounts`]); at most [`KNOWN_ACCOUNTS`].
     accounts: HashMap<String, i64>,
 }
 

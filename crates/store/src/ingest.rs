@@ -670,7 +670,7 @@ async fn insert_identities(
 /// The conflict clause of the batch's multi-row `INSERT`s and `UPDATE`s on SQLite: ` OR FAIL`
 /// stops a statement at a failing row without undoing the rows before it. With the default
 /// (`ABORT`) SQLite keeps a statement journal, a copy of every page the statement changes, to undo
-/// them; that copying and its allocations were a tenth of the import's writing. The batch's
+/// them; that copying and its allocations took a sixth of the import's writing time. The batch's
 /// transaction is rolled back as a whole on any error, so nothing partial is committed either way.
 /// PostgreSQL has no such clause (and no such cost).
 fn or_fail(tx: &Tx) -> &'static str {
@@ -776,8 +776,8 @@ async fn apply_merge(tx: &mut Tx, org: OrgId, m: &MergeOp, now: Millis) -> Resul
     // What follows the person: `$1` the survivor, `$2` the organisation, `$3` the merged contact.
     // They go in one round trip instead of fourteen: on PostgreSQL as one simple query (the ids are
     // integers, written into the text); on SQLite as one query of several statements, each bound
-    // the numbered arguments it names. A merge used to cost the import more than a millisecond in
-    // round trips to SQLite's thread alone.
+    // the numbered arguments it names. One by one they cost a 1M-row import about 0.7 ms per
+    // merge, mostly in round trips to SQLite's thread.
     if let Tx::Postgres(t) = tx {
         let script: String = MERGE_FOLLOW_SQL
             .iter()
