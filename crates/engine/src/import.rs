@@ -1084,7 +1084,7 @@ impl Batch<'_> {
             }
             Ok(_) => {
                 self.overlay.clear();
-                self.write_in_transaction(chunk, copy, now).await
+                self.write_again(chunk, copy, now).await
             }
             Err(e) => {
                 self.overlay.clear();
@@ -1143,10 +1143,9 @@ impl Batch<'_> {
             Ok(None) => {
                 // Someone else changed the holdings since `cur` was resolved.
                 self.overlay.clear();
-                self.write_in_transaction(cur.rows, cur.touches, now)
-                    .await?;
+                self.write_again(cur.rows, cur.touches, now).await?;
                 if let Some((chunk, _, copy)) = resolved {
-                    self.write_in_transaction(chunk, copy, now).await?;
+                    self.write_again(chunk, copy, now).await?;
                 }
                 return self.resolve_later(later, now).await;
             }
@@ -1180,7 +1179,7 @@ impl Batch<'_> {
             }
             Some((chunk, Ok(_), copy)) => {
                 self.overlay.clear();
-                self.write_in_transaction(chunk, copy, now).await?;
+                self.write_again(chunk, copy, now).await?;
             }
             Some((_, Err(e), _)) => {
                 self.overlay.clear();
@@ -1201,6 +1200,19 @@ impl Batch<'_> {
             Some((chunk, touches)) => self.resolve_alone(chunk, touches, now).await,
             None => Ok(()),
         }
+    }
+
+    /// A chunk resolved ahead whose plan turned out stale, resolved and written in its transaction.
+    async fn write_again(
+        &mut self,
+        chunk: ChunkRows,
+        touches: Vec<Touch>,
+        now: i64,
+    ) -> Result<(), ImportError> {
+        self.metrics
+            .import_resolved_again
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.write_in_transaction(chunk, touches, now).await
     }
 
     /// Resolves and writes a chunk in one transaction that holds the holdings lock throughout.

@@ -172,6 +172,9 @@ pub struct Metrics {
     pub import_write_micros: AtomicU64,
     /// Chunks imports resolved and wrote (one transaction each).
     pub import_chunks: AtomicU64,
+    /// Import chunks resolved ahead and then resolved again in their transaction, because someone
+    /// else (live tracking of the same organisation) changed the holdings meanwhile.
+    pub import_resolved_again: AtomicU64,
     pub identifiers_rejected: AtomicU64,
     /// Tracking requests that waited for the admission budget, and how long (microseconds).
     pub tracking_admission_waits: AtomicU64,
@@ -216,6 +219,7 @@ impl Default for Metrics {
             import_rows_rejected: AtomicU64::new(0),
             import_write_micros: AtomicU64::new(0),
             import_chunks: AtomicU64::new(0),
+            import_resolved_again: AtomicU64::new(0),
             identifiers_rejected: AtomicU64::new(0),
             tracking_admission_waits: AtomicU64::new(0),
             tracking_admission_wait_micros: AtomicU64::new(0),
@@ -327,6 +331,12 @@ impl Metrics {
             "hatchery_import_rows_rejected_total",
             "Import rows rejected.",
             &self.import_rows_rejected,
+        );
+        counter(
+            &mut out,
+            "hatchery_import_chunks_resolved_again_total",
+            "Import chunks resolved again in their transaction because the holdings changed after they were resolved.",
+            &self.import_resolved_again,
         );
         counter(
             &mut out,

@@ -864,12 +864,13 @@ async fn a_chunk_resolved_ahead_is_resolved_again_when_tracking_changed_the_hold
     };
     let mut tracked = Some(tracked);
     let (store, org) = (db.store.clone(), db.org);
+    let metrics = Arc::new(Metrics::default());
     let report = import::run(
         &db.store,
         db.org,
         prepared,
         &rules,
-        &Arc::new(Metrics::default()),
+        &metrics,
         &ManualClock::new(NOW),
         |_, _| {
             // After the first chunk is written, the second is already resolved.
@@ -898,6 +899,13 @@ async fn a_chunk_resolved_ahead_is_resolved_again_when_tracking_changed_the_hold
         .unwrap();
     assert_eq!(by_mobile.id, by_user.id);
     assert_eq!(db.contacts().await, 5);
+    // The second chunk, and the third, planned on top of it.
+    assert_eq!(
+        metrics
+            .import_resolved_again
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
 }
 
 /// A real run remembers the accounts it found or created by name, so later chunks skip the

@@ -504,6 +504,10 @@ async fn metrics_count_ingested_events_and_merges() {
     let text = app.metrics().await;
     assert!(text.contains("hatchery_events_ingested_total 4"), "{text}");
     assert!(text.contains("hatchery_merges_total 1"), "{text}");
+    assert!(
+        text.contains("hatchery_import_chunks_resolved_again_total 0"),
+        "{text}"
+    );
     // The two transactions' time, by phase: each of them wrote and committed.
     for phase in ["write", "commit"] {
         let name = format!("hatchery_write_phase_seconds_total{{phase=\"{phase}\"}} ");
