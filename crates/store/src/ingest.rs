@@ -151,8 +151,9 @@ pub struct IngestWrite {
     /// recorded in the same transaction (see [`Store::intake_applied`]).
     pub intake_seq: Option<(String, i64)>,
     /// Accounts by name key that an earlier write of the same caller found or created, so their
-    /// names need no lookup: an account is never deleted and the oldest of a name never changes,
-    /// so such an id stays the answer. Names not in here are looked up in the transaction.
+    /// names need no lookup (accounts are never deleted, so such an id stays valid). Names not in
+    /// here are looked up in the transaction. The one difference from a lookup: if a `group` call
+    /// renames an account to or from that name meanwhile, the name keeps the account it had.
     pub known_accounts: HashMap<String, i64>,
 }
 
@@ -826,19 +827,19 @@ async fn update_profiles(
     // v.column1 = id, 2 name, 3 name_key, 4 email, 5 mobile, 6 landline, 7 company, 8 company_key,
     // 9 title, 10 department, 11 industry, 12 company_size, 13 province, 14 city, 15 custom JSON.
     let head = format!(
-        "UPDATE contacts SET name = COALESCE(v.column2, name), name_key = COALESCE(v.column3, name_key), \
+        "UPDATE{} contacts SET name = COALESCE(v.column2, name), name_key = COALESCE(v.column3, name_key), \
          email = COALESCE(v.column4, email), mobile = COALESCE(v.column5, mobile), landline = COALESCE(v.column6, landline), \
          company = COALESCE(v.column7, company), company_key = COALESCE(v.column8, company_key), \
          title = COALESCE(v.column9, title), department = COALESCE(v.column10, department), \
          industry = COALESCE(v.column11, industry), company_size = COALESCE(v.column12, company_size), \
          province = COALESCE(v.column13, province), city = COALESCE(v.column14, city), traits = {}, updated_at = ",
+        or_fail(tx),
         json_merge(tx, "traits", "v.column15")
     );
     let changes = profile_changes(tx);
     if let Tx::Postgres(t) = tx {
         return postgres::update_profiles(t, org, &head, &changes, updates, now).await;
     }
-    let head = head.replacen("UPDATE", "UPDATE OR FAIL", 1);
     for chunk in statement_chunks(updates) {
         with_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(head.as_str());
