@@ -189,6 +189,18 @@ impl Intake {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Result<Intake, IntakeError> {
+        Self::open_with(dir, store, rules, clock, metrics, log::SEGMENT_BYTES).await
+    }
+
+    /// [`Intake::open`] with segments closed at `segment_bytes`.
+    async fn open_with(
+        dir: &Path,
+        store: Store,
+        rules: RulesCache,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        segment_bytes: u64,
+    ) -> Result<Intake, IntakeError> {
         let io = |source| IntakeError::Io {
             dir: dir.to_owned(),
             source,
@@ -216,7 +228,9 @@ impl Intake {
             fail_commits: 0,
         };
         let last = applier.replay().await?;
-        let writer = LogWriter::create(dir, last + 1).map_err(io)?;
+        let writer = LogWriter::create(dir, last + 1)
+            .map_err(io)?
+            .with_segment_bytes(segment_bytes);
 
         let (log_tx, log_rx) = std::sync::mpsc::channel();
         let (apply_tx, apply_rx) = mpsc::unbounded_channel();
@@ -238,16 +252,7 @@ impl Intake {
             .spawn(move || log_thread(writer, log_rx, apply_tx, thread_inner, thread_metrics))
             .map_err(io)?;
         let applying = tokio::spawn(applier.run(apply_rx, inner.clone()));
-        tokio::spawn(async move {
-            // Without its applier the log would fill and every sender wait for good. Stopping
-            // loses nothing: the next start applies what the log holds.
-            if let Err(e) = applying.await {
-                if e.is_panic() {
-                    tracing::error!("the intake log's applier failed; stopping, so that a restart applies the log");
-                    std::process::exit(70);
-                }
-            }
-        });
+        tokio::spawn(stop_if_it_panics(applying, || std::process::exit(70)));
         Ok(Intake { inner, metrics })
     }
 
@@ -328,6 +333,20 @@ impl Intake {
     /// Removes the request set aside as `seq`; false if there is none.
     pub(crate) fn remove_set_aside(&self, seq: u64) -> std::io::Result<bool> {
         discard_set_aside_in(&self.inner.dir, seq)
+    }
+}
+
+/// Waits for the applier and calls `stop` should it panic. Without its applier the log would fill
+/// and every sender wait for good; stopping the process loses nothing, as the next start applies
+/// what the log holds.
+async fn stop_if_it_panics(applier: tokio::task::JoinHandle<()>, stop: impl FnOnce()) {
+    if let Err(e) = applier.await {
+        if e.is_panic() {
+            tracing::error!(
+                "the intake log's applier failed; stopping, so that a restart applies the log"
+            );
+            stop();
+        }
     }
 }
 
@@ -1119,5 +1138,80 @@ mod tests {
         assert_eq!(applier.store.count_contacts(org).await.unwrap(), 1);
         assert_eq!(applier.store.count_events(org).await.unwrap(), 4);
         assert_eq!(applier.metrics.intake_resolved_ahead.load(Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_log_write_fails_is_refused_and_none_of_it_is_applied() {
+        let (_tmp, applier, org, records) = setup().await;
+        let (dir, store) = (applier.dir.clone(), applier.store.clone());
+        drop(applier);
+        let metrics = Arc::new(Metrics::default());
+        // Each segment holds one record, so every request after the first starts a segment.
+        let intake = Intake::open_with(
+            &dir,
+            store.clone(),
+            RulesCache::new(store.clone()),
+            Arc::new(ManualClock::new(START)),
+            metrics.clone(),
+            log::MAGIC.len() as u64 + 1,
+        )
+        .await
+        .unwrap();
+        // The three requests already in the log were applied on opening.
+        assert_eq!(store.count_events(org).await.unwrap(), 6);
+        let request = |who: &str| {
+            let mut r = records[0].clone();
+            r.body = format!(
+                r#"{{"batch":[{{"type":"track","anonymousId":"{who}","event":"e"}},{{"type":"page","anonymousId":"{who}"}}]}}"#
+            )
+            .into_bytes();
+            let touches = parse(&r).unwrap();
+            (r, touches)
+        };
+        let (r, t) = request("b-1");
+        intake.log(r, t).await.expect("logged as record 4");
+        // The segment the next record needs cannot be made: its name is taken by a folder.
+        let blocker = dir.join(format!("{:020}.log", 5));
+        std::fs::create_dir(&blocker).unwrap();
+        let (r, t) = request("b-2");
+        match intake.log(r, t).await {
+            Err(IngestError::Log(_)) => {}
+            other => panic!("expected a refusal for the log write, got {other:?}"),
+        }
+        std::fs::remove_dir(&blocker).unwrap();
+        let (r, t) = request("b-3");
+        intake.log(r, t).await.expect("logged as record 5");
+        intake.flush().await;
+        assert_eq!(
+            store.count_events(org).await.unwrap(),
+            10,
+            "b-1 and b-3 applied, nothing of b-2"
+        );
+        assert_eq!(store.count_contacts(org).await.unwrap(), 5);
+        assert_eq!(metrics.intake_logged.load(Relaxed), 4);
+        assert_eq!(
+            intake.backlog(),
+            0,
+            "the refused request's room was given back"
+        );
+        assert_eq!(
+            intake.inner.logged.load(Relaxed),
+            5,
+            "the refused request used no sequence number"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_process_stops_when_the_applier_panics_and_only_then() {
+        let stopped = std::sync::atomic::AtomicBool::new(false);
+        let panicking = tokio::spawn(async { panic!("applier bug") });
+        stop_if_it_panics(panicking, || stopped.store(true, Relaxed)).await;
+        assert!(stopped.load(Relaxed));
+        let stopped = std::sync::atomic::AtomicBool::new(false);
+        stop_if_it_panics(tokio::spawn(async {}), || stopped.store(true, Relaxed)).await;
+        assert!(
+            !stopped.load(Relaxed),
+            "an applier that ends (at shutdown) stops nothing"
+        );
     }
 }

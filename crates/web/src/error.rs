@@ -149,3 +149,23 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_intake_log_write_is_a_503_saying_nothing_was_stored() {
+        let e = ApiError::from(IngestError::Log("No space left on device".into()));
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "intake_unavailable");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("nothing was stored"), "{message}");
+        assert!(message.contains("No space left on device"), "{message}");
+    }
+}

@@ -286,6 +286,8 @@ pub struct LogWriter {
     /// Closed segments: (path, last sequence number in it).
     closed: Vec<(PathBuf, u64)>,
     next_seq: u64,
+    /// A segment is closed once it holds this many bytes ([`SEGMENT_BYTES`]).
+    segment_bytes: u64,
 }
 
 impl LogWriter {
@@ -301,7 +303,14 @@ impl LogWriter {
             first,
             closed: Vec::new(),
             next_seq,
+            segment_bytes: SEGMENT_BYTES,
         })
+    }
+
+    /// Closes segments at `bytes` instead of [`SEGMENT_BYTES`].
+    pub fn with_segment_bytes(mut self, bytes: u64) -> LogWriter {
+        self.segment_bytes = bytes;
+        self
     }
 
     fn new_segment(dir: &Path, first: u64) -> io::Result<(File, u64)> {
@@ -331,7 +340,7 @@ impl LogWriter {
     /// Numbers and writes the records, then syncs them to disk. On an error nothing of them counts:
     /// the segment is cut back to where it was, and the sequence numbers are not used.
     pub fn append(&mut self, records: &mut [LogRecord]) -> io::Result<()> {
-        if self.len >= SEGMENT_BYTES {
+        if self.len >= self.segment_bytes {
             let (file, first) = Self::new_segment(&self.dir, self.next_seq)?;
             let old = std::mem::replace(&mut self.file, file);
             drop(old);
@@ -356,7 +365,7 @@ impl LogWriter {
             // Should even cutting back fail, the next records go to a segment of their own, and a
             // reader drops this one's unfinished tail.
             if self.cut_back().is_err() {
-                self.len = SEGMENT_BYTES;
+                self.len = self.segment_bytes;
             }
             return Err(e);
         }
