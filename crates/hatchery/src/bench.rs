@@ -992,6 +992,10 @@ const FLOOR_TABLES: [(&str, &str, &str); 4] = [
     ("contact_tags", "contact_id", "contact_id, tag_id"),
 ];
 
+/// Page cache of the connection [`floor`] copies on (SQLite): 1 GiB, more than a 1M-row import
+/// dirties in one transaction.
+const FLOOR_CACHE_KIB: u32 = 1_048_576;
+
 /// What [`floor`] copied and how long the database took.
 pub(crate) struct Floor {
     /// Rows per table of [`FLOOR_TABLES`].
@@ -1062,6 +1066,19 @@ pub(crate) async fn floor(
     on_pool!(store, p => {
         // One connection throughout: the staging tables are temporary, so they live in it.
         let mut c = p.acquire().await?;
+        let mut cache = None;
+        if !postgres {
+            cache = Some(
+                sqlx::query_scalar::<_, i64>("PRAGMA cache_size")
+                    .fetch_one(&mut *c)
+                    .await?,
+            );
+            // A floor: enough cache for every page one transaction dirties (the writer has
+            // `SQLITE_WRITER_CACHE_KIB`), so that no transaction spills pages to the WAL early.
+            sqlx::query(&format!("PRAGMA cache_size = -{FLOOR_CACHE_KIB}"))
+                .execute(&mut *c)
+                .await?;
+        }
         for sql in &ddl {
             sqlx::query(sql).execute(&mut *c).await?;
         }
@@ -1097,6 +1114,12 @@ pub(crate) async fn floor(
                     .execute(&mut *c)
                     .await?;
             }
+        }
+        if let Some(kib) = cache {
+            // The connection goes back to the pool with the cache it came with.
+            sqlx::query(&format!("PRAGMA cache_size = {kib}"))
+                .execute(&mut *c)
+                .await?;
         }
         anyhow::Ok(())
     })?;

@@ -53,6 +53,10 @@ pub(super) struct ImportArgs {
     /// Skip the raw-INSERT baseline and the floor.
     #[arg(long)]
     no_baseline: bool,
+    /// Transactions the floor copies the stored rows in (default: as many as the import wrote).
+    /// 1 gives the least the database can take to store them, however an import chunks them.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    floor_transactions: Option<u64>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
@@ -703,7 +707,7 @@ async fn timed(
             100.0 * import_contacts_rate / base_rate,
             base_rate / import_contacts_rate
         );
-        let f = floor(store, org, before, chunks).await?;
+        let f = floor(store, org, before, a.floor_transactions.unwrap_or(chunks)).await?;
         print_floor(&f, report.rows, "rows", wall);
     }
     if !wrong.is_empty() || contacts != live_expected {
