@@ -5,14 +5,16 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api;
+use crate::{api, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Hatchery API", description = "REST API of Hatchery, the B2B private-traffic pool. \
         Authenticate with `Authorization: Bearer <API key>`. Errors use one envelope: \
         `{ \"error\": { \"code\", \"message\", \"details\" } }`. Lists are newest first; pass `next_cursor` \
-        back as `cursor`. Tracking (`/v1/*`) follows the Segment HTTP spec and is documented in docs/ingestion.md."),
+        back as `cursor`. Tracking (`/v1/*`) follows the Segment HTTP spec, so Segment's and RudderStack's client \
+        libraries work unchanged: it authenticates with a source's write key as the HTTP Basic user name \
+        (docs/ingestion.md)."),
     paths(
         api::contacts::list_contacts, api::contacts::get_contact, api::contacts::update_contact,
         api::contacts::delete_contact, api::contacts::list_contact_events, api::contacts::tag_contacts,
@@ -35,6 +37,8 @@ use crate::api;
         api::lifecycle::get_contact_stage, api::lifecycle::move_contact_stage,
         api::tiers::get_tiers, api::tiers::put_tiers, api::tiers::delete_tiers,
         api::consents::list_consents, api::consents::put_consent,
+        tracking::identify, tracking::track, tracking::page, tracking::screen, tracking::group,
+        tracking::alias, tracking::batch,
     ),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
@@ -49,6 +53,11 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // Tracking: the source's write key as the user name, an empty password.
+        components.add_security_scheme(
+            "write_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
     }
 }

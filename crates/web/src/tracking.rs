@@ -20,14 +20,15 @@ use hatchery_engine::intake::log::LogRecord;
 use hatchery_engine::tracking::{read_body, RequestError};
 use hatchery_engine::SourceRef;
 use hatchery_store::keys::Source;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::RwLock;
 use tower_http::decompression::RequestDecompressionLayer;
 
-use crate::error::{invalid_field, unauthorized, ApiError};
+use crate::error::{invalid_field, unauthorized, ApiError, ErrorDetail};
 use crate::AppState;
 
 mod load;
+pub(crate) mod spec;
 
 pub use load::Admission;
 
@@ -79,7 +80,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Errors of the tracking API carry the envelope plus top-level `code` and `message`, which
 /// Segment's client libraries read.
-struct TrackingError(ApiError);
+pub(crate) struct TrackingError(ApiError);
 
 impl From<ApiError> for TrackingError {
     fn from(e: ApiError) -> Self {
@@ -90,34 +91,94 @@ impl From<ApiError> for TrackingError {
 impl IntoResponse for TrackingError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let body = json!({
-            "error": { "code": e.code, "message": e.message, "details": e.details },
-            "code": e.code,
-            "message": e.message,
-        });
+        let body = spec::TrackingErrorBody {
+            code: e.code.to_owned(),
+            message: e.message.clone(),
+            error: ErrorDetail {
+                code: e.code.to_owned(),
+                message: e.message,
+                details: e.details,
+            },
+        };
         (e.status, Json(body)).into_response()
     }
 }
 
+/// A tracking endpoint: `$doc` is its summary in the OpenAPI document, `$body` what it reads.
 macro_rules! endpoint {
-    ($name:ident, $kind:expr) => {
-        async fn $name(
+    ($name:ident, $kind:expr, $path:literal, $body:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "tracking",
+            request_body(content = $body, content_type = "application/json",
+                description = "JSON, optionally sent with `Content-Encoding: gzip`"),
+            security(("write_key" = [])),
+            responses(
+                (status = 200, body = spec::Accepted, description = "Every message of the request is durable"),
+                (status = 400, body = spec::TrackingErrorBody, description = "`invalid_json`: the body is not JSON; `bad_body`: it could not be read (a broken gzip stream)"),
+                (status = 401, body = spec::TrackingErrorBody, description = "`unauthorized`: no write key, or an unknown or disabled one"),
+                (status = 413, body = spec::TrackingErrorBody, description = "`payload_too_large`: a message over 32 KiB or a request over 500 KiB (after decompression)"),
+                (status = 422, body = spec::TrackingErrorBody, description = "`invalid_field`: `details.field` names the wrong field (`batch[3].event`; `batch` for more than 2,500 messages); nothing of the request is stored"),
+                (status = 503, body = spec::TrackingErrorBody, description = "`intake_unavailable`, `storage_unavailable` or `shutting_down`: nothing was stored; retry"),
+            ))]
+        pub(crate) async fn $name(
             State(s): State<AppState>,
             h: HeaderMap,
             body: Result<Bytes, BytesRejection>,
-        ) -> Result<Json<Value>, TrackingError> {
+        ) -> Result<Json<spec::Accepted>, TrackingError> {
             ingest(&s, $kind, &h, body).await
         }
     };
 }
 
-endpoint!(identify, Some(MessageKind::Identify));
-endpoint!(track, Some(MessageKind::Track));
-endpoint!(page, Some(MessageKind::Page));
-endpoint!(screen, Some(MessageKind::Screen));
-endpoint!(group, Some(MessageKind::Group));
-endpoint!(alias, Some(MessageKind::Alias));
-endpoint!(batch, None);
+endpoint!(
+    identify,
+    Some(MessageKind::Identify),
+    "/v1/identify",
+    spec::Message,
+    "Who a person is: `userId` and/or `anonymousId` and `traits`"
+);
+endpoint!(
+    track,
+    Some(MessageKind::Track),
+    "/v1/track",
+    spec::Message,
+    "Something a person did: `event` and `properties`"
+);
+endpoint!(
+    page,
+    Some(MessageKind::Page),
+    "/v1/page",
+    spec::Message,
+    "A page view: `name`, `category`, `properties` (also at `/v1/p`)"
+);
+endpoint!(
+    screen,
+    Some(MessageKind::Screen),
+    "/v1/screen",
+    spec::Message,
+    "An app screen view: `name`, `category`, `properties`"
+);
+endpoint!(
+    group,
+    Some(MessageKind::Group),
+    "/v1/group",
+    spec::Message,
+    "The company a person belongs to: `groupId` and its `traits` make or update an account"
+);
+endpoint!(
+    alias,
+    Some(MessageKind::Alias),
+    "/v1/alias",
+    spec::Message,
+    "`previousId` is the same person as `userId`"
+);
+endpoint!(
+    batch,
+    None,
+    "/v1/batch",
+    spec::Batch,
+    "Several messages of any type, stored together or not at all (also at `/v1/import`)"
+);
 
 fn basic_user(h: &HeaderMap) -> Option<String> {
     let v = h.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
@@ -137,7 +198,7 @@ async fn ingest(
     kind: Option<MessageKind>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, TrackingError> {
+) -> Result<Json<spec::Accepted>, TrackingError> {
     let received_at = state.now();
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -219,7 +280,7 @@ async fn ingest(
         messages = n,
         "ingested"
     );
-    Ok(Json(json!({ "success": true })))
+    Ok(Json(spec::Accepted { success: true }))
 }
 
 /// Runs CPU-bound request work through the shared [`load::CpuGate`].

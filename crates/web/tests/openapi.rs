@@ -43,6 +43,13 @@ fn every_rest_route_is_documented() {
         "/api/v1/tiers",
         "/api/v1/tag-rules",
         "/api/v1/contacts/{id}/consents",
+        "/v1/identify",
+        "/v1/track",
+        "/v1/page",
+        "/v1/screen",
+        "/v1/group",
+        "/v1/alias",
+        "/v1/batch",
     ] {
         assert!(
             doc.paths.paths.contains_key(p),

@@ -226,6 +226,39 @@ async fn malformed_json_unknown_keys_and_oversize_bodies_get_clear_errors() {
         .track("/v1/track", json!({"type":"page","anonymousId":"a"}))
         .await;
     assert_eq!(r.status(), 422, "a page sent to /v1/track is refused");
+
+    let r = app
+        .client
+        .post(&url)
+        .basic_auth(&app.write_key, Some(""))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(r#"{"batch":[{"type":"track","anonymousId":"a","event":"E"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a body that says gzip and is not");
+    let body = r.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_body", "{body}");
+    assert_eq!(
+        body["code"], "bad_body",
+        "Segment's libraries read the top level"
+    );
+
+    let many: Vec<_> = (0..2_501)
+        .map(|i| json!({"type":"track","anonymousId":"a","event":"E","messageId":format!("m{i}")}))
+        .collect();
+    let r = app
+        .client
+        .post(&url)
+        .basic_auth(&app.write_key, Some(""))
+        .json(&json!({ "batch": many }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "at most 2,500 messages");
+    let body = r.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(body["error"]["details"]["field"], "batch", "{body}");
     assert_eq!(app.count("events").await, 0);
 }
 
