@@ -3,32 +3,41 @@
 //! deserialised into [`Message`] or [`Batch`]: those two describe what they read.
 //! docs/ingestion.md has the rules.
 
+use hatchery_domain::message::MessageKind;
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::ErrorDetail;
 
-/// The kind of a message: on `/v1/batch` each message says it; the other endpoints imply it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // Describes the `type` field; messages are read as JSON, never built as this.
-pub enum MessageType {
-    Identify,
-    Track,
-    Page,
-    Screen,
-    Group,
-    Alias,
+/// The `type` of a message. Its values come from [`MessageKind::ALL`], so the document lists
+/// exactly what is read.
+pub struct MessageType;
+
+impl PartialSchema for MessageType {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(MessageKind::ALL.map(MessageKind::as_str)))
+            .description(Some(
+                "The kind of a message: on `/v1/batch` each message says it; the other endpoints imply it.",
+            ))
+            .into()
+    }
 }
+
+impl ToSchema for MessageType {}
 
 /// One message of the Segment spec (at most 32 KiB). Every message needs `userId` or
 /// `anonymousId`; `track` needs `event`, `group` needs `groupId`, `alias` needs `previousId`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // Describes what is read; messages are read as JSON, never built as this.
 pub struct Message {
     /// Required inside a batch; implied by the endpoint otherwise.
-    #[serde(rename = "type")]
+    #[schema(rename = "type")]
     pub kind: Option<MessageType>,
     /// The person's id in your systems (a number is read as its text).
     pub user_id: Option<String>,
@@ -66,8 +75,9 @@ pub struct Message {
 }
 
 /// `/v1/batch`: up to 2,500 messages and 500 KiB, stored together or not at all.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // As `Message`.
 pub struct Batch {
     pub batch: Vec<Message>,
     /// When the client sent the batch (ISO 8601), for the messages that do not say.
